@@ -1,0 +1,146 @@
+/**
+ * One seeded random stream for a whole training run.
+ *
+ * Every random draw of a run (initialisation, dequantisation noise, DSM noise, SSM and FDSSM
+ * directions, data order) comes from one `RandomStream`, so a run with the same seed repeats
+ * exactly, on every backend. The generator is xoshiro128** (Blackman and Vigna, 2018): four 32-bit
+ * words of state, period 2^128 − 1. Draws are made in JavaScript into typed arrays; a
+ * [100 × 784] normal draw takes about 1 ms on one core.
+ *
+ * The state is four integers, so a checkpoint can save it with `getState()` and resume it with
+ * `setState()`.
+ */
+
+/** The generator state: four 32-bit xoshiro128** words and a pending Box–Muller value. */
+export interface RandomState {
+  words: [number, number, number, number];
+  spareNormal: number | null;
+}
+
+const TWO_POW_32 = 4294967296;
+
+export class RandomStream {
+  private s0 = 0;
+  private s1 = 0;
+  private s2 = 0;
+  private s3 = 0;
+  /** A second standard normal left over from the last Box–Muller pair, or null. */
+  private spareNormal: number | null = null;
+
+  /** Creates a stream from an integer seed; equal seeds give equal streams. */
+  constructor(seed: number) {
+    if (!Number.isInteger(seed) || seed < 0 || seed > Number.MAX_SAFE_INTEGER) {
+      throw new RangeError(`RandomStream: seed must be a non-negative safe integer, received ${seed}`);
+    }
+    // SplitMix32 expands the seed into four well-mixed state words (never all zero).
+    let x = (seed ^ Math.floor(seed / TWO_POW_32)) >>> 0;
+    const next = (): number => {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next() | 1;
+  }
+
+  /** Returns the next 32-bit unsigned integer. */
+  nextUint32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** Returns a uniform number in [0, 1) with 32 random bits. */
+  uniform(): number {
+    return this.nextUint32() / TWO_POW_32;
+  }
+
+  /** Returns a standard normal number (Box–Muller, both values of each pair used). */
+  normal(): number {
+    if (this.spareNormal !== null) {
+      const value = this.spareNormal;
+      this.spareNormal = null;
+      return value;
+    }
+    // 1 − u lies in (0, 1], so the logarithm is finite.
+    const radius = Math.sqrt(-2 * Math.log(1 - this.uniform()));
+    const angle = 2 * Math.PI * this.uniform();
+    this.spareNormal = radius * Math.sin(angle);
+    return radius * Math.cos(angle);
+  }
+
+  /** Returns an integer seed in [0, 2^32) for a derived generator (for example a tfjs op's seed). */
+  nextSeed(): number {
+    return this.nextUint32();
+  }
+
+  /** Fills a new Float32Array of `count` values uniform in [0, 1). O(count). */
+  uniformArray(count: number): Float32Array {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = this.uniform();
+    return out;
+  }
+
+  /** Fills a new Float32Array of `count` standard normal values. O(count). */
+  normalArray(count: number): Float32Array {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = this.normal();
+    return out;
+  }
+
+  /** Fills a new Float32Array of `count` Rademacher values (±1 with equal probability). O(count). */
+  rademacherArray(count: number): Float32Array {
+    const out = new Float32Array(count);
+    let bits = 0;
+    for (let i = 0; i < count; i++) {
+      if ((i & 31) === 0) bits = this.nextUint32();
+      out[i] = (bits >>> (i & 31)) & 1 ? 1 : -1;
+    }
+    return out;
+  }
+
+  /** Returns a uniformly random permutation of 0 … n−1 (Fisher–Yates). O(n). */
+  permutation(n: number): Int32Array {
+    const order = new Int32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(this.uniform() * (i + 1));
+      const swap = order[i];
+      order[i] = order[j];
+      order[j] = swap;
+    }
+    return order;
+  }
+
+  /** Returns the generator state, for checkpoints. */
+  getState(): RandomState {
+    return { words: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spareNormal: this.spareNormal };
+  }
+
+  /** Restores a state returned by `getState()`. */
+  setState(state: RandomState): void {
+    const words = state?.words;
+    if (!Array.isArray(words) || words.length !== 4 || words.some((w) => !Number.isInteger(w) || w < 0 || w >= TWO_POW_32)) {
+      throw new RangeError(`RandomStream: state.words must be four 32-bit unsigned integers, received ${JSON.stringify(words)}`);
+    }
+    if (words.every((w) => w === 0)) {
+      throw new RangeError('RandomStream: the all-zero state is invalid for xoshiro128**');
+    }
+    [this.s0, this.s1, this.s2, this.s3] = words;
+    this.spareNormal = typeof state.spareNormal === 'number' ? state.spareNormal : null;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}
