@@ -1,0 +1,85 @@
+/**
+ * The result record: one JSON object per scenario cell, the data every report is built from.
+ *
+ * Records are versioned data. A record names the scenario (and its hash), the cell's parameters,
+ * the code revision, the environment it ran in, the raw per-iteration samples and an outcome.
+ * Readers check `schemaVersion` and treat records whose scenario hashes differ as not comparable.
+ */
+import type { NllResult, PhaseTimes, TrainingConfig } from '../train/session.js';
+
+export const RESULT_SCHEMA_VERSION = 1;
+
+export interface BackendAttempt {
+  name: string;
+  /** Why this backend could not be used; absent for the chosen one. */
+  error?: string;
+}
+
+export interface EnvironmentInfo {
+  backend: string;
+  /** Every backend tried before (and including) the chosen one, in order. */
+  backendAttempts: BackendAttempt[];
+  nodeVersion: string;
+  packages: Record<string, string>;
+  cpuModel: string;
+  cpuCount: number;
+  platform: string;
+  hostname: string;
+  codeRevision: string;
+}
+
+export interface TimingSummary {
+  /** Warm-up iterations run before the timed ones (excluded from the samples). */
+  warmupIterations: number;
+  /** Raw per-iteration wall-clock times, ms, in order. */
+  samplesMs: number[];
+  medianMs: number;
+  /** 95% confidence interval of the median (order statistics), ms. */
+  medianCiMs: [number, number];
+  meanMs: number;
+  /** Median per phase, ms. */
+  phaseMediansMs: PhaseTimes;
+}
+
+export interface MemorySummary {
+  /** Peak bytes held by tfjs tensors during the cell. */
+  peakTensorBytes: number;
+  /** Peak resident set size of the process during the cell, bytes. */
+  peakRssBytes: number;
+}
+
+export interface EvaluationPoint {
+  /** Optimiser updates done when the evaluation ran. */
+  step: number;
+  /** Training wall-clock seconds (sum of iteration times) when it ran. */
+  trainingSeconds: number;
+  result: NllResult;
+}
+
+export type CellOutcome =
+  | { status: 'completed' }
+  | { status: 'diverged'; step: number; firstNonFiniteValue: string }
+  | { status: 'errored'; message: string }
+  | { status: 'skipped'; reason: string };
+
+export interface ResultRecord {
+  schemaVersion: typeof RESULT_SCHEMA_VERSION;
+  scenario: { name: string; hash: string; file: string };
+  /** Stable id of the cell within its scenario, such as "mnist/fc/ssm/D784/L2/B100/seed0". */
+  cellId: string;
+  config: TrainingConfig;
+  measure: 'runtime' | 'train';
+  environment: EnvironmentInfo;
+  startedAt: string;
+  finishedAt: string;
+  outcome: CellOutcome;
+  timing: TimingSummary | null;
+  memory: MemorySummary | null;
+  /** Loss of every timed iteration, in order. */
+  losses: number[];
+  /** Iterations whose loss was not finite. */
+  nonFiniteLosses: number;
+  evaluations: EvaluationPoint[];
+  /** The last evaluation's result, when the cell trained and evaluated. */
+  finalNll: NllResult | null;
+}

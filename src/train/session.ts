@@ -1,0 +1,88 @@
+/**
+ * The contract between training and the runner: one training run you can step and evaluate.
+ *
+ * The runner times `step()` calls; each call runs one full training iteration (preprocessing,
+ * objective, backward, optimiser update, EMA update) and returns only after the backend has
+ * finished it, so wall-clock time around the call is the iteration's time.
+ */
+import type { ObjectiveName } from '../objectives/objective.js';
+
+export type DatasetName = 'mnist' | 'cifar10' | 'synthetic';
+export type ArchitectureName = 'fc' | 'cnn';
+
+/** Everything that defines a training run; `resolveTrainingConfig` fills paper defaults. */
+export interface TrainingConfig {
+  dataset: DatasetName;
+  architecture: ArchitectureName;
+  objective: ObjectiveName;
+  /** Sample shape [H, W, C] for images; D = H·W·C. For `synthetic`, random 8-bit images of this shape. */
+  imageShape: [number, number, number];
+  /** Number of dense layers for `fc` (the paper uses 2); ignored by other architectures. */
+  depth: number;
+  batchSize: number;
+  seed: number;
+  learningRate: number;
+  /** Per-epoch multiplicative learning-rate decay γ, applied for epochs 1 … milestones−1. */
+  decay: number;
+  milestones: number;
+  weightDecay: number;
+  /** Global L2-norm gradient clipping threshold, or null for none. */
+  gradientClip: number | null;
+  /** EMA decay (0.999 in the paper), or null to evaluate the raw weights. */
+  emaDecay: number | null;
+  /** DSM σ, FDSSM ε, SSM slices, λ: see `ObjectiveOptions`. */
+  sigma: number;
+  epsilon: number;
+  slices: number;
+  energyWeight: number;
+  /** Logit scale α_l of the preprocessing (0.5 FC, 0.75 CNN). */
+  logitScale: number;
+  /** Residual smooth leaky ReLU (off for MNIST FC, on elsewhere). */
+  residual: boolean;
+  /** Match after preprocessing: preprocessing outside the model (true, the paper's default). */
+  matchAfterPreprocessing: boolean;
+  /** Use explicit energy derivatives where the model has them. */
+  explicitDerivatives: boolean;
+  /** Folder of CIFAR-10 binary batches, for `cifar10`. */
+  cifarDirectory?: string;
+}
+
+/** Milliseconds spent in each phase of one iteration; phases an objective lacks are absent. */
+export interface PhaseTimes {
+  preprocess?: number;
+  prepare?: number;
+  forwardBackward?: number;
+  update?: number;
+}
+
+export interface StepResult {
+  /** The loss value of this iteration (may be NaN or ±Infinity: see `finite`). */
+  loss: number;
+  finite: boolean;
+  /** 1-based count of optimiser updates done so far. */
+  step: number;
+  phases: PhaseTimes;
+}
+
+export interface NllResult {
+  split: 'validation' | 'test';
+  images: number;
+  /** Mean negative log-likelihood in nats per image (8-bit convention, exact linear log-dets). */
+  nllNats: number;
+  /** nllNats / (D · ln 2). */
+  bitsPerDim: number;
+  /** Images whose log-likelihood was not finite (left out of the mean, counted here). */
+  nonFinite: number;
+}
+
+export interface TrainingSession {
+  readonly config: TrainingConfig;
+  /** Runs one training iteration and waits for the backend to finish it. */
+  step(): Promise<StepResult>;
+  /** Evaluates the NLL with the EMA weights (or raw weights without EMA) on up to `maxImages`. */
+  evaluate(split: 'validation' | 'test', maxImages?: number): Promise<NllResult>;
+  /** Training iterations per epoch for this data set and batch size. */
+  readonly iterationsPerEpoch: number;
+  /** Frees every tensor the session owns. */
+  dispose(): void;
+}
