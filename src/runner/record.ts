@@ -5,7 +5,10 @@
  * the code revision, the environment it ran in, the raw per-iteration samples and an outcome.
  * Readers check `schemaVersion` and treat records whose scenario hashes differ as not comparable.
  */
+import type { CellParameters } from '../scenarios/scenario.js';
 import type { NllResult, PhaseTimes, TrainingConfig } from '../train/session.js';
+
+export type { CellParameters };
 
 export const RESULT_SCHEMA_VERSION = 1;
 
@@ -36,6 +39,11 @@ export interface TimingSummary {
   medianMs: number;
   /** 95% confidence interval of the median (order statistics), ms. */
   medianCiMs: [number, number];
+  /**
+   * The exact coverage of `medianCiMs` (binomial, order statistics): at least 0.95 from 6 samples
+   * on; with fewer samples the interval is [min, max] and covers less.
+   */
+  medianCiLevel: number;
   meanMs: number;
   /** Median per phase, ms. */
   phaseMediansMs: PhaseTimes;
@@ -46,6 +54,8 @@ export interface MemorySummary {
   peakTensorBytes: number;
   /** Peak resident set size of the process during the cell, bytes. */
   peakRssBytes: number;
+  /** The process's lifetime high-water mark of resident memory when the cell ended (resourceUsage maxRSS), bytes. */
+  processMaxRssBytes: number;
 }
 
 export interface EvaluationPoint {
@@ -67,7 +77,13 @@ export interface ResultRecord {
   scenario: { name: string; hash: string; file: string };
   /** Stable id of the cell within its scenario, such as "mnist/fc/ssm/D784/L2/B100/seed0". */
   cellId: string;
-  config: TrainingConfig;
+  /** The grid point, present for every cell (also for skipped cells without a config). */
+  parameters: CellParameters;
+  /**
+   * The full training configuration; null only for a skipped cell whose architecture or data set
+   * has no `TrainingConfig` yet (glow, the 2-D toys).
+   */
+  config: TrainingConfig | null;
   measure: 'runtime' | 'train';
   environment: EnvironmentInfo;
   startedAt: string;

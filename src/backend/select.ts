@@ -1,0 +1,201 @@
+/**
+ * Chooses the TensorFlow.js backend a run computes on, and records why faster ones were skipped.
+ *
+ * Automatic selection tries, in order: `@tensorflow/tfjs-node-gpu` (libtensorflow with CUDA),
+ * `@tensorflow/tfjs-node` (libtensorflow on the CPU), the WebAssembly backend and the plain
+ * JavaScript cpu backend, and keeps the first one that loads and initialises. The two native
+ * packages are optional: they are imported dynamically, so their absence is an ordinary,
+ * recorded outcome. The WebAssembly backend reads its `.wasm` binaries from
+ * `node_modules/@tensorflow/tfjs-backend-wasm/dist/` and needs no network.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+
+import '../tensor/register-gradients.js';
+
+/** A backend label: the two native packages both register the tfjs backend 'tensorflow'. */
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** The values `--backend` and `EBFLOW_BACKEND` accept. */
+export type BackendRequest = 'auto' | 'gpu' | 'node' | 'wasm' | 'cpu';
+
+export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'gpu', 'node', 'wasm', 'cpu'];
+
+export interface BackendAttempt {
+  name: string;
+  /** Why this backend could not be used; absent for the chosen one. */
+  error?: string;
+}
+
+export interface BackendSelection {
+  /** The chosen backend's label. */
+  name: BackendName;
+  /** The npm package that provides it. */
+  packageName: string;
+  /** Every backend tried, in order, ending with the chosen one. */
+  attempts: BackendAttempt[];
+}
+
+interface BackendCandidate {
+  name: BackendName;
+  request: Exclude<BackendRequest, 'auto'>;
+  packageName: string;
+  /** The name the package registers the backend under in tfjs-core. */
+  tfjsName: string;
+  /** Loads the package if it is not part of this module's static imports. */
+  load?: () => Promise<unknown>;
+  /** What a user can do when this backend fails. */
+  fix: string;
+}
+
+const CANDIDATES: readonly BackendCandidate[] = [
+  {
+    name: 'tensorflow-gpu',
+    request: 'gpu',
+    packageName: '@tensorflow/tfjs-node-gpu',
+    tfjsName: 'tensorflow',
+    load: () => importOptionalPackage('@tensorflow/tfjs-node-gpu'),
+    fix:
+      'install it with `npm install @tensorflow/tfjs-node-gpu@4.22.0` on a machine with network access, ' +
+      'an NVIDIA GPU and CUDA (its install script downloads libtensorflow), or choose another backend',
+  },
+  {
+    name: 'tensorflow',
+    request: 'node',
+    packageName: '@tensorflow/tfjs-node',
+    tfjsName: 'tensorflow',
+    load: () => importOptionalPackage('@tensorflow/tfjs-node'),
+    fix:
+      'install it with `npm install @tensorflow/tfjs-node@4.22.0` on a machine with network access ' +
+      '(its install script downloads libtensorflow), or choose another backend',
+  },
+  {
+    name: 'wasm',
+    request: 'wasm',
+    packageName: '@tensorflow/tfjs-backend-wasm',
+    tfjsName: 'wasm',
+    fix: 'reinstall dependencies with `npm ci` so node_modules/@tensorflow/tfjs-backend-wasm/dist contains the .wasm files',
+  },
+  {
+    name: 'cpu',
+    request: 'cpu',
+    packageName: '@tensorflow/tfjs-backend-cpu',
+    tfjsName: 'cpu',
+    fix: 'reinstall dependencies with `npm ci`',
+  },
+];
+
+/**
+ * Selects and initialises a backend.
+ *
+ * `request` is one of `BACKEND_REQUESTS` (case and surrounding spaces are ignored); undefined or
+ * an empty string means 'auto'. 'auto' tries every backend in order and records each failure;
+ * a named request tries only that backend.
+ *
+ * Throws when the request is not a known value, when a requested backend fails to load or
+ * initialise (the message gives the reason and the fix), or when 'auto' finds no backend.
+ */
+export async function selectBackend(request?: string): Promise<BackendSelection> {
+  tf.enableProdMode();
+  const normalized = normalizeRequest(request);
+  const candidates = normalized === 'auto' ? CANDIDATES : CANDIDATES.filter((c) => c.request === normalized);
+  const attempts: BackendAttempt[] = [];
+
+  for (const candidate of candidates) {
+    const failure = await tryCandidate(candidate);
+    if (failure === null) {
+      attempts.push({ name: candidate.name });
+      return { name: candidate.name, packageName: candidate.packageName, attempts };
+    }
+    attempts.push({ name: candidate.name, error: failure });
+    if (normalized !== 'auto') {
+      throw new Error(
+        `selectBackend: the requested backend '${normalized}' (${candidate.packageName}) is not available: ` +
+          `${failure}. To fix it, ${candidate.fix}.`,
+      );
+    }
+  }
+
+  const reasons = attempts.map((a) => `${a.name}: ${a.error}`).join('; ');
+  throw new Error(`selectBackend: no backend could be initialised (${reasons}). Reinstall dependencies with \`npm ci\`.`);
+}
+
+/**
+ * Returns the backend request set by the environment variable `EBFLOW_BACKEND`, or undefined
+ * when it is unset or empty. The value is checked by `selectBackend`, not here.
+ */
+export function backendRequestFromEnv(): string | undefined {
+  const value = process.env.EBFLOW_BACKEND?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * Switches tfjs to an already selectable backend and waits until it is ready; tests use it to
+ * run one spec on several backends. Accepts a backend label ('wasm', 'cpu', 'tensorflow',
+ * 'tensorflow-gpu'). Throws when the backend is unknown or fails to initialise.
+ */
+export async function useBackend(name: BackendName | string): Promise<void> {
+  tf.enableProdMode();
+  const candidate = CANDIDATES.find((c) => c.name === name);
+  if (candidate === undefined) {
+    const allowed = CANDIDATES.map((c) => `'${c.name}'`).join(', ');
+    throw new Error(`useBackend: unknown backend '${name}'; expected one of ${allowed}.`);
+  }
+  const failure = await tryCandidate(candidate);
+  if (failure !== null) {
+    throw new Error(`useBackend: backend '${name}' (${candidate.packageName}) failed: ${failure}. To fix it, ${candidate.fix}.`);
+  }
+}
+
+function normalizeRequest(request: string | undefined): BackendRequest {
+  const value = (request ?? '').trim().toLowerCase();
+  if (value === '') return 'auto';
+  const known = BACKEND_REQUESTS.find((r) => r === value);
+  if (known === undefined) {
+    const allowed = BACKEND_REQUESTS.map((r) => `'${r}'`).join(', ');
+    throw new Error(
+      `selectBackend: unknown backend request '${request}'; expected one of ${allowed} ` +
+        '(set by --backend or the environment variable EBFLOW_BACKEND).',
+    );
+  }
+  return known;
+}
+
+/** Loads and initialises one backend; returns null on success or the reason it failed. */
+async function tryCandidate(candidate: BackendCandidate): Promise<string | null> {
+  if (candidate.load !== undefined) {
+    try {
+      await candidate.load();
+    } catch (error) {
+      return describeError(error);
+    }
+  }
+  if (tf.findBackendFactory(candidate.tfjsName) == null) {
+    return `${candidate.packageName} loaded but registered no tfjs backend named '${candidate.tfjsName}'`;
+  }
+  try {
+    const initialised = await tf.setBackend(candidate.tfjsName);
+    if (!initialised) {
+      return `tfjs could not initialise the '${candidate.tfjsName}' backend (tfjs printed the cause on stderr)`;
+    }
+    await tf.ready();
+  } catch (error) {
+    return describeError(error);
+  }
+  return null;
+}
+
+/** Imports a package whose presence is optional; the variable specifier keeps tsc from resolving it. */
+async function importOptionalPackage(specifier: string): Promise<unknown> {
+  return import(specifier);
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const firstLine = error.message.split('\n')[0];
+    return code === undefined ? firstLine : `${code}: ${firstLine}`;
+  }
+  return String(error);
+}

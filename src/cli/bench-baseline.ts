@@ -1,0 +1,170 @@
+/**
+ * `npm run bench:baseline`: records the gate's baseline from several runs of the gate scenario,
+ * each in a fresh Node process as `bench:check` runs, and writes
+ * results/baselines/<scenario name>.json. See docs/ci-gate.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { buildBaseline, defaultBaselinePath, MIN_BASELINE_RUNS, writeBaseline } from '../gate/baseline.js';
+import { formatFactor } from '../gate/compare.js';
+import { parseSlowdownInjection, SLOWDOWN_VARIABLE } from '../gate/injection.js';
+import type { GateBaseline, GateRun } from '../gate/records.js';
+import { loadGateScenario, type GateScenario } from '../gate/scenario.js';
+import { describeSweepEvent } from '../gate/table.js';
+
+const USAGE = `Usage: npm run bench:baseline -- [options]
+
+Runs the gate scenario several times, each in a fresh process, and writes the baseline that
+npm run bench:check compares with. For each cell the baseline's reference is the run with the
+median time, so it is never taken from a single run.
+
+Options:
+  --runs N          number of runs, at least ${MIN_BASELINE_RUNS} (default 3)
+  --scenario FILE   gate scenario (default benchmarks/gate.json)
+  --backend NAME    auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
+  --output FILE     where to write it (default results/baselines/<scenario name>.json)
+  --help            print this text
+
+Commit the written file. Exit codes: 0 written, 2 invalid input or a failed run.`;
+
+const EXIT_WRITTEN = 0;
+const EXIT_ERROR = 2;
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        runs: { type: 'string', default: '3' },
+        scenario: { type: 'string', default: 'benchmarks/gate.json' },
+        backend: { type: 'string' },
+        output: { type: 'string' },
+        'child-run': { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`bench:baseline: ${(error as Error).message}\n\n${USAGE}\n`);
+    return EXIT_ERROR;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT_WRITTEN;
+  }
+
+  let scenario: GateScenario;
+  try {
+    const injection = parseSlowdownInjection(process.env[SLOWDOWN_VARIABLE]);
+    if (injection.length > 0) {
+      throw new RangeError(`${SLOWDOWN_VARIABLE} is set, which would record a test-only slowdown into the baseline; unset it and run again`);
+    }
+    scenario = loadGateScenario(values.scenario);
+  } catch (error) {
+    process.stderr.write(`bench:baseline: ${(error as Error).message}\n`);
+    return EXIT_ERROR;
+  }
+
+  // Internal mode: the parent process starts one child per run with --child-run FILE.
+  const childOutput = values['child-run'];
+  if (childOutput !== undefined) {
+    return runOnce(scenario, values.backend, childOutput);
+  }
+
+  const runs = Number(values.runs);
+  if (!Number.isSafeInteger(runs) || runs < MIN_BASELINE_RUNS) {
+    process.stderr.write(`bench:baseline: --runs must be an integer ≥ ${MIN_BASELINE_RUNS}, received ${JSON.stringify(values.runs)}\n`);
+    return EXIT_ERROR;
+  }
+  const output = values.output ?? defaultBaselinePath(scenario.name);
+  const results: GateRun[] = [];
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'ebflow-gate-baseline-'));
+  try {
+    for (let index = 1; index <= runs; index += 1) {
+      process.stderr.write(`bench:baseline: run ${index}/${runs}\n`);
+      const file = path.join(folder, `run-${index}.json`);
+      const args = [fileURLToPath(import.meta.url), '--child-run', file, '--scenario', values.scenario];
+      if (values.backend !== undefined) args.push('--backend', values.backend);
+      const child = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+      if (child.status !== 0) {
+        process.stderr.write(`bench:baseline: run ${index} failed (exit status ${child.status ?? child.signal}); nothing was written\n`);
+        return EXIT_ERROR;
+      }
+      results.push(JSON.parse(readFileSync(file, 'utf8')) as GateRun);
+    }
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+
+  let baseline: GateBaseline;
+  try {
+    baseline = buildBaseline(results);
+  } catch (error) {
+    process.stderr.write(`bench:baseline: ${(error as Error).message}\n`);
+    return EXIT_ERROR;
+  }
+  writeBaseline(output, baseline);
+  process.stdout.write(`${describeBaseline(baseline)}\nWrote ${output}; commit it so bench:check compares with it.\n`);
+  return EXIT_WRITTEN;
+}
+
+/** Runs one sweep in this process and writes the run as JSON to `file`. */
+async function runOnce(scenario: GateScenario, backendRequest: string | undefined, file: string): Promise<number> {
+  try {
+    // Imported here so the parent process, which only starts children, never loads tfjs.
+    const { backendRequestFromEnv, selectBackend } = await import('../backend/select.js');
+    const { measureGateRun } = await import('../gate/measure.js');
+    const backend = await selectBackend(backendRequest ?? backendRequestFromEnv());
+    const run = await measureGateRun({
+      scenario,
+      backend,
+      injection: [],
+      onEvent: (event) => process.stderr.write(`${describeSweepEvent(event)}\n`),
+    });
+    writeFileSync(file, JSON.stringify(run));
+    process.stderr.write(`bench:baseline: run took ${run.durationSeconds.toFixed(1)} s\n`);
+    return EXIT_WRITTEN;
+  } catch (error) {
+    process.stderr.write(`bench:baseline: the run failed: ${(error as Error).stack ?? String(error)}\n`);
+    return EXIT_ERROR;
+  }
+}
+
+/**
+ * Returns a table of each cell's reference median (calibration units and ms) and the spread of
+ * the runs' medians (largest / smallest), which shows how far apart runs drift on this machine:
+ * a threshold should sit well above it.
+ */
+function describeBaseline(baseline: GateBaseline): string {
+  const rows = [['cell', 'median units', 'median ms', 'run spread']];
+  for (const [id, summary] of Object.entries(baseline.summary)) {
+    const present = summary.runMedians.filter((value): value is number => value !== null);
+    const spread = Math.max(...present) / Math.min(...present);
+    rows.push([id, summary.medianNormalized.toPrecision(4), summary.medianStepMs.toFixed(1), `×${formatFactor(spread)}`]);
+  }
+  const unmeasured = baseline.runs[0].cells.filter((cell) => !(cell.id in baseline.summary));
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  const lines = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
+  for (const cell of unmeasured) {
+    lines.push(`${cell.id}: not measured in any run (${cell.status === 'unavailable' ? cell.reason : cell.status === 'errored' ? cell.message : ''})`);
+  }
+  const durations = baseline.runs.map((run) => run.durationSeconds.toFixed(0)).join(', ');
+  lines.push(`${baseline.runs.length} runs on ${baseline.environment.backend}, ${baseline.environment.cpuModel}; sweep durations ${durations} s`);
+  return lines.join('\n');
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench:baseline: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = EXIT_ERROR;
+  },
+);

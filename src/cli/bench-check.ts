@@ -1,0 +1,150 @@
+/**
+ * `npm run bench:check`: the timing regression gate. Times the gate scenario once and compares
+ * it with the committed baseline; see docs/ci-gate.md.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { defaultBaselinePath, GateBaselineError, readBaseline } from '../gate/baseline.js';
+import { comparabilityProblems, compareWithBaseline, GATE_EXIT_CODES, type GateComparison } from '../gate/compare.js';
+import { describeInjection, parseSlowdownInjection, SLOWDOWN_VARIABLE } from '../gate/injection.js';
+import type { GateBaseline, GateRun } from '../gate/records.js';
+import { loadGateScenario, scenarioHash, type GateScenario } from '../gate/scenario.js';
+import { describeSweepEvent, renderGateReport } from '../gate/table.js';
+
+const USAGE = `Usage: npm run bench:check -- [options]
+
+Times the gate scenario once and compares it with the committed baseline.
+
+Options:
+  --scenario FILE         gate scenario (default benchmarks/gate.json)
+  --baseline FILE         baseline to compare with (default results/baselines/<scenario name>.json)
+  --backend NAME          auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
+  --fail-on-improvement   also fail on a significant improvement beyond its threshold,
+                          so the baseline gets refreshed
+  --output FILE           also write the run and the comparison as JSON to FILE
+  --help                  print this text
+
+Exit codes: 0 pass, 1 regression (or improvement with --fail-on-improvement, or a cell no
+longer measured), 2 invalid input or error, 3 baseline not comparable (other scenario hash,
+backend or baseline schema).
+
+Test only: ${SLOWDOWN_VARIABLE}=ssm:1.5 makes every SSM step of the sweep about 1.5x as long.`;
+
+/** What --output writes: the outcome and, when the sweep ran, the run and the comparison. */
+interface CheckOutput {
+  exitCode: number;
+  outcome: GateComparison['outcome'] | 'error';
+  message?: string;
+  comparison?: GateComparison;
+  run?: GateRun;
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        scenario: { type: 'string', default: 'benchmarks/gate.json' },
+        baseline: { type: 'string' },
+        backend: { type: 'string' },
+        'fail-on-improvement': { type: 'boolean', default: false },
+        output: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`bench:check: ${(error as Error).message}\n\n${USAGE}\n`);
+    return GATE_EXIT_CODES.error;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return GATE_EXIT_CODES.pass;
+  }
+  const output = values.output;
+  const finish = (result: CheckOutput): number => {
+    if (output !== undefined) writeFileSync(output, `${JSON.stringify(result, null, 1)}\n`);
+    return result.exitCode;
+  };
+  const fail = (message: string, exitCode: number = GATE_EXIT_CODES.error): number => {
+    process.stderr.write(`bench:check: ${message}\n`);
+    return finish({ exitCode, outcome: exitCode === GATE_EXIT_CODES.notComparable ? 'not-comparable' : 'error', message });
+  };
+
+  // 1. Inputs: the test-only switch, the scenario and the baseline.
+  let scenario: GateScenario;
+  let baseline: GateBaseline;
+  let baselineFile: string;
+  let injection;
+  try {
+    injection = parseSlowdownInjection(process.env[SLOWDOWN_VARIABLE]);
+    scenario = loadGateScenario(values.scenario);
+    baselineFile = values.baseline ?? defaultBaselinePath(scenario.name);
+    baseline = readBaseline(baselineFile);
+  } catch (error) {
+    if (error instanceof GateBaselineError && error.code === 'other-schema') {
+      return fail(`NOT COMPARABLE: ${error.message}`, GATE_EXIT_CODES.notComparable);
+    }
+    return fail((error as Error).message);
+  }
+  if (injection.length > 0) {
+    process.stderr.write(
+      `bench:check: WARNING: ${SLOWDOWN_VARIABLE} is set (${describeInjection(injection)}); this is a test-only slowdown, never use it in CI\n`,
+    );
+  }
+
+  // 2. Backend, and an early exit when the baseline cannot be compared anyway. The training code
+  // is imported only now, so a module that fails to load is reported as an error (exit 2), never
+  // as a regression.
+  let backend;
+  let measureGateRun;
+  try {
+    const { backendRequestFromEnv, selectBackend } = await import('../backend/select.js');
+    ({ measureGateRun } = await import('../gate/measure.js'));
+    backend = await selectBackend(values.backend ?? backendRequestFromEnv());
+  } catch (error) {
+    return fail(`cannot load the training code or select the backend: ${(error as Error).stack ?? String(error)}`);
+  }
+  const problems = comparabilityProblems(baseline, { scenarioHash: scenarioHash(scenario.measurement), backend: backend.name });
+  if (problems.length > 0) {
+    return fail(`NOT COMPARABLE with ${baselineFile}:\n${problems.map((p) => `- ${p}`).join('\n')}`, GATE_EXIT_CODES.notComparable);
+  }
+
+  // 3. Measure, compare, report.
+  process.stderr.write(`bench:check: timing ${scenario.file} on ${backend.name}, comparing with ${baselineFile}\n`);
+  let run: GateRun;
+  try {
+    run = await measureGateRun({
+      scenario,
+      backend,
+      injection,
+      onEvent: (event) => process.stderr.write(`${describeSweepEvent(event)}\n`),
+    });
+  } catch (error) {
+    return fail(`the sweep failed: ${(error as Error).stack ?? String(error)}`);
+  }
+  const comparison = compareWithBaseline(scenario, baseline, run, { failOnImprovement: values['fail-on-improvement'] });
+  process.stdout.write(`${renderGateReport(comparison)}\n`);
+  process.stderr.write(`bench:check: the sweep took ${run.durationSeconds.toFixed(1)} s\n`);
+  return finish({ exitCode: comparison.exitCode, outcome: comparison.outcome, comparison, run });
+}
+
+// A crash outside `main` (for example in a timer) must not exit with 1, which reads as "regression".
+const exitOnCrash = (error: unknown): void => {
+  process.stderr.write(`bench:check: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+  process.exit(GATE_EXIT_CODES.error);
+};
+process.on('uncaughtException', exitOnCrash);
+process.on('unhandledRejection', exitOnCrash);
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench:check: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = GATE_EXIT_CODES.error;
+  },
+);

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:peer`: times our training steps and a peer engine's side by side, interleaved,
+ * and writes reports/peer/peer-comparison.{csv,json,vl.json,svg}. Progress goes to standard
+ * error; the table goes to standard output. `--help` lists the options.
+ */
+import { runPeerComparison } from '../peer/bench.js';
+import { EngineSide } from '../peer/engine-side.js';
+import { BENCH_PEER_HELP, parseBenchPeerArgs, type BenchPeerOptions } from '../peer/options.js';
+import { formatPeerTable, writePeerReport } from '../peer/report.js';
+import type { SweepEvent } from '../peer/sweep.js';
+
+function logEvent(event: SweepEvent | { type: 'notice'; message: string }): void {
+  switch (event.type) {
+    case 'notice':
+      console.error(`bench:peer: WARNING: ${event.message}`);
+      break;
+    case 'peer-started': {
+      const hello = event.hello;
+      console.error(`bench:peer: peer started: ${hello.engine} ${hello.version}, BLAS ${hello.blas ?? 'unknown'} (${event.command})`);
+      break;
+    }
+    case 'peer-unavailable':
+      console.error(`bench:peer: ERROR: ${event.message}; the remaining peer runs are skipped`);
+      break;
+    case 'run-start':
+      break;
+    case 'run-complete':
+      console.error(`bench:peer: ${event.cellId} round ${event.round} ${event.series}: median ${event.medianMs.toFixed(1)} ms`);
+      break;
+    case 'run-error':
+      console.error(`bench:peer: ERROR: ${event.cellId} round ${event.round} ${event.series} failed: ${event.message}`);
+      break;
+  }
+}
+
+async function main(): Promise<number> {
+  let options: BenchPeerOptions;
+  try {
+    options = parseBenchPeerArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error((error as Error).message);
+    console.error('Run with --help for the options.');
+    return 2;
+  }
+  if (options.help) {
+    process.stdout.write(BENCH_PEER_HELP);
+    return 0;
+  }
+
+  const ourSide = await EngineSide.create(options.backend);
+  const runs = options.cells.length * options.timing.rounds * (1 + options.peerThreads.length);
+  console.error(`bench:peer: ${options.cells.length} cells, ${options.timing.rounds} rounds, up to ${runs} runs; ` +
+    `our backend ${ourSide.backend}`);
+
+  const report = await runPeerComparison(ourSide, {
+    cells: options.cells,
+    timing: options.timing,
+    peerThreads: options.peerThreads,
+    peerCommand: options.peerCommand,
+    runTimeoutMs: options.runTimeoutMs,
+    onEvent: logEvent,
+  });
+  const paths = await writePeerReport(report, options.outDir);
+
+  console.log(formatPeerTable(report));
+  for (const notice of report.notices) console.log(`NOTE: ${notice}`);
+  console.log(`machine: ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs); ours: ${report.ours.backend}; ` +
+    `peer: ${report.peer === null ? 'none' : `${report.peer.engine} ${report.peer.version}, BLAS ${report.peer.blas ?? 'unknown'}`}`);
+  console.log(`wrote ${paths.csv}, ${paths.json}, ${paths.spec}, ${paths.svg}`);
+  return 0;
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (error: unknown) => {
+    console.error(`bench:peer: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,207 @@
+/**
+ * Building, writing and reading the gate's baseline (results/baselines/<scenario name>.json).
+ *
+ * A baseline keeps every sample of several full runs. For each cell the reference is the run
+ * whose median normalised time is the median over the runs, so one unlucky run (a busy
+ * neighbour, a slow start) never becomes the yardstick. For each ratio between objectives the
+ * reference run is chosen the same way from the runs' ratios, which keeps both objectives of a
+ * ratio from one run.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import {
+  GATE_BASELINE_FORMAT,
+  GATE_BASELINE_SCHEMA_VERSION,
+  type GateBaseline,
+  type GateBaselineCellSummary,
+  type GateCellRun,
+  type GateRun,
+  type GateSamples,
+} from './records.js';
+import { median } from './statistics.js';
+
+/** Fewest runs a baseline is built from: with three, one outlying run cannot be the median. */
+export const MIN_BASELINE_RUNS = 3;
+
+/** Why a baseline file could not be used. */
+export class GateBaselineError extends Error {
+  constructor(
+    message: string,
+    /** missing: no file; invalid: unreadable or malformed; other-schema: written by another version of the gate. */
+    readonly code: 'missing' | 'invalid' | 'other-schema',
+  ) {
+    super(message);
+    this.name = 'GateBaselineError';
+  }
+}
+
+/** Returns the default baseline path of a scenario: results/baselines/<name>.json under `root`. */
+export function defaultBaselinePath(scenarioName: string, root = '.'): string {
+  return path.join(root, 'results', 'baselines', `${scenarioName}.json`);
+}
+
+/**
+ * Builds a baseline from at least `MIN_BASELINE_RUNS` runs of one scenario on one backend. Throws
+ * a RangeError when there are too few runs, when their scenario hashes or backends differ, or when
+ * a run had a slowdown injected. O(total samples).
+ */
+export function buildBaseline(runs: readonly GateRun[], recordedAt: Date = new Date()): GateBaseline {
+  if (runs.length < MIN_BASELINE_RUNS) {
+    throw new RangeError(`gate baseline: received ${runs.length} run(s); a baseline needs at least ${MIN_BASELINE_RUNS}`);
+  }
+  const first = runs[0];
+  runs.forEach((run, index) => {
+    if (run.scenario.hash !== first.scenario.hash) {
+      throw new RangeError(`gate baseline: run ${index} has scenario hash ${run.scenario.hash}, run 0 has ${first.scenario.hash}; record all runs from one scenario`);
+    }
+    if (run.environment.backend !== first.environment.backend) {
+      throw new RangeError(`gate baseline: run ${index} used backend ${run.environment.backend}, run 0 used ${first.environment.backend}; record all runs on one backend`);
+    }
+    if (run.injection.length > 0) {
+      throw new RangeError(`gate baseline: run ${index} had a test-only slowdown injected; unset EBFLOW_INJECT_SLOWDOWN and record again`);
+    }
+  });
+
+  const summary: Record<string, GateBaselineCellSummary> = {};
+  for (const cell of first.cells) {
+    const runMedians = runs.map((run) => {
+      const samples = measuredSamples(run, cell.id);
+      return samples === null ? null : median(samples.normalized);
+    });
+    const referenceRun = medianIndex(runMedians);
+    if (referenceRun === null) continue;
+    const samples = measuredSamples(runs[referenceRun], cell.id) as GateSamples;
+    summary[cell.id] = {
+      runMedians,
+      referenceRun,
+      medianNormalized: median(samples.normalized),
+      medianStepMs: median(samples.stepMs),
+    };
+  }
+
+  return {
+    format: GATE_BASELINE_FORMAT,
+    schemaVersion: GATE_BASELINE_SCHEMA_VERSION,
+    scenario: { ...first.scenario },
+    environment: { ...first.environment },
+    recordedAt: recordedAt.toISOString(),
+    runs: runs.map((run) => run),
+    summary,
+  };
+}
+
+/** Returns the samples of a cell in a run, or null when the run did not measure it. */
+export function measuredSamples(run: GateRun, id: string): GateSamples | null {
+  const cell = run.cells.find((entry) => entry.id === id);
+  return cell !== undefined && cell.status === 'measured' ? cell.samples : null;
+}
+
+/**
+ * Returns the index of the median of the non-null values (the lower middle one for an even
+ * count), or null when every value is null. Ties keep the earlier index.
+ */
+export function medianIndex(values: readonly (number | null)[]): number | null {
+  const present = values
+    .map((value, index) => ({ value, index }))
+    .filter((entry): entry is { value: number; index: number } => entry.value !== null)
+    .sort((a, b) => a.value - b.value || a.index - b.index);
+  if (present.length === 0) return null;
+  return present[(present.length - 1) >> 1].index;
+}
+
+/** Returns the reference samples of a cell (the median run's), or null when no run measured it. */
+export function referenceCellSamples(baseline: GateBaseline, id: string): { run: number; samples: GateSamples } | null {
+  const run = medianIndex(baseline.runs.map((entry) => {
+    const samples = measuredSamples(entry, id);
+    return samples === null ? null : median(samples.normalized);
+  }));
+  if (run === null) return null;
+  return { run, samples: measuredSamples(baseline.runs[run], id) as GateSamples };
+}
+
+/**
+ * Returns the reference samples of a ratio between two cells: those of the run whose ratio of
+ * medians is the median over the runs that measured both, or null when none did.
+ */
+export function referenceRatioSamples(
+  baseline: GateBaseline,
+  numeratorId: string,
+  denominatorId: string,
+): { run: number; numerator: GateSamples; denominator: GateSamples } | null {
+  const ratios = baseline.runs.map((run) => {
+    const numerator = measuredSamples(run, numeratorId);
+    const denominator = measuredSamples(run, denominatorId);
+    if (numerator === null || denominator === null) return null;
+    return median(numerator.normalized) / median(denominator.normalized);
+  });
+  const run = medianIndex(ratios);
+  if (run === null) return null;
+  return {
+    run,
+    numerator: measuredSamples(baseline.runs[run], numeratorId) as GateSamples,
+    denominator: measuredSamples(baseline.runs[run], denominatorId) as GateSamples,
+  };
+}
+
+/** Writes the baseline as indented JSON, creating the folder. */
+export function writeBaseline(file: string, baseline: GateBaseline): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(baseline, null, 1)}\n`);
+}
+
+/**
+ * Reads and checks a baseline file. Throws a GateBaselineError with code "missing" when the file
+ * does not exist, "other-schema" when another format version wrote it, and "invalid" when it is
+ * not a well-formed baseline (the message names the first bad field).
+ */
+export function readBaseline(file: string): GateBaseline {
+  if (!existsSync(file)) {
+    throw new GateBaselineError(`gate baseline: no baseline at ${file}; record one with "npm run bench:baseline" and commit it`, 'missing');
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new GateBaselineError(`gate baseline: ${file} is not valid JSON (${(error as Error).message}); record it again with "npm run bench:baseline"`, 'invalid');
+  }
+  const invalid = (what: string): never => {
+    throw new GateBaselineError(`gate baseline: ${file} is malformed: ${what}; record it again with "npm run bench:baseline"`, 'invalid');
+  };
+  if (parsed === null || typeof parsed !== 'object') invalid('the top level is not an object');
+  const root = parsed as Record<string, unknown>;
+  if (root.format !== GATE_BASELINE_FORMAT) invalid(`format is ${JSON.stringify(root.format)}, expected "${GATE_BASELINE_FORMAT}"`);
+  if (root.schemaVersion !== GATE_BASELINE_SCHEMA_VERSION) {
+    throw new GateBaselineError(
+      `gate baseline: ${file} has schema version ${JSON.stringify(root.schemaVersion)}, this gate reads version ${GATE_BASELINE_SCHEMA_VERSION}; ` +
+        'record a new baseline with "npm run bench:baseline"',
+      'other-schema',
+    );
+  }
+  const scenario = root.scenario as Record<string, unknown> | undefined;
+  if (typeof scenario?.hash !== 'string' || typeof scenario.name !== 'string') invalid('scenario.name or scenario.hash is missing');
+  const environment = root.environment as Record<string, unknown> | undefined;
+  if (typeof environment?.backend !== 'string') invalid('environment.backend is missing');
+  if (!Array.isArray(root.runs) || root.runs.length === 0) invalid('runs is not a non-empty array');
+  (root.runs as unknown[]).forEach((run, runIndex) => checkRun(run, `runs[${runIndex}]`, invalid));
+  return parsed as GateBaseline;
+}
+
+function checkRun(value: unknown, where: string, invalid: (what: string) => never): void {
+  const run = value as Record<string, unknown> | null;
+  if (run === null || typeof run !== 'object' || !Array.isArray(run.cells)) invalid(`${where}.cells is not an array`);
+  (run!.cells as unknown[]).forEach((entry, cellIndex) => {
+    const cell = entry as GateCellRun | null;
+    const at = `${where}.cells[${cellIndex}]`;
+    if (cell === null || typeof cell !== 'object' || typeof cell.id !== 'string') invalid(`${at}.id is missing`);
+    if (cell!.status !== 'measured') return;
+    const samples = cell!.samples as GateSamples | undefined;
+    const arrays = [samples?.stepMs, samples?.wallMs, samples?.calibrationMs, samples?.normalized];
+    if (!arrays.every((array) => Array.isArray(array) && array.every((v) => typeof v === 'number' && Number.isFinite(v) && v > 0))) {
+      invalid(`${at} (${cell!.id}) has samples that are not arrays of positive finite numbers`);
+    }
+    if (!arrays.every((array) => array!.length === arrays[0]!.length) || arrays[0]!.length === 0) {
+      invalid(`${at} (${cell!.id}) has sample arrays of different or zero lengths`);
+    }
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * The side-by-side comparison as one call: choose the peer, run the interleaved sweep, and
+ * collect everything the report files need.
+ */
+import { cpus, hostname, platform } from 'node:os';
+
+import type { PeerCommand, PeerProcessOptions } from './driver.js';
+import { findTorchPython, pytorchPeerCommand } from './python.js';
+import {
+  runInterleavedSweep,
+  type CellComparison,
+  type OurSide,
+  type PeerCell,
+  type SweepEvent,
+  type SweepTiming,
+} from './sweep.js';
+
+export const PEER_REPORT_SCHEMA_VERSION = 1;
+
+/** Everything a comparison produced: the data of the CSV, the chart and the raw JSON. */
+export interface PeerComparisonReport {
+  schemaVersion: typeof PEER_REPORT_SCHEMA_VERSION;
+  startedAt: string;
+  finishedAt: string;
+  machine: { cpuModel: string; cpuCount: number; platform: string; hostname: string };
+  ours: { backend: string; nodeVersion: string };
+  /** The peer that ran, from its hello; null when it never started. */
+  peer: {
+    command: string;
+    engine: string;
+    version: string;
+    blas: string | null;
+    machine: string | null;
+    runtime: string | null;
+  } | null;
+  timing: SweepTiming;
+  peerThreads: number[];
+  comparisons: CellComparison[];
+  /** Warnings for the reader, such as why the peer did not run. */
+  notices: string[];
+}
+
+export interface PeerComparisonOptions {
+  cells: PeerCell[];
+  timing: SweepTiming;
+  peerThreads: number[];
+  /** A shell command line that starts another peer; the PyTorch peer when absent. */
+  peerCommand?: string;
+  /** Time allowed for one peer run, ms. */
+  runTimeoutMs: number;
+  /** Environment for the interpreter search and the peer; the process environment when absent. */
+  env?: NodeJS.ProcessEnv;
+  /** Interpreters tried when EBFLOW_PYTHON is not set. */
+  pythonCandidates?: readonly string[];
+  peerProcessOptions?: Partial<PeerProcessOptions>;
+  onEvent?: (event: SweepEvent | { type: 'notice'; message: string }) => void;
+}
+
+/**
+ * Resolves the peer command: `--peer-command` as given, else the PyTorch peer with the first
+ * interpreter that imports torch. Returns null with a notice (how to install torch) when there is
+ * none, so that our side still runs alone.
+ */
+export async function resolvePeerCommand(
+  options: Pick<PeerComparisonOptions, 'peerCommand' | 'env' | 'pythonCandidates'>,
+): Promise<{ command: PeerCommand | null; notice: string | null }> {
+  const env = options.env ?? process.env;
+  if (options.peerCommand !== undefined) {
+    return { command: { command: options.peerCommand, args: [], shell: true, env }, notice: null };
+  }
+  const search = await findTorchPython({ env, candidates: options.pythonCandidates });
+  if (!search.found) return { command: null, notice: `${search.message} Only our side runs.` };
+  return { command: pytorchPeerCommand(search.python, env), notice: null };
+}
+
+/**
+ * Runs the whole comparison and returns the report data.
+ *
+ * Plan: 1. resolve the peer command (a notice instead when torch is missing); 2. run the
+ * interleaved sweep; 3. attach the machine, backend and peer descriptions. Cost: see
+ * `runInterleavedSweep`, plus one Python start to look for torch.
+ */
+export async function runPeerComparison(ourSide: OurSide, options: PeerComparisonOptions): Promise<PeerComparisonReport> {
+  const startedAt = new Date().toISOString();
+  const notices: string[] = [];
+  const emit = options.onEvent ?? (() => undefined);
+
+  const { command, notice } = await resolvePeerCommand(options);
+  if (notice !== null) {
+    notices.push(notice);
+    emit({ type: 'notice', message: notice });
+  }
+
+  const sweep = await runInterleavedSweep(ourSide, {
+    cells: options.cells,
+    timing: options.timing,
+    peerThreads: options.peerThreads,
+    peerCommand: command,
+    runTimeoutMs: options.runTimeoutMs,
+    peerProcessOptions: options.peerProcessOptions,
+    onEvent: emit,
+  });
+  if (sweep.peerUnavailable !== null) notices.push(sweep.peerUnavailable);
+
+  const hello = sweep.peerHello;
+  const processors = cpus();
+  return {
+    schemaVersion: PEER_REPORT_SCHEMA_VERSION,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: {
+      cpuModel: processors[0]?.model.trim() ?? 'unknown',
+      cpuCount: processors.length,
+      platform: `${platform()} ${process.arch}`,
+      hostname: hostname(),
+    },
+    ours: { backend: ourSide.backend, nodeVersion: process.version },
+    peer: hello === null || command === null ? null : {
+      command: command.shell ? command.command : [command.command, ...command.args].join(' '),
+      engine: hello.engine,
+      version: hello.version,
+      blas: hello.blas ?? null,
+      machine: hello.machine ?? null,
+      runtime: hello.runtime ?? null,
+    },
+    timing: options.timing,
+    peerThreads: options.peerThreads,
+    comparisons: sweep.comparisons,
+    notices,
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * Writes a peer comparison: a CSV row per cell, a plain-text table, a Vega-Lite chart (spec and
+ * SVG) and a JSON file with every raw sample.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { stringify } from 'csv-stringify/sync';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+import type { PeerComparisonReport } from './bench.js';
+import type { CellComparison } from './sweep.js';
+
+export const PEER_REPORT_FILES = {
+  csv: 'peer-comparison.csv',
+  json: 'peer-comparison.json',
+  spec: 'peer-comparison.vl.json',
+  svg: 'peer-comparison.svg',
+} as const;
+
+/** The machine's only fonts are DejaVu; naming one keeps the SVG's text metrics stable. */
+const CHART_FONT = 'DejaVu Sans';
+
+function fixed(value: number | null, digits: number): string {
+  return value === null ? '' : value.toFixed(digits);
+}
+
+function peerMedian(comparison: CellComparison, threads: number): number | null {
+  return comparison.peer.find((series) => series.threads === threads)?.medianMs ?? null;
+}
+
+function dimension(comparison: CellComparison): number {
+  const [height, width, channels] = comparison.cell.imageShape;
+  return height * width * channels;
+}
+
+/** Returns the CSV text: a header and one row per cell; empty fields for missing figures. */
+export function peerComparisonCsv(report: PeerComparisonReport): string {
+  const threadColumns = report.peerThreads.map((threads) => `peer_${threads}t_median_ms`);
+  const header = [
+    'arch', 'objective', 'image_shape', 'D', 'L', 'batch',
+    'ours_median_ms', ...threadColumns, 'peer_best_ms', 'peer_best_threads', 'ratio_ours_over_peer',
+    'warmup', 'iterations', 'rounds', 'machine', 'cpu_count', 'backend', 'peer_engine', 'peer_version', 'peer_blas',
+  ];
+  const rows = report.comparisons.map((comparison) => [
+    comparison.cell.arch,
+    comparison.cell.objective,
+    comparison.cell.imageShape.join('x'),
+    dimension(comparison),
+    comparison.cell.depth,
+    comparison.cell.batch,
+    fixed(comparison.ours.medianMs, 3),
+    ...report.peerThreads.map((threads) => fixed(peerMedian(comparison, threads), 3)),
+    fixed(comparison.betterPeer?.medianMs ?? null, 3),
+    comparison.betterPeer?.threads ?? '',
+    fixed(comparison.ratio, 3),
+    report.timing.warmup,
+    report.timing.iterations,
+    report.timing.rounds,
+    report.machine.cpuModel,
+    report.machine.cpuCount,
+    report.ours.backend,
+    report.peer?.engine ?? '',
+    report.peer?.version ?? '',
+    report.peer?.blas ?? '',
+  ]);
+  return stringify([header, ...rows]);
+}
+
+/** Returns the comparison as an aligned plain-text table, one line per cell, for the terminal. */
+export function formatPeerTable(report: PeerComparisonReport): string {
+  const engine = report.peer?.engine ?? 'peer';
+  const header = [
+    'cell', `ours (${report.ours.backend}) ms`,
+    ...report.peerThreads.map((threads) => `${engine} ${threads}t ms`),
+    `best ${engine} ms`, `ours/${engine}`,
+  ];
+  const rows = report.comparisons.map((comparison) => [
+    comparison.cellId,
+    fixed(comparison.ours.medianMs, 1) || 'failed',
+    ...report.peerThreads.map((threads) => fixed(peerMedian(comparison, threads), 1) || '-'),
+    comparison.betterPeer === null ? '-' : `${comparison.betterPeer.medianMs.toFixed(1)} (${comparison.betterPeer.threads}t)`,
+    comparison.ratio === null ? '-' : `${comparison.ratio.toFixed(2)}x`,
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const render = (cells: string[]): string =>
+    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  return [render(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(render)].join('\n');
+}
+
+/**
+ * Returns a Vega-Lite spec: median step time per objective, one bar per side (ours, and the
+ * peer at each thread count), one panel per architecture and input shape, log-scaled ms.
+ */
+export function peerChartSpec(report: PeerComparisonReport): TopLevelSpec {
+  const engine = report.peer?.engine ?? 'peer';
+  const values = report.comparisons.flatMap((comparison) => {
+    const panel = `${comparison.cell.arch.toUpperCase()} ${comparison.cell.imageShape.join('×')} L${comparison.cell.depth}`;
+    const bars = [{ side: `ours (${report.ours.backend})`, medianMs: comparison.ours.medianMs }];
+    for (const series of comparison.peer) {
+      bars.push({ side: `${engine}, ${series.threads} thread${series.threads === 1 ? '' : 's'}`, medianMs: series.medianMs });
+    }
+    return bars
+      .filter((bar) => bar.medianMs !== null)
+      .map((bar) => ({ panel, objective: comparison.cell.objective, ...bar }));
+  });
+
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: {
+      text: `Median training-step time, ours against ${engine}`,
+      subtitle: `batch ${report.comparisons[0]?.cell.batch ?? '?'}, ${report.timing.rounds} interleaved rounds of ` +
+        `${report.timing.iterations} timed steps, ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs)`,
+    },
+    data: { values },
+    facet: { column: { field: 'panel', type: 'nominal', title: null } },
+    spec: {
+      width: 260,
+      height: 220,
+      mark: 'bar',
+      encoding: {
+        x: { field: 'objective', type: 'nominal', sort: ['ml', 'sml', 'ssm', 'dsm', 'fdssm'], title: 'objective' },
+        xOffset: { field: 'side', type: 'nominal' },
+        y: { field: 'medianMs', type: 'quantitative', stack: null, scale: { type: 'log' }, title: 'median step time (ms, log scale)' },
+        color: { field: 'side', type: 'nominal', title: null },
+        tooltip: [
+          { field: 'side', type: 'nominal' },
+          { field: 'objective', type: 'nominal' },
+          { field: 'medianMs', type: 'quantitative', format: '.1f', title: 'median ms' },
+        ],
+      },
+    },
+    config: { font: CHART_FONT, legend: { orient: 'bottom' } },
+  };
+}
+
+/** Renders a Vega-Lite spec to SVG text headlessly (no canvas, no network). */
+export async function renderVegaLiteSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/**
+ * Writes the four report files into `directory` (created when missing) and returns their paths.
+ */
+export async function writePeerReport(report: PeerComparisonReport, directory: string): Promise<Record<keyof typeof PEER_REPORT_FILES, string>> {
+  await mkdir(directory, { recursive: true });
+  const paths = {
+    csv: join(directory, PEER_REPORT_FILES.csv),
+    json: join(directory, PEER_REPORT_FILES.json),
+    spec: join(directory, PEER_REPORT_FILES.spec),
+    svg: join(directory, PEER_REPORT_FILES.svg),
+  };
+  const spec = peerChartSpec(report);
+  await writeFile(paths.csv, peerComparisonCsv(report));
+  await writeFile(paths.json, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(paths.spec, `${JSON.stringify(spec, null, 2)}\n`);
+  await writeFile(paths.svg, await renderVegaLiteSvg(spec));
+  return paths;
+}

@@ -1,0 +1,246 @@
+/**
+ * Running one cell: create its training session, run the measure (runtime or train), and build
+ * the result record with its outcome. A cell never throws for a failure of its own; the failure
+ * becomes an "errored" record.
+ */
+import type { CellPlan, Measure, ResolvedScenario, TrainMeasure } from '../scenarios/scenario.js';
+import type { NllResult, TrainingConfig, TrainingSession } from '../train/session.js';
+import type { EvaluationEvent, IterationEvent, RunEvent } from './events.js';
+import {
+  RESULT_SCHEMA_VERSION,
+  type CellOutcome,
+  type EnvironmentInfo,
+  type EvaluationPoint,
+  type ResultRecord,
+} from './record.js';
+import { runStepLoop, summarizeTiming, type IterationInfo, type StepLoopResult } from './timing.js';
+
+/** Creates the training session of one cell. */
+export type SessionFactory = (config: TrainingConfig) => Promise<TrainingSession>;
+
+export interface CellContext {
+  resolved: ResolvedScenario;
+  environment: EnvironmentInfo;
+  createSession: SessionFactory;
+  emit: (event: RunEvent) => void;
+  /** Estimates the seconds left in the whole run from this cell's estimate and its elapsed time. */
+  estimateRunSeconds?: (cellEtaSeconds: number, cellElapsedSeconds: number) => number | null;
+  tensorBytes?: () => number;
+  /** Milliseconds, monotonic. */
+  now?: () => number;
+}
+
+/** Plain text of an error for a record: the message, or the value for a non-Error throw. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}
+
+/** Where a cell stands among the cells of a run, for progress events. */
+export interface CellPosition {
+  /** 1-based. */
+  index: number;
+  count: number;
+}
+
+/** Runs one cell, emitting its cell-start, iteration and evaluation events, and returns its record. */
+export async function runCell(plan: CellPlan, position: CellPosition, context: CellContext): Promise<ResultRecord> {
+  const startedAt = new Date().toISOString();
+  const measure = context.resolved.scenario.measure;
+  context.emit({
+    type: 'cell-start',
+    index: position.index,
+    count: position.count,
+    cellId: plan.cellId,
+    parameters: plan.parameters,
+    measure: measure.kind,
+    plannedIterations: measure.kind === 'runtime' ? measure.iterations : 'iterations' in measure.budget ? measure.budget.iterations : null,
+    plannedSeconds: measure.kind === 'runtime' ? measure.maxSeconds : 'seconds' in measure.budget ? measure.budget.seconds : null,
+  });
+  const base = {
+    schemaVersion: RESULT_SCHEMA_VERSION,
+    scenario: { name: context.resolved.scenario.name, hash: context.resolved.hash, file: context.resolved.file },
+    cellId: plan.cellId,
+    parameters: plan.parameters,
+    config: plan.config,
+    measure: measure.kind,
+    environment: context.environment,
+    startedAt,
+  } as const;
+  const empty = { timing: null, memory: null, losses: [], nonFiniteLosses: 0, evaluations: [], finalNll: null };
+
+  if (plan.config === null || plan.skipReason !== null) {
+    return { ...base, finishedAt: new Date().toISOString(), outcome: { status: 'skipped', reason: plan.skipReason ?? 'no configuration' }, ...empty };
+  }
+
+  let session: TrainingSession;
+  try {
+    session = await context.createSession(plan.config);
+  } catch (error) {
+    return { ...base, finishedAt: new Date().toISOString(), outcome: { status: 'errored', message: `creating the training session failed: ${errorMessage(error)}` }, ...empty };
+  }
+
+  const evaluations: EvaluationPoint[] = [];
+  try {
+    const measured = await measureCell(plan, session, measure, evaluations, context);
+    const { loop } = measured;
+    const losses = loop.steps.map((step) => step.loss);
+    const outcome: CellOutcome = loop.divergence
+      ? { status: 'diverged', step: loop.divergence.step, firstNonFiniteValue: loop.divergence.firstNonFiniteValue }
+      : { status: 'completed' };
+    return {
+      ...base,
+      finishedAt: new Date().toISOString(),
+      outcome,
+      timing: summarizeTiming(loop.samplesMs, loop.steps.map((step) => step.phases), loop.warmupIterations),
+      memory: loop.memory,
+      losses,
+      nonFiniteLosses: losses.filter((loss) => !Number.isFinite(loss)).length,
+      evaluations,
+      finalNll: measured.finalNll ?? evaluations.at(-1)?.result ?? null,
+    };
+  } catch (error) {
+    return { ...base, finishedAt: new Date().toISOString(), outcome: { status: 'errored', message: errorMessage(error) }, ...empty, evaluations };
+  } finally {
+    session.dispose();
+  }
+}
+
+interface Measured {
+  loop: StepLoopResult;
+  finalNll: NllResult | null;
+}
+
+/**
+ * Runs the measure of one cell on `session`, appending evaluations as they happen.
+ *
+ * Plan:
+ * 1. Work out the planned iterations and seconds (an epoch budget becomes epochs ×
+ *    iterations per epoch, rounded up).
+ * 2. For a train cell, evaluate at step 0 when the schedule asks for it.
+ * 3. Run the step loop; after each timed iteration emit progress and run due evaluations.
+ * 4. For a train cell that did not diverge, run the final evaluation.
+ */
+async function measureCell(
+  plan: CellPlan,
+  session: TrainingSession,
+  measure: Measure,
+  evaluations: EvaluationPoint[],
+  context: CellContext,
+): Promise<Measured> {
+  const now = context.now ?? (() => performance.now());
+  const cellStart = now();
+  const cellId = plan.cellId;
+
+  // 1. Plan.
+  const warmupIterations = measure.kind === 'runtime' ? measure.warmupIterations : 0;
+  let plannedIterations: number | null;
+  let plannedSeconds: number | null;
+  if (measure.kind === 'runtime') {
+    plannedIterations = measure.iterations;
+    plannedSeconds = measure.maxSeconds;
+  } else if ('iterations' in measure.budget) {
+    plannedIterations = measure.budget.iterations;
+    plannedSeconds = null;
+  } else if ('epochs' in measure.budget) {
+    plannedIterations = Math.ceil(measure.budget.epochs * session.iterationsPerEpoch);
+    plannedSeconds = null;
+  } else {
+    plannedIterations = null;
+    plannedSeconds = measure.budget.seconds;
+  }
+
+  // 2. Evaluation at step 0.
+  const evaluate = async (split: 'validation' | 'test', maxImages: number | null, step: number, trainingSeconds: number, kind: EvaluationEvent['kind']): Promise<NllResult> => {
+    const start = now();
+    const result = await session.evaluate(split, maxImages ?? undefined);
+    const point: EvaluationPoint = { step, trainingSeconds, result };
+    evaluations.push(point);
+    context.emit({ type: 'evaluation', cellId, kind, point, seconds: (now() - start) / 1000 });
+    return result;
+  };
+  const schedule = measure.kind === 'train' ? measure.evaluation : null;
+  if (schedule?.atStart) await evaluate(schedule.split, schedule.maxImages, 0, 0, 'periodic');
+
+  // 3. Iterations.
+  let nextEvaluationSeconds = schedule && 'seconds' in schedule.every ? schedule.every.seconds : Number.POSITIVE_INFINITY;
+  const afterIteration = async (info: IterationInfo): Promise<void> => {
+    const elapsedSeconds = (now() - cellStart) / 1000;
+    const cellEtaSeconds = estimateCellSeconds(info, warmupIterations, plannedIterations, plannedSeconds, elapsedSeconds);
+    const event: IterationEvent = {
+      type: 'iteration',
+      cellId,
+      phase: info.phase,
+      index: info.index,
+      plannedIterations,
+      loss: info.step.loss,
+      finite: info.step.finite,
+      stepMs: info.durationMs,
+      timedSeconds: info.timedSeconds,
+      cellEtaSeconds,
+      scenarioEtaSeconds: cellEtaSeconds === null ? null : (context.estimateRunSeconds?.(cellEtaSeconds, elapsedSeconds) ?? null),
+    };
+    context.emit(event);
+
+    if (!schedule || info.phase !== 'timed') return;
+    let due = false;
+    if ('iterations' in schedule.every) {
+      due = info.index % schedule.every.iterations === 0;
+    } else if (info.timedSeconds >= nextEvaluationSeconds) {
+      due = true;
+      // Skip thresholds a single long iteration jumped over, so evaluations do not pile up.
+      while (nextEvaluationSeconds <= info.timedSeconds) nextEvaluationSeconds += schedule.every.seconds;
+    }
+    if (due) await evaluate(schedule.split, schedule.maxImages, info.step.step, info.timedSeconds, 'periodic');
+  };
+
+  const loop = await runStepLoop(session, {
+    warmupIterations,
+    maxIterations: plannedIterations,
+    maxSeconds: plannedSeconds,
+    maxConsecutiveNonFinite: context.resolved.scenario.divergence.maxConsecutiveNonFinite,
+    afterIteration,
+    tensorBytes: context.tensorBytes,
+  });
+  if (measure.kind === 'runtime' && loop.stoppedBy === 'seconds' && plannedIterations !== null && loop.samplesMs.length < plannedIterations) {
+    context.emit({
+      type: 'warning',
+      cellId,
+      message: `timed ${loop.samplesMs.length} of ${plannedIterations} iterations: the cap of ${plannedSeconds} s (measure.maxSeconds) was reached`,
+    });
+  }
+
+  // 4. Final evaluation.
+  let finalNll: NllResult | null = null;
+  const final = measure.kind === 'train' ? (measure as TrainMeasure).final : null;
+  if (final && loop.divergence === null) {
+    const lastStep = loop.steps.at(-1)?.step ?? 0;
+    const trainingSeconds = loop.samplesMs.reduce((sum, ms) => sum + ms, 0) / 1000;
+    finalNll = await evaluate(final.split, final.maxImages, lastStep, trainingSeconds, 'final');
+  }
+  return { loop, finalNll };
+}
+
+/**
+ * Estimates the seconds left in a cell from the mean iteration time so far: remaining warm-up
+ * and timed iterations, capped by the seconds budget. Evaluations are not included. Returns null
+ * when no iteration count or budget bounds the cell.
+ */
+function estimateCellSeconds(
+  info: IterationInfo,
+  warmupIterations: number,
+  plannedIterations: number | null,
+  plannedSeconds: number | null,
+  elapsedSeconds: number,
+): number | null {
+  const done = info.phase === 'warmup' ? info.index : warmupIterations + info.index;
+  const perIteration = elapsedSeconds / Math.max(1, done);
+  const remainingWarmup = info.phase === 'warmup' ? warmupIterations - info.index : 0;
+  const remainingTimed = plannedIterations === null ? null : plannedIterations - (info.phase === 'timed' ? info.index : 0);
+  let estimate = remainingTimed === null ? null : (remainingWarmup + remainingTimed) * perIteration;
+  if (plannedSeconds !== null) {
+    const bySeconds = remainingWarmup * perIteration + Math.max(0, plannedSeconds - info.timedSeconds);
+    estimate = estimate === null ? bySeconds : Math.min(estimate, bySeconds);
+  }
+  return estimate;
+}

@@ -1,0 +1,344 @@
+/**
+ * The results folder: one JSON record per cell, written atomically, read back by the runner (to
+ * resume) and by the reporter.
+ *
+ * Layout (results/README.md describes it for users):
+ *   <results>/<scenario name>/scenario.json        the resolved scenario (manifest) with its hash
+ *   <results>/<scenario name>/<cell id>.json       one ResultRecord; "/" in the id becomes "_"
+ *   <results>/<scenario name>.old-<timestamp>/     a folder moved aside by --fresh
+ */
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+
+import { compareIds } from '../scenarios/resolve.js';
+import type { CellParameters, ResolvedScenario } from '../scenarios/scenario.js';
+import type { TrainingConfig } from '../train/session.js';
+import { RESULT_SCHEMA_VERSION, type CellOutcome, type ResultRecord } from './record.js';
+
+/** Name of the manifest file in a scenario's results folder. */
+export const MANIFEST_FILE = 'scenario.json';
+/** Suffix of temporary files; readers ignore them and the runner deletes stale ones. */
+export const TEMP_SUFFIX = '.tmp';
+/** Marks folders moved aside by --fresh; readers skip them. */
+export const OLD_FOLDER_MARK = '.old-';
+
+const OUTCOME_STATUSES: readonly CellOutcome['status'][] = ['completed', 'diverged', 'errored', 'skipped'];
+
+/** The manifest: the resolved scenario as written next to its records. */
+export interface ScenarioManifest {
+  schemaVersion: typeof RESULT_SCHEMA_VERSION;
+  name: string;
+  hash: string;
+  file: string;
+  description: string;
+  estimatedMinutes: number | null;
+  measure: ResolvedScenario['scenario']['measure'];
+  divergence: ResolvedScenario['scenario']['divergence'];
+  cells: { cellId: string; parameters: CellParameters; config: TrainingConfig | null; skipReason: string | null }[];
+}
+
+/** A file a reader left out, and why. */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+export interface ReadOptions {
+  /** Called for each file that is not a readable result record. */
+  onSkippedFile?: (skipped: SkippedFile) => void;
+}
+
+/** Returns the folder of one scenario's records. */
+export function scenarioResultsDirectory(resultsRoot: string, scenarioName: string): string {
+  return join(resultsRoot, scenarioName);
+}
+
+/**
+ * Returns the file name of a cell's record: the cell id with "/" replaced by "_", plus ".json".
+ * Cell ids contain no "_" (variant names are restricted to letters, digits and "-"), so the name
+ * is unique per cell.
+ */
+export function cellFileName(cellId: string): string {
+  return `${cellId.replaceAll('/', '_')}.json`;
+}
+
+/** Builds the manifest of a resolved scenario. */
+export function manifestOf(resolved: ResolvedScenario): ScenarioManifest {
+  const { scenario } = resolved;
+  return {
+    schemaVersion: RESULT_SCHEMA_VERSION,
+    name: scenario.name,
+    hash: resolved.hash,
+    file: resolved.file,
+    description: scenario.description,
+    estimatedMinutes: scenario.estimatedMinutes,
+    measure: scenario.measure,
+    divergence: scenario.divergence,
+    cells: resolved.cells.map(({ cellId, parameters, config, skipReason }) => ({ cellId, parameters, config, skipReason })),
+  };
+}
+
+export interface AtomicWriteHooks {
+  /** Called after the temporary file is written and synced, before the rename; tests use it to simulate a crash. */
+  beforeRename?: (temporaryFile: string) => void;
+}
+
+/**
+ * Writes `value` as JSON to `file` so that `file` is either absent, its old content, or the
+ * complete new content, even if the process dies midway: write a temporary file in the same
+ * folder, fsync it, rename it over `file`, then fsync the folder so the rename is durable.
+ * Non-finite numbers are written as null (JSON has no NaN or Infinity).
+ */
+export function writeJsonAtomic(file: string, value: unknown, hooks: AtomicWriteHooks = {}): void {
+  const folder = dirname(file);
+  mkdirSync(folder, { recursive: true });
+  const temporary = join(folder, `.${basename(file)}.${process.pid}-${Math.random().toString(36).slice(2, 10)}${TEMP_SUFFIX}`);
+  const text = `${JSON.stringify(value, null, 2)}\n`;
+
+  const descriptor = openSync(temporary, 'w');
+  try {
+    writeSync(descriptor, text);
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+  hooks.beforeRename?.(temporary);
+  renameSync(temporary, file);
+  syncFolder(folder);
+}
+
+function syncFolder(folder: string): void {
+  let descriptor: number | undefined;
+  try {
+    descriptor = openSync(folder, 'r');
+    fsyncSync(descriptor);
+  } catch {
+    // Some file systems (and Windows) do not allow fsync on a folder; the rename is still atomic.
+  } finally {
+    if (descriptor !== undefined) closeSync(descriptor);
+  }
+}
+
+/** Deletes temporary files left by an interrupted write in `folder`; returns their names. */
+export function removeStaleTemporaryFiles(folder: string): string[] {
+  if (!existsSync(folder)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(folder)) {
+    if (name.startsWith('.') && name.endsWith(TEMP_SUFFIX)) {
+      unlinkSync(join(folder, name));
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
+/**
+ * Parses the text of a record file. Returns the record, or the reason it is not a readable
+ * record. Losses and NLL values written as null (non-finite numbers) come back as NaN.
+ */
+export function parseRecord(text: string): ResultRecord | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `invalid JSON (${(error as Error).message})`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const record = value as Partial<ResultRecord> & Record<string, unknown>;
+  if (record.schemaVersion !== RESULT_SCHEMA_VERSION) {
+    return `schemaVersion ${JSON.stringify(record.schemaVersion)} is not ${RESULT_SCHEMA_VERSION}, the version this code reads`;
+  }
+  if (typeof record.cellId !== 'string') return 'cellId is missing';
+  if (typeof record.scenario?.name !== 'string' || typeof record.scenario?.hash !== 'string') return 'scenario name or hash is missing';
+  if (!OUTCOME_STATUSES.includes(record.outcome?.status as CellOutcome['status'])) {
+    return `outcome.status ${JSON.stringify(record.outcome?.status)} is not one of ${OUTCOME_STATUSES.join(', ')}`;
+  }
+  if (!Array.isArray(record.losses)) return 'losses is missing';
+
+  record.losses = record.losses.map((loss) => (typeof loss === 'number' ? loss : Number.NaN));
+  const restoreNll = (nll: { nllNats: unknown; bitsPerDim: unknown } | null | undefined): void => {
+    if (!nll) return;
+    if (typeof nll.nllNats !== 'number') nll.nllNats = Number.NaN;
+    if (typeof nll.bitsPerDim !== 'number') nll.bitsPerDim = Number.NaN;
+  };
+  restoreNll(record.finalNll);
+  for (const point of record.evaluations ?? []) restoreNll(point.result);
+  return record as ResultRecord;
+}
+
+/**
+ * Reads every result record under `folder`: a scenario's folder or a whole results root (its
+ * sub-folders are searched, except those moved aside by --fresh). Files that are not readable
+ * records (the manifest and temporary files aside) are skipped and passed to
+ * `options.onSkippedFile`. Records come back sorted by scenario name, then cell id. Reads every
+ * file once: O(total bytes).
+ */
+export function readResults(folder: string, options: ReadOptions = {}): ResultRecord[] {
+  const records: ResultRecord[] = [];
+  if (!existsSync(folder)) return records;
+  const visit = (current: string): void => {
+    for (const name of readdirSync(current).sort()) {
+      const path = join(current, name);
+      if (statSync(path).isDirectory()) {
+        if (!name.startsWith('.') && !name.includes(OLD_FOLDER_MARK)) visit(path);
+        continue;
+      }
+      if (!name.endsWith('.json') || name === MANIFEST_FILE || name.startsWith('.')) continue;
+      const parsed = parseRecord(readFileSync(path, 'utf8'));
+      if (typeof parsed === 'string') options.onSkippedFile?.({ file: path, reason: parsed });
+      else records.push(parsed);
+    }
+  };
+  visit(folder);
+  return records.sort((a, b) => compareIds(a.scenario.name, b.scenario.name) || compareIds(a.cellId, b.cellId));
+}
+
+/** Reads a scenario folder's manifest, or returns null when there is none (or it is unreadable). */
+export function readManifest(folder: string): ScenarioManifest | null {
+  const file = join(folder, MANIFEST_FILE);
+  if (!existsSync(file)) return null;
+  try {
+    const manifest = JSON.parse(readFileSync(file, 'utf8')) as ScenarioManifest;
+    return typeof manifest.hash === 'string' ? manifest : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Moves `folder` to `<folder>.old-<timestamp>` (UTC to the second, ISO 8601 basic format such as 20260105T143000Z) and returns
+ * the new path. Nothing is deleted.
+ */
+export function moveAside(folder: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  let target = `${folder}${OLD_FOLDER_MARK}${stamp}`;
+  for (let n = 2; existsSync(target); n++) target = `${folder}${OLD_FOLDER_MARK}${stamp}-${n}`;
+  renameSync(folder, target);
+  return target;
+}
+
+export interface MergedScenario {
+  name: string;
+  hash: string;
+  folder: string;
+  /** Records written to the target folder. */
+  records: number;
+  /** Cell ids found in more than one source; the kept copy is the better outcome (then the later one). */
+  duplicates: string[];
+}
+
+export interface MergeSummary {
+  scenarios: MergedScenario[];
+  skippedFiles: SkippedFile[];
+}
+
+/** Thrown when sources to merge hold results of different versions of one scenario. */
+export class MixedHashError extends Error {
+  constructor(
+    readonly scenarioName: string,
+    readonly filesByHash: Record<string, string[]>,
+  ) {
+    const lines = Object.entries(filesByHash).map(([hash, files]) => `  hash ${hash.slice(0, 12)}…: ${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''}`);
+    super(
+      `merge: scenario "${scenarioName}" has results of ${Object.keys(filesByHash).length} different scenario versions (hashes), which are not comparable:\n` +
+        `${lines.join('\n')}\nmerge only folders produced from the same scenario file and code; move the others away first`,
+    );
+    this.name = 'MixedHashError';
+  }
+}
+
+const OUTCOME_RANK: Record<CellOutcome['status'], number> = { completed: 3, diverged: 2, skipped: 1, errored: 0 };
+
+/**
+ * Combines the records of several result folders (shards) into `<resultsRoot>/<scenario name>/`.
+ * Records already in the target take part like any source. Throws `MixedHashError`, before
+ * writing anything, when one scenario's records or manifests carry different hashes. When a cell
+ * appears more than once, the copy with the better outcome (completed > diverged > skipped >
+ * errored), then the later `finishedAt`, is kept. O(total bytes).
+ */
+export function mergeResults(sources: string[], resultsRoot: string): MergeSummary {
+  const skippedFiles: SkippedFile[] = [];
+  const byScenario = new Map<string, { records: Map<string, ResultRecord>; hashes: Record<string, string[]>; duplicates: Set<string>; manifest: ScenarioManifest | null }>();
+
+  const folders = sources.map((source) => resolve(source));
+  for (const source of folders) {
+    if (!existsSync(source)) throw new Error(`merge: source folder ${source} does not exist; pass folders that hold result records`);
+  }
+
+  // Targets that already exist take part, so a merge never drops what is there.
+  const take = (folder: string): void => {
+    const found = readResults(folder, { onSkippedFile: (skipped) => skippedFiles.push(skipped) });
+    for (const record of found) {
+      const name = record.scenario.name;
+      let group = byScenario.get(name);
+      if (!group) {
+        group = { records: new Map(), hashes: {}, duplicates: new Set(), manifest: null };
+        byScenario.set(name, group);
+      }
+      (group.hashes[record.scenario.hash] ??= []).push(join(folder, cellFileName(record.cellId)));
+      const previous = group.records.get(record.cellId);
+      if (previous) {
+        group.duplicates.add(record.cellId);
+        const better =
+          OUTCOME_RANK[record.outcome.status] - OUTCOME_RANK[previous.outcome.status] ||
+          compareIds(record.finishedAt, previous.finishedAt);
+        if (better <= 0) continue;
+      }
+      group.records.set(record.cellId, record);
+    }
+    collectManifests(folder);
+  };
+  const collectManifests = (folder: string): void => {
+    const candidates = [folder, ...(existsSync(folder) ? readdirSync(folder).map((name) => join(folder, name)) : [])];
+    for (const candidate of candidates) {
+      if (!existsSync(candidate) || !statSync(candidate).isDirectory() || candidate.includes(OLD_FOLDER_MARK)) continue;
+      const manifest = readManifest(candidate);
+      if (!manifest) continue;
+      let group = byScenario.get(manifest.name);
+      if (!group) {
+        group = { records: new Map(), hashes: {}, duplicates: new Set(), manifest: null };
+        byScenario.set(manifest.name, group);
+      }
+      (group.hashes[manifest.hash] ??= []).push(join(candidate, MANIFEST_FILE));
+      group.manifest ??= manifest;
+    }
+  };
+
+  for (const source of folders) take(source);
+  for (const [name] of [...byScenario]) {
+    const target = resolve(scenarioResultsDirectory(resultsRoot, name));
+    if (!folders.includes(target) && existsSync(target)) take(target);
+  }
+
+  // Check every scenario before writing anything.
+  for (const [name, group] of byScenario) {
+    if (Object.keys(group.hashes).length > 1) throw new MixedHashError(name, group.hashes);
+  }
+
+  const scenarios: MergedScenario[] = [];
+  for (const [name, group] of [...byScenario].sort(([a], [b]) => compareIds(a, b))) {
+    const folder = scenarioResultsDirectory(resultsRoot, name);
+    if (group.manifest) writeJsonAtomic(join(folder, MANIFEST_FILE), group.manifest);
+    for (const record of group.records.values()) writeJsonAtomic(join(folder, cellFileName(record.cellId)), record);
+    scenarios.push({
+      name,
+      hash: Object.keys(group.hashes)[0],
+      folder,
+      records: group.records.size,
+      duplicates: [...group.duplicates].sort(compareIds),
+    });
+  }
+  return { scenarios, skippedFiles };
+}

@@ -1,0 +1,147 @@
+/**
+ * Log-determinant, inverse and linear solves of dense square matrices, for tfjs tensors.
+ *
+ * tfjs 4.22 has no determinant, LU, inverse or solve. These functions copy the matrix into a
+ * float64 JavaScript array and run the recursive algorithms of `lu.ts`, whose block products
+ * run on the current tfjs backend in float32 (`tf.matMul`, untransposed) and whose small blocks
+ * run in float64 JavaScript. On the cpu backend, whose `tf.matMul` is slower than JavaScript,
+ * every product runs in float64 JavaScript instead.
+ *
+ * The ML objective needs log|det W| and its gradient W⁻ᵀ for every dense D×D weight, about
+ * 8D³/3 operations per matrix and step (LU 2D³/3, inverse about 3D³/2 here); score-matching
+ * objectives never call these functions.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import { inverseFromLu, luFactorInPlace, solveFromLu, type FactorSettings, type LuFactorization } from './lu.js';
+import { BACKEND_ENGINE, FLOAT64_ENGINE, singleEnginePolicy, sizeBasedPolicy, type ProductPolicy } from './matrix-products.js';
+import './register-gradients.js';
+
+export type { LuFactorization } from './lu.js';
+
+/** Where the block products of a factorisation run. */
+export type ProductPlacement = 'auto' | 'backend' | 'float64';
+
+export interface LinalgOptions {
+  /**
+   * Largest block solved without recursion, in rows; LU panels stop splitting at
+   * min(blockSize, 32) columns. Default 64. Small values exercise the recursion in tests.
+   */
+  blockSize?: number;
+  /**
+   * 'backend' runs every block product with `tf.matMul` on the current backend (float32),
+   * 'float64' runs all of them in JavaScript, and 'auto' (the default) uses the backend for
+   * products of at least 64³ multiply-adds unless the backend is 'cpu'.
+   */
+  products?: ProductPlacement;
+}
+
+const DEFAULT_BLOCK_SIZE = 64;
+const AUTO_MINIMUM_WORK = 64 * 64 * 64;
+const AUTO_MINIMUM_DIMENSION = 16;
+
+function resolveSettings(caller: string, options: LinalgOptions = {}): FactorSettings {
+  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+  if (!Number.isInteger(blockSize) || blockSize < 2) {
+    throw new RangeError(`${caller}: options.blockSize must be an integer ≥ 2, received ${blockSize}.`);
+  }
+  return { blockSize, policy: resolvePolicy(caller, options.products ?? 'auto') };
+}
+
+function resolvePolicy(caller: string, products: ProductPlacement): ProductPolicy {
+  switch (products) {
+    case 'float64':
+      return singleEnginePolicy(FLOAT64_ENGINE);
+    case 'backend':
+      return singleEnginePolicy(BACKEND_ENGINE);
+    case 'auto':
+      // The cpu backend multiplies at about 0.5 GFLOP/s, float64 JavaScript at about 2.4.
+      return tf.getBackend() === 'cpu' ? singleEnginePolicy(FLOAT64_ENGINE) : sizeBasedPolicy(AUTO_MINIMUM_WORK, AUTO_MINIMUM_DIMENSION);
+    default:
+      throw new RangeError(`${caller}: options.products must be 'auto', 'backend' or 'float64', received '${String(products)}'.`);
+  }
+}
+
+function squareSize(caller: string, w: tf.Tensor): number {
+  if (w.rank !== 2 || w.shape[0] !== w.shape[1]) {
+    throw new Error(`${caller}: expected a square 2-D matrix, received shape [${w.shape}].`);
+  }
+  return w.shape[0];
+}
+
+/**
+ * Factors the n×n row-major matrix `values` as P·A = L·U with partial pivoting, leaving
+ * `values` unchanged. 2n³/3 operations; see `LinalgOptions` for where they run.
+ */
+export function luFactor(values: ArrayLike<number>, n: number, options?: LinalgOptions): LuFactorization {
+  if (!Number.isInteger(n) || n < 0 || values.length !== n * n) {
+    throw new Error(`luFactor: expected n×n = ${n}×${n} values, received ${values.length}.`);
+  }
+  return luFactorInPlace(Float64Array.from(values), n, resolveSettings('luFactor', options));
+}
+
+/**
+ * Returns log|det A| in nats for the n×n row-major matrix `values`, computed entirely in
+ * float64 (LU with partial pivoting, no float32 step). −Infinity for a singular matrix.
+ * 2n³/3 operations at about 2 GFLOP/s: 0.2 s at n = 784, 10 s at n = 3072.
+ */
+export function logAbsDetFloat64(values: Float64Array | Float32Array, n: number): number {
+  if (!Number.isInteger(n) || n < 0 || values.length !== n * n) {
+    throw new Error(`logAbsDetFloat64: expected n×n = ${n}×${n} values, received ${values.length}.`);
+  }
+  return luFactorInPlace(Float64Array.from(values), n, { blockSize: DEFAULT_BLOCK_SIZE, policy: singleEnginePolicy(FLOAT64_ENGINE) }).logAbsDet;
+}
+
+/**
+ * Returns log|det W| in nats as a scalar, differentiable in W with gradient W⁻ᵀ.
+ *
+ * The forward pass factors W (2n³/3 operations); the gradient, computed only when requested,
+ * reuses that factorisation for W⁻ᵀ (about 3n³/2 more). −Infinity for a singular W, whose
+ * gradient then throws. Relative error of the value about 1e-6 for well-conditioned W (float32
+ * block products).
+ *
+ * NOTE: differentiable once. The gradient W⁻ᵀ is built from the factorisation, not from tfjs
+ * ops, so a second derivative in W would come out as zero; no objective needs one.
+ */
+export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
+  const n = squareSize('logAbsDet', w);
+  const settings = resolveSettings('logAbsDet', options);
+  const op = tf.customGrad(((matrix: tf.Tensor2D) => {
+    const factorization = luFactorInPlace(Float64Array.from(matrix.dataSync()), n, settings);
+    return {
+      value: tf.scalar(factorization.logAbsDet),
+      gradFunc: (dy: tf.Scalar) => {
+        const inverseTransposed = inverseFromLu(factorization, settings, true);
+        return tf.mul(dy, tf.tensor2d(Float32Array.from(inverseTransposed), [n, n]));
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (matrix: tf.Tensor2D) => tf.Scalar;
+  return op(w);
+}
+
+/**
+ * Returns W⁻¹ (float32). About 13n³/6 operations (LU, then L⁻¹ and the solve with U).
+ * Not differentiable. Throws when W is singular.
+ */
+export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
+  const n = squareSize('inverse', w);
+  const settings = resolveSettings('inverse', options);
+  const factorization = luFactorInPlace(Float64Array.from(w.dataSync()), n, settings);
+  return tf.tensor2d(Float32Array.from(inverseFromLu(factorization, settings)), [n, n]);
+}
+
+/**
+ * Returns X = W⁻¹·B for W of shape [n, n] and B of shape [n, c] (float32). 2n³/3 + 2n²c
+ * operations. Not differentiable; used for sampling. Throws when W is singular.
+ */
+export function solve(w: tf.Tensor2D, b: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
+  const n = squareSize('solve', w);
+  if (b.rank !== 2 || b.shape[0] !== n) {
+    throw new Error(`solve: the right-hand side must have shape [${n}, c] to match W [${n}, ${n}], received [${b.shape}].`);
+  }
+  const columns = b.shape[1];
+  const settings = resolveSettings('solve', options);
+  const factorization = luFactorInPlace(Float64Array.from(w.dataSync()), n, settings);
+  const x = solveFromLu(factorization, b.dataSync(), columns, settings);
+  return tf.tensor2d(Float32Array.from(x), [n, columns]);
+}

@@ -1,0 +1,298 @@
+/**
+ * The one place where training options get their defaults and their checks.
+ *
+ * `resolveTrainingConfig` fills every option the caller leaves out with the value of the EBFlow
+ * reference's config file for that data set, architecture and objective. Those files live under
+ * real_world/ebflow/configs of github.com/chen-hao-chao/ebflow (commit d59c4e5). Unknown options
+ * and impossible combinations are rejected with a message that names the options and the fix.
+ */
+import { OBJECTIVE_NAMES, type ObjectiveName } from '../objectives/objective.js';
+import type { ArchitectureName, DatasetName, TrainingConfig } from './session.js';
+
+export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'cifar10', 'synthetic'];
+export const ARCHITECTURE_NAMES: readonly ArchitectureName[] = ['fc', 'cnn'];
+
+/** A partial config: the three names are required, every other option has a default. */
+export type TrainingConfigInput = Partial<TrainingConfig> & Pick<TrainingConfig, 'dataset' | 'architecture' | 'objective'>;
+
+/** The options that differ between rows of the reference's config table. */
+export interface PaperSettings {
+  learningRate: number;
+  batchSize: number;
+  decay: number;
+  milestones: number;
+  weightDecay: number;
+  gradientClip: number | null;
+  sigma: number;
+  epsilon: number;
+  energyWeight: number;
+  logitScale: number;
+  residual: boolean;
+}
+
+type Row = Pick<PaperSettings, 'decay' | 'milestones' | 'weightDecay' | 'gradientClip'>;
+
+/** Settings shared by every objective of one data set and architecture. */
+const FAMILY: Record<'mnist' | 'cifar10', Record<ArchitectureName, Omit<PaperSettings, keyof Row>>> = {
+  mnist: {
+    fc: { learningRate: 1e-4, batchSize: 100, sigma: 1.0, epsilon: 1.0, energyWeight: 0, logitScale: 0.5, residual: false },
+    cnn: { learningRate: 1e-4, batchSize: 100, sigma: 0.1, epsilon: 0.1, energyWeight: 0, logitScale: 0.75, residual: true },
+  },
+  cifar10: {
+    fc: { learningRate: 1e-4, batchSize: 100, sigma: 0.1, epsilon: 0.1, energyWeight: 0.001, logitScale: 0.5, residual: true },
+    cnn: { learningRate: 1e-4, batchSize: 100, sigma: 0.1, epsilon: 0.1, energyWeight: 0.001, logitScale: 0.75, residual: true },
+  },
+};
+
+function row(decay: number, milestones: number, weightDecay = 0, gradientClip: number | null = null): Row {
+  return { decay, milestones, weightDecay, gradientClip };
+}
+
+/** The schedule, weight decay and clipping of each objective (the reference's config table). */
+const ROWS: Record<'mnist' | 'cifar10', Record<ArchitectureName, Record<ObjectiveName, Row>>> = {
+  mnist: {
+    fc: { ml: row(0.95, 50), sml: row(0.95, 50), ssm: row(0.95, 50), dsm: row(0.95, 50), fdssm: row(0.95, 50, 0, 5.0) },
+    cnn: {
+      ml: row(0.925, 50, 1e-5),
+      sml: row(0.925, 50, 1e-5),
+      ssm: row(0.95, 50),
+      dsm: row(0.95, 50, 1e-5),
+      fdssm: row(0.95, 50, 0, 5.0),
+    },
+  },
+  cifar10: {
+    fc: { ml: row(0.7, 20), sml: row(0.7, 20), ssm: row(0.85, 30), dsm: row(0.85, 30), fdssm: row(0.7, 20) },
+    cnn: { ml: row(0.8, 20), sml: row(0.8, 20), ssm: row(0.9, 20), dsm: row(0.8, 20), fdssm: row(0.85, 50) },
+  },
+};
+
+/** Image shapes of the real data sets; `synthetic` takes any shape. */
+const DATASET_SHAPES: Record<'mnist' | 'cifar10', [number, number, number]> = {
+  mnist: [28, 28, 1],
+  cifar10: [32, 32, 3],
+};
+
+/** Training images per real data set, the upper bound of the batch size. */
+const TRAIN_SIZES: Record<'mnist' | 'cifar10', number> = { mnist: 50_000, cifar10: 40_000 };
+
+/** The CNN model squeezes after blocks 1 and 2, halving H and W twice. */
+const CNN_SPATIAL_DIVISOR = 4;
+
+const KNOWN_KEYS: readonly (keyof TrainingConfig)[] = [
+  'dataset',
+  'architecture',
+  'objective',
+  'imageShape',
+  'depth',
+  'batchSize',
+  'seed',
+  'learningRate',
+  'decay',
+  'milestones',
+  'weightDecay',
+  'gradientClip',
+  'emaDecay',
+  'sigma',
+  'epsilon',
+  'slices',
+  'energyWeight',
+  'logitScale',
+  'residual',
+  'matchAfterPreprocessing',
+  'explicitDerivatives',
+  'cifarDirectory',
+];
+
+/**
+ * Returns the reference's settings for one data set, architecture and objective. Synthetic data
+ * has no row of its own: it takes MNIST's row for one channel and CIFAR-10's otherwise, the paper
+ * setup closest to its shape.
+ */
+export function paperSettings(
+  dataset: DatasetName,
+  architecture: ArchitectureName,
+  objective: ObjectiveName,
+  channels: number,
+): PaperSettings {
+  let family: 'mnist' | 'cifar10';
+  if (dataset === 'synthetic') {
+    family = channels === 1 ? 'mnist' : 'cifar10';
+  } else {
+    family = dataset;
+  }
+  return { ...FAMILY[family][architecture], ...ROWS[family][architecture][objective] };
+}
+
+/**
+ * Returns a complete, checked config: every option of `input` that is undefined gets the
+ * reference's default. Throws a RangeError naming the option, the value and the fix for an
+ * unknown option, an invalid value or an impossible combination. O(1).
+ */
+export function resolveTrainingConfig(input: TrainingConfigInput): TrainingConfig {
+  if (input === null || typeof input !== 'object') {
+    throw new RangeError(`training config: expected an object, received ${JSON.stringify(input)}`);
+  }
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_KEYS.includes(key as keyof TrainingConfig)) {
+      throw new RangeError(`training config: unknown option "${key}"; known options are ${KNOWN_KEYS.join(', ')}`);
+    }
+  }
+  const dataset = checkName('dataset', input.dataset, DATASET_NAMES);
+  const architecture = checkName('architecture', input.architecture, ARCHITECTURE_NAMES);
+  const objective = checkName('objective', input.objective, OBJECTIVE_NAMES);
+  const imageShape = resolveImageShape(dataset, architecture, input.imageShape);
+  const defaults = paperSettings(dataset, architecture, objective, imageShape[2]);
+
+  const config: TrainingConfig = {
+    dataset,
+    architecture,
+    objective,
+    imageShape,
+    depth: input.depth ?? 2,
+    batchSize: input.batchSize ?? defaults.batchSize,
+    seed: input.seed ?? 0,
+    learningRate: input.learningRate ?? defaults.learningRate,
+    decay: input.decay ?? defaults.decay,
+    milestones: input.milestones ?? defaults.milestones,
+    weightDecay: input.weightDecay ?? defaults.weightDecay,
+    gradientClip: input.gradientClip === undefined ? defaults.gradientClip : input.gradientClip,
+    emaDecay: input.emaDecay === undefined ? 0.999 : input.emaDecay,
+    sigma: input.sigma ?? defaults.sigma,
+    epsilon: input.epsilon ?? defaults.epsilon,
+    slices: input.slices ?? 1,
+    energyWeight: input.energyWeight ?? defaults.energyWeight,
+    logitScale: input.logitScale ?? defaults.logitScale,
+    residual: input.residual ?? defaults.residual,
+    matchAfterPreprocessing: input.matchAfterPreprocessing ?? true,
+    explicitDerivatives: input.explicitDerivatives ?? true,
+  };
+  if (dataset === 'cifar10' || input.cifarDirectory !== undefined) {
+    config.cifarDirectory = input.cifarDirectory ?? 'datasets/cifar-10-batches-bin';
+  }
+
+  checkValues(config);
+  return config;
+}
+
+function checkName<T extends string>(option: string, value: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw new RangeError(
+      `training config: unknown ${option} ${JSON.stringify(value)}; use one of ${allowed.map((a) => `"${a}"`).join(', ')}`,
+    );
+  }
+  return value as T;
+}
+
+function resolveImageShape(
+  dataset: DatasetName,
+  architecture: ArchitectureName,
+  shape: [number, number, number] | undefined,
+): [number, number, number] {
+  if (shape !== undefined) {
+    const valid = Array.isArray(shape) && shape.length === 3 && shape.every((n) => Number.isInteger(n) && n >= 1);
+    if (!valid) {
+      throw new RangeError(
+        `training config: imageShape must be [H, W, C] with three positive integers, received ${JSON.stringify(shape)}`,
+      );
+    }
+  }
+  let resolved: [number, number, number];
+  if (dataset === 'synthetic') {
+    if (shape === undefined) {
+      throw new RangeError('training config: dataset "synthetic" needs imageShape [H, W, C], for example [28, 28, 1]; add it');
+    }
+    resolved = [shape[0], shape[1], shape[2]];
+  } else {
+    const fixed = DATASET_SHAPES[dataset];
+    if (shape !== undefined && !shape.every((n, i) => n === fixed[i])) {
+      throw new RangeError(
+        `training config: dataset "${dataset}" has images of shape [${fixed.join(', ')}], but imageShape is [${shape.join(', ')}]; ` +
+          'remove imageShape, or use dataset "synthetic" for other shapes',
+      );
+    }
+    resolved = [fixed[0], fixed[1], fixed[2]];
+  }
+  if (architecture === 'cnn' && (resolved[0] % CNN_SPATIAL_DIVISOR !== 0 || resolved[1] % CNN_SPATIAL_DIVISOR !== 0)) {
+    throw new RangeError(
+      `training config: architecture "cnn" squeezes twice, so H and W must be multiples of ${CNN_SPATIAL_DIVISOR}, ` +
+        `but imageShape is [${resolved.join(', ')}]; choose such a shape or architecture "fc"`,
+    );
+  }
+  return resolved;
+}
+
+function checkValues(config: TrainingConfig): void {
+  const integerAtLeast = (option: keyof TrainingConfig, minimum: number): void => {
+    const value = config[option] as number;
+    if (!Number.isInteger(value) || value < minimum) {
+      throw new RangeError(`training config: ${option} must be an integer ≥ ${minimum}, received ${JSON.stringify(value)}`);
+    }
+  };
+  const positive = (option: keyof TrainingConfig): void => {
+    const value = config[option] as number;
+    if (typeof value !== 'number' || !(Number.isFinite(value) && value > 0)) {
+      throw new RangeError(`training config: ${option} must be a finite number > 0, received ${JSON.stringify(value)}`);
+    }
+  };
+  const nonNegative = (option: keyof TrainingConfig): void => {
+    const value = config[option] as number;
+    if (typeof value !== 'number' || !(Number.isFinite(value) && value >= 0)) {
+      throw new RangeError(`training config: ${option} must be a finite number ≥ 0, received ${JSON.stringify(value)}`);
+    }
+  };
+  const boolean = (option: keyof TrainingConfig): void => {
+    if (typeof config[option] !== 'boolean') {
+      throw new RangeError(`training config: ${option} must be true or false, received ${JSON.stringify(config[option])}`);
+    }
+  };
+
+  integerAtLeast('depth', 1);
+  integerAtLeast('batchSize', 1);
+  integerAtLeast('milestones', 1);
+  integerAtLeast('slices', 1);
+  if (!Number.isSafeInteger(config.seed) || config.seed < 0) {
+    throw new RangeError(`training config: seed must be a non-negative safe integer, received ${JSON.stringify(config.seed)}`);
+  }
+  positive('learningRate');
+  positive('sigma');
+  positive('epsilon');
+  positive('logitScale');
+  nonNegative('weightDecay');
+  nonNegative('energyWeight');
+  if (typeof config.decay !== 'number' || !(config.decay > 0 && config.decay <= 1)) {
+    throw new RangeError(`training config: decay (γ per epoch) must lie in (0, 1], received ${JSON.stringify(config.decay)}; use 1 for a constant rate`);
+  }
+  if (config.gradientClip !== null && (typeof config.gradientClip !== 'number' || !(Number.isFinite(config.gradientClip) && config.gradientClip > 0))) {
+    throw new RangeError(
+      `training config: gradientClip must be a finite number > 0 or null, received ${JSON.stringify(config.gradientClip)}; use null to turn clipping off`,
+    );
+  }
+  if (config.emaDecay !== null && (typeof config.emaDecay !== 'number' || !(config.emaDecay >= 0 && config.emaDecay < 1))) {
+    throw new RangeError(
+      `training config: emaDecay must lie in [0, 1) or be null, received ${JSON.stringify(config.emaDecay)}; use null to evaluate the raw weights`,
+    );
+  }
+  boolean('residual');
+  boolean('matchAfterPreprocessing');
+  boolean('explicitDerivatives');
+
+  if (config.dataset !== 'synthetic') {
+    const trainSize = TRAIN_SIZES[config.dataset];
+    if (config.batchSize > trainSize) {
+      throw new RangeError(
+        `training config: batchSize ${config.batchSize} exceeds the ${trainSize} training images of "${config.dataset}"; use at most ${trainSize}`,
+      );
+    }
+  }
+  if (config.cifarDirectory !== undefined && (typeof config.cifarDirectory !== 'string' || config.cifarDirectory === '')) {
+    throw new RangeError(`training config: cifarDirectory must be a non-empty folder path, received ${JSON.stringify(config.cifarDirectory)}`);
+  }
+  if (!config.matchAfterPreprocessing) {
+    // NOTE: without MaP the scaling and logit layers must move into the model, which no model
+    // factory supports yet.
+    throw new RangeError(
+      'training config: matchAfterPreprocessing false (preprocessing inside the model) is not supported yet; ' +
+        'set matchAfterPreprocessing to true or leave it out',
+    );
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * RMSprop with PyTorch's semantics (torch.optim.RMSprop without momentum, not centred), the
+ * optimiser of every EBFlow FC and CNN run:
+ *
+ *   g ← ∇θ + λ_wd·θ                    (L2 weight decay added to the gradient)
+ *   v ← ρ·v + (1 − ρ)·g²               (v starts at 0)
+ *   θ ← θ − lr · g / (√v + ε)          (ε added after the square root)
+ *
+ * with ρ = 0.99 and ε = 1e-8 by default. tfjs's own RMSProp optimiser differs on both counts
+ * (decay 0.9, ε inside the square root), so this one is written with tensor ops on the variables.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface RmsPropOptions {
+  learningRate: number;
+  /** Smoothing constant ρ of the squared-gradient average (PyTorch's `alpha`); default 0.99. */
+  rho?: number;
+  /** Added to √v in the denominator; default 1e-8. */
+  epsilon?: number;
+  /** L2 weight decay λ_wd added to the gradient as λ_wd·θ; default 0. */
+  weightDecay?: number;
+}
+
+/** The optimiser's state, for checkpoints: plain arrays, in the order of the variables. */
+export interface RmsPropState {
+  /** Updates applied so far. */
+  updates: number;
+  /** The running averages v of the squared gradients, one per variable. */
+  squareAverages: Float32Array[];
+}
+
+export class RmsProp {
+  /** The step size used by the next `apply`; the schedule sets it once per epoch. */
+  learningRate: number;
+  readonly rho: number;
+  readonly epsilon: number;
+  readonly weightDecay: number;
+  private readonly variables: tf.Variable[];
+  private readonly squareAverages: tf.Variable[];
+  private updates = 0;
+
+  /** Creates the optimiser for `variables`, with zero squared-gradient averages. */
+  constructor(variables: tf.Variable[], options: RmsPropOptions) {
+    this.rho = options.rho ?? 0.99;
+    this.epsilon = options.epsilon ?? 1e-8;
+    this.weightDecay = options.weightDecay ?? 0;
+    this.learningRate = options.learningRate;
+    checkNonNegativeFinite('learningRate', this.learningRate);
+    checkNonNegativeFinite('epsilon', this.epsilon);
+    checkNonNegativeFinite('weightDecay', this.weightDecay);
+    if (!(this.rho >= 0 && this.rho < 1)) {
+      throw new RangeError(`RMSprop: rho must lie in [0, 1), received ${this.rho}`);
+    }
+    this.variables = variables;
+    this.squareAverages = variables.map((v) => {
+      // The variable shares the zeros' storage, so the temporary tensor can go.
+      const zeros = tf.zerosLike(v);
+      const average = tf.variable(zeros, false);
+      zeros.dispose();
+      return average;
+    });
+  }
+
+  /** Updates applied so far. */
+  get updateCount(): number {
+    return this.updates;
+  }
+
+  /**
+   * Applies one update with `gradients[i]` for `variables[i]`. The caller keeps ownership of the
+   * gradients. O(P) for P parameters, about ten element-wise ops per parameter.
+   */
+  apply(gradients: readonly tf.Tensor[]): void {
+    if (gradients.length !== this.variables.length) {
+      throw new RangeError(
+        `RMSprop: received ${gradients.length} gradients for ${this.variables.length} variables; pass one gradient per variable, in variable order`,
+      );
+    }
+    // Check every shape first, so a bad call leaves every variable untouched.
+    gradients.forEach((gradient, i) => {
+      if (!tf.util.arraysEqual(gradient.shape, this.variables[i].shape)) {
+        throw new RangeError(
+          `RMSprop: gradient ${i} has shape [${gradient.shape}] but variable ${this.variables[i].name} has shape [${this.variables[i].shape}]`,
+        );
+      }
+    });
+    checkNonNegativeFinite('learningRate', this.learningRate);
+    tf.tidy(() => {
+      const rho = tf.scalar(this.rho);
+      const oneMinusRho = tf.scalar(1 - this.rho);
+      const learningRate = tf.scalar(this.learningRate);
+      const epsilon = tf.scalar(this.epsilon);
+      const weightDecay = tf.scalar(this.weightDecay);
+      for (let i = 0; i < this.variables.length; i++) {
+        const parameter = this.variables[i];
+        const average = this.squareAverages[i];
+        let gradient = gradients[i];
+        if (this.weightDecay !== 0) gradient = tf.add(gradient, tf.mul(weightDecay, parameter));
+
+        const nextAverage = tf.add(tf.mul(rho, average), tf.mul(oneMinusRho, tf.square(gradient)));
+        const step = tf.div(tf.mul(learningRate, gradient), tf.add(tf.sqrt(nextAverage), epsilon));
+        average.assign(nextAverage);
+        parameter.assign(tf.sub(parameter, step));
+      }
+    });
+    this.updates += 1;
+  }
+
+  /** Copies the state out of the backend, for a checkpoint. O(P). */
+  getState(): RmsPropState {
+    return {
+      updates: this.updates,
+      squareAverages: this.squareAverages.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
+    };
+  }
+
+  /** Restores a state returned by `getState()` for the same variables. O(P). */
+  setState(state: RmsPropState): void {
+    if (!Number.isInteger(state.updates) || state.updates < 0) {
+      throw new RangeError(`RMSprop: state.updates must be a non-negative integer, received ${state.updates}`);
+    }
+    checkArrays('RMSprop', 'squareAverages', state.squareAverages, this.squareAverages);
+    this.squareAverages.forEach((v, i) => v.assign(tf.tensor(state.squareAverages[i], v.shape, 'float32')));
+    this.updates = state.updates;
+  }
+
+  /** Frees the squared-gradient averages (not the model's variables). */
+  dispose(): void {
+    this.squareAverages.forEach((v) => v.dispose());
+  }
+}
+
+function checkNonNegativeFinite(name: string, value: number): void {
+  if (!(Number.isFinite(value) && value >= 0)) {
+    throw new RangeError(`RMSprop: ${name} must be a finite number ≥ 0, received ${value}`);
+  }
+}
+
+/**
+ * Checks that `arrays` has one array per variable with the variable's element count, for state
+ * restored from a checkpoint. Shared with the EMA.
+ */
+export function checkArrays(component: string, field: string, arrays: readonly ArrayLike<number>[], variables: readonly tf.Variable[]): void {
+  if (!Array.isArray(arrays) || arrays.length !== variables.length) {
+    throw new RangeError(
+      `${component}: state.${field} must hold ${variables.length} arrays (one per variable), received ${Array.isArray(arrays) ? arrays.length : typeof arrays}`,
+    );
+  }
+  arrays.forEach((array, i) => {
+    if (array.length !== variables[i].size) {
+      throw new RangeError(
+        `${component}: state.${field}[${i}] has ${array.length} values but variable ${variables[i].name} has ${variables[i].size}; the state belongs to another model`,
+      );
+    }
+  });
+}

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+
+import { projectRoot, shippedScenarioNames } from '../../src/scenarios/catalog.js';
+
+const BENCH = join(projectRoot(), 'dist', 'src', 'cli', 'bench.js');
+const folders: string[] = [];
+after(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+function bench(...argv: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [BENCH, ...argv], { encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('bench command', () => {
+  it('invalid argument exits 2 naming it', () => {
+    const result = bench('--shard', '9/2');
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /"9\/2"/);
+  });
+
+  it('--list shows every shipped scenario', () => {
+    const result = bench('--list');
+    assert.equal(result.status, 0, result.stderr);
+    for (const name of shippedScenarioNames()) assert.match(result.stdout, new RegExp(`^${name} +\\(\\d+ cells, ~`, 'm'), name);
+    assert.match(result.stdout, /default .*\[default\]/);
+  });
+
+  it('--help prints usage', () => {
+    const result = bench('--help');
+    assert.equal(result.status, 0);
+    assert.match(result.stdout, /^Usage: npm run bench/);
+  });
+
+  it('--dry-run lists the shard cells', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ebflow-cli-'));
+    folders.push(root);
+    const result = bench('smoke', '--dry-run', '--results', root, '--shard', '1/2');
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(result.stdout.trim().split('\n'), ['mnist/fc/dsm/D784/L2/B100/seed0', 'mnist/fc/ml/D784/L2/B100/seed0', 'mnist/fc/ssm/D784/L2/B100/seed0']);
+    assert.match(result.stderr, /5 cells, 3 selected, 0 already recorded, 3 would run/);
+  });
+
+  it('invalid scenario file lists its problems', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ebflow-cli-'));
+    folders.push(root);
+    const file = join(root, 'broken.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ name: 'broken', description: 'x', grid: { datasets: ['mnist'], architectures: ['cnn'], objectives: ['sm'], imageSides: [30] }, measure: { kind: 'runtime', iterations: 0 } }),
+    );
+    const result = bench(file, '--dry-run');
+    assert.equal(result.status, 2);
+    for (const path of ['$.grid.objectives[0]', '$.grid.imageSides[0]', '$.measure.iterations']) assert.ok(result.stderr.includes(path), `${path} missing from: ${result.stderr}`);
+  });
+
+  it('unknown scenario name lists shipped ones', () => {
+    const result = bench('no-such-scenario', '--dry-run');
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /not found/);
+    assert.match(result.stderr, /smoke/);
+  });
+});

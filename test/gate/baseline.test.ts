@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+
+import { buildBaseline, medianIndex, readBaseline, referenceCellSamples, writeBaseline } from '../../src/gate/baseline.js';
+import { median } from '../../src/gate/statistics.js';
+import { makeRun, makeScenario } from './fixtures.js';
+
+test('baseline references the median run per cell', () => {
+  const scenario = makeScenario();
+  // Run 1 is slow in one cell and run 2 fast, so run 0 is the median there.
+  const runs = [
+    makeRun(scenario, { seed: 1 }),
+    makeRun(scenario, { seed: 2, factors: { 'fc/D784/ssm': 1.5 } }),
+    makeRun(scenario, { seed: 3, factors: { 'fc/D784/ssm': 0.7 } }),
+  ];
+  const baseline = buildBaseline(runs, new Date('2026-02-03T04:05:06Z'));
+  assert.equal(baseline.recordedAt, '2026-02-03T04:05:06.000Z');
+  assert.equal(baseline.runs.length, 3);
+  assert.equal(baseline.summary['fc/D784/ssm'].referenceRun, 0);
+  assert.equal(referenceCellSamples(baseline, 'fc/D784/ssm')?.run, 0);
+  const medians = baseline.summary['fc/D784/ssm'].runMedians as number[];
+  assert.ok(medians[1] > medians[0] && medians[0] > medians[2]);
+  const reference = referenceCellSamples(baseline, 'fc/D784/ssm');
+  assert.equal(baseline.summary['fc/D784/ssm'].medianNormalized, median(reference!.samples.normalized));
+});
+
+test('baseline needs three compatible runs', () => {
+  const scenario = makeScenario();
+  const run = (seed: number, options = {}) => makeRun(scenario, { seed, ...options });
+  assert.throws(() => buildBaseline([run(1)]), /received 1 run\(s\); a baseline needs at least 3/);
+  assert.throws(() => buildBaseline([run(1), run(2)]), /needs at least 3/);
+  assert.throws(() => buildBaseline([run(1), run(2), run(3, { backend: 'cpu' })]), /run 2 used backend cpu, run 0 used wasm/);
+  assert.throws(() => buildBaseline([run(1), run(2, { hash: 'abc' }), run(3)]), /run 1 has scenario hash abc/);
+  const injected = run(3);
+  injected.injection = [{ objective: 'ssm', factor: 1.5 }];
+  assert.throws(() => buildBaseline([run(1), run(2), injected]), /test-only slowdown/);
+});
+
+test('medianIndex skips missing runs', () => {
+  assert.equal(medianIndex([3, 1, 2]), 2);
+  assert.equal(medianIndex([null, 5, 1]), 2);
+  assert.equal(medianIndex([4, 1, 3, 2]), 3);
+  assert.equal(medianIndex([null, null]), null);
+});
+
+test('baseline file round trip and errors', () => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'gate-baseline-test-'));
+  try {
+    const scenario = makeScenario();
+    const baseline = buildBaseline([1, 2, 3].map((seed) => makeRun(scenario, { seed })));
+    const file = path.join(folder, 'nested', 'demo.json');
+    writeBaseline(file, baseline);
+    assert.deepEqual(readBaseline(file), JSON.parse(JSON.stringify(baseline)));
+
+    assert.throws(() => readBaseline(path.join(folder, 'none.json')), (error: any) => error.code === 'missing' && /npm run bench:baseline/.test(error.message));
+
+    const other = path.join(folder, 'other.json');
+    writeFileSync(other, JSON.stringify({ ...baseline, schemaVersion: 99 }));
+    assert.throws(() => readBaseline(other), (error: any) => error.code === 'other-schema' && /schema version 99/.test(error.message));
+
+    const broken = path.join(folder, 'broken.json');
+    const damaged = JSON.parse(JSON.stringify(baseline));
+    damaged.runs[1].cells[0].samples.normalized = [1, -2];
+    writeFileSync(broken, JSON.stringify(damaged));
+    assert.throws(() => readBaseline(broken), (error: any) => error.code === 'invalid' && /runs\[1\]\.cells\[0\] \(fc\/D196\/ml\)/.test(error.message));
+
+    writeFileSync(broken, '{ not json');
+    assert.throws(() => readBaseline(broken), (error: any) => error.code === 'invalid' && /not valid JSON/.test(error.message));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { classifyChange, comparabilityProblems, compareWithBaseline, GATE_EXIT_CODES } from '../../src/gate/compare.js';
+import type { ChangeEstimate } from '../../src/gate/statistics.js';
+import { renderGateReport } from '../../src/gate/table.js';
+import { makeBaseline, makeRun, makeScenario } from './fixtures.js';
+
+const defaults = { failOnImprovement: false };
+
+test('equal distributions pass', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario);
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const comparison = compareWithBaseline(scenario, baseline, makeRun(scenario, { seed }), defaults);
+    assert.equal(comparison.outcome, 'pass', `seed ${seed}: ${renderGateReport(comparison)}`);
+    assert.equal(comparison.exitCode, GATE_EXIT_CODES.pass);
+    assert.deepEqual(comparison.failures, []);
+  }
+});
+
+test('shift of 1.5x fails and names the cell', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario);
+  const run = makeRun(scenario, { seed: 1, factors: { 'fc/D784/ssm': 1.5 } });
+  const comparison = compareWithBaseline(scenario, baseline, run, defaults);
+
+  assert.equal(comparison.outcome, 'fail');
+  assert.equal(comparison.exitCode, GATE_EXIT_CODES.fail);
+  const cell = comparison.cells.find((entry) => entry.id === 'fc/D784/ssm');
+  assert.equal(cell?.verdict, 'regression');
+  assert.ok(cell !== undefined && 'estimate' in cell);
+  assert.ok(cell.estimate.ratio > 1.4 && cell.estimate.ratio < 1.6, `ratio ${cell.estimate.ratio}`);
+  assert.ok(cell.estimate.interval[0] > 1.25);
+  // The ratio to ml at the same D moves too, and nothing else fails.
+  assert.deepEqual(comparison.failures.map((entry) => entry.id).sort(), ['fc/D784/ssm', 'fc/D784/ssm-vs-ml']);
+  assert.deepEqual(comparison.failingObjectives, ['ssm']);
+
+  const report = renderGateReport(comparison);
+  assert.match(report, /FAIL/);
+  assert.match(report, /fc\/D784\/ssm \(step time\): ×1\.[45]\d slower than the baseline \(95% interval/);
+});
+
+test('large insignificant change passes with a note', () => {
+  const scenario = makeScenario();
+  // Four samples spread over a factor of 8: every current value is exactly 1.6x a baseline value,
+  // far beyond the threshold, but four against four such values cannot tell it from noise.
+  const spread = [1, 4, 0.5, 2];
+  const baseline = makeBaseline(scenario, { exact: { 'fc/D196/dsm': spread } });
+  const run = makeRun(scenario, { seed: 1, exact: { 'fc/D196/dsm': spread.map((value) => value * 1.6) } });
+  const comparison = compareWithBaseline(scenario, baseline, run, defaults);
+
+  const cell = comparison.cells.find((entry) => entry.id === 'fc/D196/dsm');
+  assert.equal(cell?.verdict, 'not-significant');
+  assert.ok(cell !== undefined && 'estimate' in cell);
+  assert.ok(Math.abs(cell.estimate.ratio - 1.6) < 1e-9, `ratio ${cell.estimate.ratio}`);
+  assert.ok(cell.estimate.interval[0] < 1 && cell.estimate.interval[1] > 1);
+  assert.match(cell.note ?? '', /not significant at 95%/);
+  assert.equal(comparison.outcome, 'pass');
+  assert.equal(comparison.exitCode, GATE_EXIT_CODES.pass);
+  assert.match(renderGateReport(comparison), /fc\/D196\/dsm: ×1\.60 \(slower\) is beyond the ×1\.25 threshold but not significant/);
+});
+
+test('other backend is not comparable', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario, { backend: 'cpu' });
+  const comparison = compareWithBaseline(scenario, baseline, makeRun(scenario, { seed: 1, factors: { 'fc/D784/ssm': 3 } }), defaults);
+  assert.equal(comparison.outcome, 'not-comparable');
+  assert.equal(comparison.exitCode, GATE_EXIT_CODES.notComparable);
+  assert.equal(comparison.notComparableReasons.length, 1);
+  assert.match(comparison.notComparableReasons[0], /backend differs: the baseline was recorded on "cpu", this run uses "wasm"/);
+  assert.deepEqual(comparison.cells, []);
+  assert.match(renderGateReport(comparison), /NOT COMPARABLE/);
+});
+
+test('other scenario hash is not comparable', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario, { hash: 'f'.repeat(64) });
+  const problems = comparabilityProblems(baseline, { scenarioHash: makeRun(scenario, { seed: 1 }).scenario.hash, backend: 'wasm' });
+  assert.equal(problems.length, 1);
+  assert.match(problems[0], /scenario hash differs/);
+  const comparison = compareWithBaseline(scenario, baseline, makeRun(scenario, { seed: 1 }), defaults);
+  assert.equal(comparison.exitCode, GATE_EXIT_CODES.notComparable);
+  assert.deepEqual(comparabilityProblems(makeBaseline(scenario), { scenarioHash: makeRun(scenario, { seed: 1 }).scenario.hash, backend: 'wasm' }), []);
+});
+
+test('improvement passes unless requested to fail', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario);
+  const run = makeRun(scenario, { seed: 1, factors: { 'fc/D196/ssm': 0.6 } });
+
+  const lenient = compareWithBaseline(scenario, baseline, run, defaults);
+  assert.equal(lenient.outcome, 'pass');
+  assert.equal(lenient.cells.find((entry) => entry.id === 'fc/D196/ssm')?.verdict, 'improvement');
+  assert.equal(lenient.ratios.find((entry) => entry.id === 'fc/D196/ssm-vs-ml')?.verdict, 'improvement');
+
+  const strict = compareWithBaseline(scenario, baseline, run, { failOnImprovement: true });
+  assert.equal(strict.outcome, 'fail');
+  assert.deepEqual(strict.failingObjectives, ['ssm']);
+  assert.match(renderGateReport(strict), /fc\/D196\/ssm \(step time\): ×0\.\d+ faster than the baseline/);
+});
+
+test('per-cell threshold overrides the default', () => {
+  const factors = { 'fc/D196/dsm': 1.4, 'fc/D784/dsm': 1.4 };
+  const plain = makeScenario();
+  const tolerant = makeScenario({ overrides: { 'fc/D196/dsm': 1.5, 'fc/D196/dsm-vs-ml': 1.5 } });
+  const baseline = makeBaseline(plain);
+  const run = makeRun(plain, { seed: 1, factors });
+
+  const before = compareWithBaseline(plain, baseline, run, defaults);
+  assert.equal(before.cells.find((entry) => entry.id === 'fc/D196/dsm')?.verdict, 'regression');
+
+  const after = compareWithBaseline(tolerant, baseline, run, defaults);
+  const overridden = after.cells.find((entry) => entry.id === 'fc/D196/dsm');
+  assert.equal(overridden?.verdict, 'within-threshold');
+  assert.equal(overridden?.threshold, 1.5);
+  assert.equal(after.cells.find((entry) => entry.id === 'fc/D784/dsm')?.verdict, 'regression');
+  assert.deepEqual(after.failures.map((entry) => entry.id).sort(), ['fc/D784/dsm', 'fc/D784/dsm-vs-ml']);
+});
+
+test('cell no longer measured fails', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario);
+  const comparison = compareWithBaseline(scenario, baseline, makeRun(scenario, { seed: 1, unavailable: ['fc/D196/ssm'] }), defaults);
+  assert.equal(comparison.outcome, 'fail');
+  const cell = comparison.cells.find((entry) => entry.id === 'fc/D196/ssm');
+  assert.equal(cell?.verdict, 'not-measured');
+  assert.ok(cell !== undefined && 'reason' in cell && /architecture not available/.test(cell.reason));
+  assert.equal(comparison.ratios.find((entry) => entry.id === 'fc/D196/ssm-vs-ml')?.verdict, 'absent');
+});
+
+test('cell unavailable in both runs passes', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario, { unavailable: ['fc/D196/ssm'] });
+  const comparison = compareWithBaseline(scenario, baseline, makeRun(scenario, { seed: 1, unavailable: ['fc/D196/ssm'] }), defaults);
+  assert.equal(comparison.outcome, 'pass');
+  assert.equal(comparison.cells.find((entry) => entry.id === 'fc/D196/ssm')?.verdict, 'absent');
+  assert.match(renderGateReport(comparison), /measured by neither run: fc\/D196\/ssm/);
+});
+
+test('ratio moved by its reference is explained', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario);
+  // ml got faster: the ml cell improves, every ratio to ml grows, and only the cell is reported.
+  const comparison = compareWithBaseline(scenario, baseline, makeRun(scenario, { seed: 1, factors: { 'fc/D784/ml': 0.5 } }), defaults);
+  assert.equal(comparison.cells.find((entry) => entry.id === 'fc/D784/ml')?.verdict, 'improvement');
+  for (const id of ['fc/D784/ssm-vs-ml', 'fc/D784/dsm-vs-ml']) {
+    const ratio = comparison.ratios.find((entry) => entry.id === id);
+    assert.equal(ratio?.verdict, 'explained', id);
+  }
+  assert.equal(comparison.outcome, 'pass');
+});
+
+test('classifyChange applies threshold and interval', () => {
+  const estimate = (ratio: number, low: number, high: number): ChangeEstimate => ({
+    ratio,
+    interval: [low, high],
+    confidence: 0.95,
+    pValue: 0.01,
+    method: 'mann-whitney-exact',
+    baselineCount: 10,
+    currentCount: 10,
+  });
+  assert.equal(classifyChange(estimate(1.5, 1.3, 1.7), 1.25), 'regression');
+  assert.equal(classifyChange(estimate(1.5, 0.9, 2.5), 1.25), 'not-significant');
+  assert.equal(classifyChange(estimate(1.2, 1.1, 1.3), 1.25), 'within-threshold');
+  assert.equal(classifyChange(estimate(0.7, 0.6, 0.75), 1.25), 'improvement');
+  assert.equal(classifyChange(estimate(0.7, 0.3, 1.2), 1.25), 'not-significant');
+});

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+
+import { runPeerComparison, resolvePeerCommand } from '../../src/peer/bench.js';
+import { findTorchPython } from '../../src/peer/python.js';
+import { writePeerReport } from '../../src/peer/report.js';
+import type { OurSide, PeerCell } from '../../src/peer/sweep.js';
+import { fakePeerCommand, writeFakePeer } from './fake-peer.js';
+
+const CELL: PeerCell = { arch: 'fc', objective: 'dsm', imageShape: [28, 28, 1], depth: 2, batch: 100 };
+const TIMING = { warmup: 0, iterations: 3, rounds: 2, seed: 0 };
+
+function fakeOurSide(): OurSide & { runs: number } {
+  const side = {
+    backend: 'fake-backend',
+    runs: 0,
+    async run(_cell: PeerCell, timing: { iterations: number }) {
+      side.runs += 1;
+      return { samplesMs: Array.from({ length: timing.iterations }, () => 20), lastLoss: 1 };
+    },
+  };
+  return side;
+}
+
+/** Writes an executable shell script standing in for a Python interpreter. */
+async function writeInterpreter(directory: string, name: string, body: string): Promise<string> {
+  const path = join(directory, name);
+  await writeFile(path, `#!/bin/sh\n${body}\n`);
+  await chmod(path, 0o755);
+  return path;
+}
+
+/** Returns the python3 on PATH when it exists and cannot import torch, or null. */
+function pathPythonWithoutTorch(): string | null {
+  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 });
+  if (probe.error !== undefined || probe.status === 0) return null;
+  return /No module named 'torch'/.test(probe.stderr) ? 'python3' : null;
+}
+
+describe('peer comparison without torch', () => {
+  let directory = '';
+  let withoutTorch = '';
+
+  before(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'ebflow-no-torch-'));
+    withoutTorch = await writeInterpreter(directory, 'python-no-torch',
+      'echo "Traceback (most recent call last):" >&2; echo "ModuleNotFoundError: No module named \'torch\'" >&2; exit 1');
+  });
+
+  it('explains how to install torch', async () => {
+    const search = await findTorchPython({ env: { ...process.env, EBFLOW_PYTHON: withoutTorch } });
+    assert.equal(search.found, false);
+    if (search.found) return;
+    assert.equal(search.attempts.length, 1);
+    assert.match(search.message, new RegExp(`EBFLOW_PYTHON=${withoutTorch}`));
+    assert.match(search.message, /No module named 'torch'/);
+    assert.match(search.message, /apt-get install python3-torch libopenblas0-openmp/);
+    assert.match(search.message, /pip install torch/);
+  });
+
+  it('still runs our side and reports it', async () => {
+    const ours = fakeOurSide();
+    const notices: string[] = [];
+    const report = await runPeerComparison(ours, {
+      cells: [CELL],
+      timing: TIMING,
+      peerThreads: [1, 2],
+      runTimeoutMs: 20_000,
+      env: { ...process.env, EBFLOW_PYTHON: withoutTorch },
+      onEvent: (event) => { if (event.type === 'notice') notices.push(event.message); },
+    });
+    assert.equal(ours.runs, 2);
+    assert.equal(report.peer, null);
+    assert.equal(report.comparisons[0]!.ours.medianMs, 20);
+    assert.deepEqual(report.comparisons[0]!.peer, []);
+    assert.equal(notices.length, 1);
+    assert.match(report.notices[0]!, /Only our side runs/);
+
+    const paths = await writePeerReport(report, join(directory, 'report'));
+    const csv = await readFile(paths.csv, 'utf8');
+    const row = csv.trim().split('\n')[1]!.split(',');
+    assert.equal(row[6], '20.000');
+    assert.equal(row[7], '');
+    assert.equal(row[10], '');
+  });
+
+  it('reports the real pyenv python3 too', async (context) => {
+    const python = pathPythonWithoutTorch();
+    if (python === null) {
+      context.skip('the python3 on PATH is missing or has torch');
+      return;
+    }
+    const { command, notice } = await resolvePeerCommand({ env: { ...process.env, EBFLOW_PYTHON: python } });
+    assert.equal(command, null);
+    assert.match(notice ?? '', /No module named 'torch'.*apt-get install python3-torch/s);
+  });
+
+  it('finds an interpreter and reads its torch version', async () => {
+    const missing = join(directory, 'missing-python');
+    const fake = await writeInterpreter(directory, 'python-with-torch', 'echo 9.9.9');
+    const search = await findTorchPython({ env: { PATH: process.env.PATH }, candidates: [missing, withoutTorch, fake] });
+    assert.equal(search.found, true);
+    if (!search.found) return;
+    assert.equal(search.python, fake);
+    assert.equal(search.torchVersion, '9.9.9');
+    assert.deepEqual(search.attempts.map((attempt) => attempt.problem), ['not found', "ModuleNotFoundError: No module named 'torch'"]);
+  });
+});
+
+describe('peer comparison with a peer command', () => {
+  let script = '';
+  before(async () => {
+    script = await writeFakePeer();
+  });
+
+  it('records the peer and the ratio', async () => {
+    const command = fakePeerCommand(script, 'normal');
+    const report = await runPeerComparison(fakeOurSide(), {
+      cells: [CELL],
+      timing: TIMING,
+      peerThreads: [1, 2],
+      peerCommand: `"${process.execPath}" "${script}"`,
+      runTimeoutMs: 20_000,
+      env: command.env,
+    });
+    assert.deepEqual(report.notices, []);
+    assert.equal(report.peer?.engine, 'fake');
+    assert.equal(report.peer?.blas, 'FakeBLAS 1.0');
+    assert.deepEqual(report.comparisons[0]!.betterPeer, { threads: 2, medianMs: 51 });
+    assert.equal(report.comparisons[0]!.ratio, 20 / 51);
+  });
+});

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+import type { PeerComparisonReport } from '../../src/peer/bench.js';
+import { formatPeerTable, peerChartSpec, peerComparisonCsv, writePeerReport } from '../../src/peer/report.js';
+import type { CellComparison } from '../../src/peer/sweep.js';
+
+function comparison(objective: 'ml' | 'ssm', ours: number | null, peer1: number | null, peer2: number | null): CellComparison {
+  const better = [peer1 === null ? null : { threads: 1, medianMs: peer1 }, peer2 === null ? null : { threads: 2, medianMs: peer2 }]
+    .filter((figure) => figure !== null)
+    .sort((a, b) => a!.medianMs - b!.medianMs)[0] ?? null;
+  const cell = { arch: 'fc' as const, objective, imageShape: [28, 28, 1] as [number, number, number], depth: 2, batch: 100 };
+  return {
+    cellId: `fc/${objective}/28x28x1/L2/B100`,
+    cell,
+    ours: { series: 'ours', runs: [], medianMs: ours },
+    peer: [
+      { series: 'peer-1t', threads: 1, runs: [], medianMs: peer1 },
+      { series: 'peer-2t', threads: 2, runs: [], medianMs: peer2 },
+    ],
+    betterPeer: better,
+    ratio: ours !== null && better !== null ? ours / better.medianMs : null,
+  };
+}
+
+const REPORT: PeerComparisonReport = {
+  schemaVersion: 1,
+  startedAt: '2025-01-01T00:00:00.000Z',
+  finishedAt: '2025-01-01T00:01:00.000Z',
+  machine: { cpuModel: 'Test CPU, 3 GHz', cpuCount: 2, platform: 'linux x64', hostname: 'test' },
+  ours: { backend: 'wasm', nodeVersion: 'v20.0.0' },
+  peer: { command: 'python3 pytorch_peer.py', engine: 'pytorch', version: '1.13.1', blas: 'OpenBLAS 0.3.21', machine: 'x86_64', runtime: 'Python 3.11' },
+  timing: { warmup: 3, iterations: 10, rounds: 3, seed: 0 },
+  peerThreads: [1, 2],
+  comparisons: [comparison('ml', 120, 60, 40), comparison('ssm', 90, null, null)],
+  notices: [],
+};
+
+describe('peer report', () => {
+  it('writes one CSV row per cell', () => {
+    const lines = peerComparisonCsv(REPORT).trim().split('\n');
+    assert.equal(lines.length, 3);
+    const header = lines[0]!.split(',');
+    assert.deepEqual(header.slice(0, 12), [
+      'arch', 'objective', 'image_shape', 'D', 'L', 'batch', 'ours_median_ms',
+      'peer_1t_median_ms', 'peer_2t_median_ms', 'peer_best_ms', 'peer_best_threads', 'ratio_ours_over_peer',
+    ]);
+    assert.match(lines[1]!, /^fc,ml,28x28x1,784,2,100,120\.000,60\.000,40\.000,40\.000,2,3\.000,/);
+    // The CPU model contains a comma, so the CSV quotes it.
+    assert.match(lines[1]!, /"Test CPU, 3 GHz",2,wasm,pytorch,1\.13\.1,OpenBLAS 0\.3\.21$/);
+    assert.match(lines[2]!, /^fc,ssm,28x28x1,784,2,100,90\.000,,,,,,/);
+  });
+
+  it('formats the table with ratios', () => {
+    const table = formatPeerTable(REPORT).split('\n');
+    assert.equal(table.length, 4);
+    assert.match(table[0]!, /ours \(wasm\) ms.*pytorch 1t ms.*pytorch 2t ms.*best pytorch ms.*ours\/pytorch/);
+    assert.match(table[2]!, /fc\/ml\/28x28x1\/L2\/B100 +120\.0 +60\.0 +40\.0 +40\.0 \(2t\) +3\.00x/);
+    assert.match(table[3]!, /fc\/ssm.* 90\.0 +- +- +- +-$/);
+  });
+
+  it('charts every available median', () => {
+    const spec = peerChartSpec(REPORT) as { data: { values: Array<{ side: string; medianMs: number }> } };
+    assert.equal(spec.data.values.length, 4);
+    assert.deepEqual(spec.data.values.map((value) => value.side), ['ours (wasm)', 'pytorch, 1 thread', 'pytorch, 2 threads', 'ours (wasm)']);
+  });
+
+  it('writes CSV, JSON, spec and SVG', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-report-'));
+    const paths = await writePeerReport(REPORT, directory);
+    const svg = await readFile(paths.svg, 'utf8');
+    assert.match(svg, /^<svg/);
+    assert.match(svg, /pytorch, 2 threads/);
+    // One bar per available median, each with a finite positive height (a log scale whose
+    // domain reaches 0 draws none).
+    const heights = [...svg.matchAll(/aria-roledescription="bar" d="M[^"]*?v([^h"]+)h/g)].map((match) => Number(match[1]));
+    assert.equal(heights.length, 4);
+    assert.ok(heights.every((height) => Number.isFinite(height) && height > 0), `bar heights ${heights.join(', ')}`);
+    const json = JSON.parse(await readFile(paths.json, 'utf8')) as PeerComparisonReport;
+    assert.deepEqual(json, REPORT);
+    const spec = JSON.parse(await readFile(paths.spec, 'utf8')) as { mark?: unknown; spec: { mark: string } };
+    assert.equal(spec.spec.mark, 'bar');
+  });
+});

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+
+import { RandomStream } from '../../src/random/stream.js';
+import { matMul } from '../../src/tensor/matmul.js';
+import { firstMismatch, forEachBackend } from '../helpers/backends.js';
+import { gradient, hessianVectorProduct } from '../helpers/finite-difference.js';
+
+// op(A) is [M, K] and op(B) is [K, N].
+const M = 3;
+const K = 4;
+const N = 5;
+
+interface Layout {
+  transposeA: boolean;
+  transposeB: boolean;
+  shapeA: [number, number];
+  shapeB: [number, number];
+}
+
+const LAYOUTS: Layout[] = [false, true].flatMap((transposeA) =>
+  [false, true].map((transposeB) => ({
+    transposeA,
+    transposeB,
+    shapeA: (transposeA ? [K, M] : [M, K]) as [number, number],
+    shapeB: (transposeB ? [N, K] : [K, N]) as [number, number],
+  })),
+);
+
+/** Float64 op(A)·op(B), with A and B row-major in the stored (possibly transposed) layout. */
+function product64(a: ArrayLike<number>, b: ArrayLike<number>, layout: Layout): Float64Array {
+  const at = (i: number, k: number): number => (layout.transposeA ? a[k * M + i] : a[i * K + k]);
+  const bt = (k: number, j: number): number => (layout.transposeB ? b[j * K + k] : b[k * N + j]);
+  const c = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += at(i, k) * bt(k, j);
+      c[i * N + j] = sum;
+    }
+  }
+  return c;
+}
+
+/** The scalar test function F(A, B) = Σ wᵢⱼ·(op(A)·op(B))ᵢⱼ², float64, on the packed vector [A; B]. */
+function objective64(packed: Float64Array, weights: Float64Array, layout: Layout): number {
+  const c = product64(packed.subarray(0, M * K), packed.subarray(M * K), layout);
+  let sum = 0;
+  for (let i = 0; i < c.length; i++) sum += weights[i] * c[i] * c[i];
+  return sum;
+}
+
+function objective(a: tf.Tensor, b: tf.Tensor, weights: tf.Tensor, layout: Layout): tf.Scalar {
+  return tf.sum(tf.mul(weights, tf.square(matMul(a, b, layout.transposeA, layout.transposeB))));
+}
+
+function concat(...parts: ArrayLike<number>[]): Float64Array {
+  return Float64Array.from(parts.flatMap((part) => Array.from(part)));
+}
+
+/** Runs `compute` in a tidy scope and returns the concatenated values of the tensors it returns. */
+function readAll(compute: () => tf.Tensor[]): Float64Array {
+  const tensors = tf.tidy(compute);
+  const values = concat(...tensors.map((t) => t.dataSync()));
+  tf.dispose(tensors);
+  return values;
+}
+
+forEachBackend((backend) => {
+  for (const layout of LAYOUTS) {
+    const label = `transposeA=${layout.transposeA} transposeB=${layout.transposeB}`;
+
+    test(`matMul ${label} matches float64 to second order`, () => {
+      const random = new RandomStream(7);
+      const aValues = random.normalArray(M * K);
+      const bValues = random.normalArray(K * N);
+      const weights = random.normalArray(M * N);
+      const direction = concat(random.normalArray(M * K), random.normalArray(K * N));
+      const packed = concat(aValues, bValues);
+      const weights64 = Float64Array.from(weights);
+
+      const a = tf.tensor2d(aValues, layout.shapeA);
+      const b = tf.tensor2d(bValues, layout.shapeB);
+      const w = tf.tensor2d(weights, [M, N]);
+      const va = tf.tensor2d(Float32Array.from(direction.subarray(0, M * K)), layout.shapeA);
+      const vb = tf.tensor2d(Float32Array.from(direction.subarray(M * K)), layout.shapeB);
+
+      const value = tf.tidy(() => matMul(a, b, layout.transposeA, layout.transposeB).dataSync());
+      const firstOrder = readAll(() => tf.grads((x: tf.Tensor, y: tf.Tensor) => objective(x, y, w, layout))([a, b]));
+      const secondOrder = readAll(() => {
+        // ∇(⟨∇F, v⟩) = ∇²F·v.
+        const directional = (x: tf.Tensor, y: tf.Tensor): tf.Scalar => {
+          const [gx, gy] = tf.grads((p: tf.Tensor, q: tf.Tensor) => objective(p, q, w, layout))([x, y]);
+          return tf.add(tf.sum(tf.mul(gx, va)), tf.sum(tf.mul(gy, vb)));
+        };
+        return tf.grads(directional)([a, b]);
+      });
+      tf.dispose([a, b, w, va, vb]);
+
+      const f64 = (x: Float64Array): number => objective64(x, weights64, layout);
+      assert.equal(firstMismatch(value, product64(aValues, bValues, layout), backend.accumulated, 'product'), null);
+      assert.equal(firstMismatch(firstOrder, gradient(f64, packed), backend.accumulated, 'gradient'), null);
+      assert.equal(firstMismatch(secondOrder, hessianVectorProduct(f64, packed, direction), backend.accumulated, 'hvp'), null);
+    });
+  }
+
+  test('matMul rejects mismatched inner dimensions', () => {
+    const a = tf.zeros([3, 4]);
+    const b = tf.zeros([5, 4]);
+    assert.throws(() => matMul(a, b), /inner dimensions differ: a is \[3,4\] with transposeA=false and b is \[5,4\]/);
+    assert.doesNotThrow(() => tf.dispose(matMul(a, b, false, true)));
+    const cube = tf.zeros([2, 2, 2]);
+    assert.throws(() => matMul(cube, b), /must be 2-D, received shapes \[2,2,2\]/);
+    tf.dispose([a, b, cube]);
+  });
+});
