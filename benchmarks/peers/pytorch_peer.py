@@ -227,8 +227,8 @@ class ConvLayout:
 class ConvFlow(torch.nn.Module):
     """Three blocks of two channel-preserving 7 x 7 convolutions with residual SLRs and squeezes.
 
-    Cost per batch of B rows: energy O(B D C K^2) summed over the layers; linear_log_det and
-    sample O(D^3) per convolution, through the dense D x D Toeplitz matrix.
+    Cost per batch of B rows: energy O(B D C K^2) summed over the layers. linear_log_det and
+    sample cost O(D^3) per convolution, because they use its dense D x D Toeplitz matrix.
     """
 
     def __init__(self, channels, height, width, generator):
@@ -553,13 +553,14 @@ def hello(openblas):
         "blas": describe_blas(openblas),
         "machine": platform.processor() or platform.machine(),
         "runtime": f"Python {platform.python_version()}",
+        "ompWaitPolicy": os.environ.get("OMP_WAIT_POLICY"),
         "architectures": list(ARCHITECTURES),
         "objectives": list(OBJECTIVES),
     }
 
 
 def handle_line(line, openblas):
-    """Answer one request line; return False when the peer should stop."""
+    """Handle one request line and write its response; return False when the peer should stop."""
     line = line.strip()
     try:
         request = json.loads(line)

@@ -58,6 +58,7 @@ async function main(): Promise<number> {
     timing: options.timing,
     peerThreads: options.peerThreads,
     peerCommand: options.peerCommand,
+    ompWaitPolicy: options.ompWaitPolicy,
     runTimeoutMs: options.runTimeoutMs,
     onEvent: logEvent,
   });
@@ -66,7 +67,8 @@ async function main(): Promise<number> {
   console.log(formatPeerTable(report));
   for (const notice of report.notices) console.log(`NOTE: ${notice}`);
   console.log(`machine: ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs); ours: ${report.ours.backend}; ` +
-    `peer: ${report.peer === null ? 'none' : `${report.peer.engine} ${report.peer.version}, BLAS ${report.peer.blas ?? 'unknown'}`}`);
+    `peer: ${report.peer === null ? 'none' : `${report.peer.engine} ${report.peer.version}, BLAS ${report.peer.blas ?? 'unknown'}, ` +
+      `OMP_WAIT_POLICY ${report.peer.ompWaitPolicy ?? 'unset'}`}`);
   console.log(`wrote ${paths.csv}, ${paths.json}, ${paths.spec}, ${paths.svg}`);
   return 0;
 }

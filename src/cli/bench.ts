@@ -215,7 +215,6 @@ async function callReporter(args: BenchArguments, scenario: string): Promise<voi
 /** Turns run events into progress lines, at most one iteration line per cell every 10 s. */
 class ProgressPrinter {
   private lastIterationLine = 0;
-  private resumed = 0;
 
   print(event: RunEvent): void {
     switch (event.type) {
@@ -229,13 +228,9 @@ class ProgressPrinter {
         break;
       }
       case 'cell-resumed':
-        this.resumed += 1;
+        // The scenario-start line already counts the cells kept from earlier runs.
         break;
       case 'cell-start': {
-        if (this.resumed > 0) {
-          log(`kept ${this.resumed} cells recorded by an earlier run (completed, diverged or skipped)`);
-          this.resumed = 0;
-        }
         const plan =
           event.measure === 'runtime'
             ? `runtime, ${event.plannedIterations} timed iterations${event.plannedSeconds ? ` (cap ${event.plannedSeconds} s)` : ''}`

@@ -80,7 +80,7 @@ const cache = new Map<string, Promise<Cifar10Dataset>>();
  * error naming the folder and the expected files when the folder or a file is missing, and naming
  * the file when its size or a label is invalid. O(184 MB) on the first call.
  */
-export function loadCifar10(options: Cifar10Options = {}): Promise<Cifar10Dataset> {
+export async function loadCifar10(options: Cifar10Options = {}): Promise<Cifar10Dataset> {
   const directory = resolve(options.directory ?? CIFAR10_DEFAULT_DIRECTORY);
   const recordsPerFile = options.recordsPerFile ?? CIFAR10_RECORDS_PER_FILE;
   if (!Number.isInteger(recordsPerFile) || recordsPerFile < 1) {

@@ -23,7 +23,7 @@ export interface ImageDataset {
   /**
    * Copies the images at `indices` of `split` into one buffer of shape [indices.length, H, W, C]
    * (NHWC, row-major), raw values 0–255. When `augmentation` is given and the split is "train",
-   * a data set with `augmentsTraining` draws its random augmentation from that stream; every other
+   * a data set with `augmentsTraining` draws its random augmentation from that stream. Every other
    * call returns the stored pixels unchanged. O(B·D).
    */
   batch(split: Split, indices: ArrayLike<number>, augmentation?: RandomStream): Uint8Array;

@@ -26,7 +26,7 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-/** What a reader expects of a file; every mismatch is an error. */
+/** The expected properties of a file; every mismatch is an error. */
 export interface IdxExpectation {
   /** The magic number (2051 for images, 2049 for labels). */
   magic: number;
@@ -126,8 +126,8 @@ export async function readIdxFile(path: string, expected: IdxExpectation): Promi
     throw new IdxFileError(path, problem, expected.fix);
   }
 
-  // The header checks run first because they name the cause (truncation, wrong file type) where
-  // a checksum mismatch only says that something differs.
+  // The header checks run first because they name the cause (truncation, wrong file type), while
+  // a checksum mismatch only shows that something differs.
   const parsed = parseIdx(bytes, path, expected);
   if (expected.sha256 !== undefined) {
     const actual = sha256Hex(bytes);

@@ -60,7 +60,7 @@ const cache = new Map<string, Promise<MnistDataset>>();
  * returning the cached data set afterwards. Throws an `IdxFileError` naming the file and the fix
  * when a file is missing, truncated or corrupted. O(55 MB) on the first call, O(1) after.
  */
-export function loadMnist(options: MnistOptions = {}): Promise<MnistDataset> {
+export async function loadMnist(options: MnistOptions = {}): Promise<MnistDataset> {
   const directory = options.directory === undefined ? defaultMnistDirectory() : resolve(options.directory);
   let loading = cache.get(directory);
   if (loading === undefined) {

@@ -17,6 +17,14 @@ import {
 
 export const PEER_REPORT_SCHEMA_VERSION = 1;
 
+/**
+ * OMP_WAIT_POLICY for the peer. With the default (active) policy, OpenMP threads spin at
+ * barriers, and on a loaded 2-core machine a 2-thread PyTorch step stalled: an FC DSM step at
+ * D = 784 took about 430 ms against 36 ms with PASSIVE (pytorch_peer.py, load average 8).
+ */
+export type OmpWaitPolicy = 'passive' | 'active' | 'inherit';
+export const OMP_WAIT_POLICIES: readonly OmpWaitPolicy[] = ['passive', 'active', 'inherit'];
+
 /** Everything a comparison produced: the data of the CSV, the chart and the raw JSON. */
 export interface PeerComparisonReport {
   schemaVersion: typeof PEER_REPORT_SCHEMA_VERSION;
@@ -32,6 +40,8 @@ export interface PeerComparisonReport {
     blas: string | null;
     machine: string | null;
     runtime: string | null;
+    /** OMP_WAIT_POLICY of the peer, from its hello, else from its environment; null when unset. */
+    ompWaitPolicy: string | null;
   } | null;
   timing: SweepTiming;
   peerThreads: number[];
@@ -46,6 +56,8 @@ export interface PeerComparisonOptions {
   peerThreads: number[];
   /** A shell command line that starts another peer; the PyTorch peer when absent. */
   peerCommand?: string;
+  /** OMP_WAIT_POLICY given to the peer; 'inherit' leaves the environment as it is. */
+  ompWaitPolicy: OmpWaitPolicy;
   /** Time allowed for one peer run, ms. */
   runTimeoutMs: number;
   /** Environment for the interpreter search and the peer; the process environment when absent. */
@@ -58,13 +70,16 @@ export interface PeerComparisonOptions {
 
 /**
  * Resolves the peer command: `--peer-command` as given, else the PyTorch peer with the first
- * interpreter that imports torch. Returns null with a notice (how to install torch) when there is
- * none, so that our side still runs alone.
+ * interpreter that imports torch. Either runs with OMP_WAIT_POLICY set from `ompWaitPolicy`.
+ * Returns null with a notice (how to install torch) when there is no such interpreter, so that
+ * our side still runs alone.
  */
 export async function resolvePeerCommand(
-  options: Pick<PeerComparisonOptions, 'peerCommand' | 'env' | 'pythonCandidates'>,
+  options: Pick<PeerComparisonOptions, 'peerCommand' | 'env' | 'pythonCandidates'> & { ompWaitPolicy?: OmpWaitPolicy },
 ): Promise<{ command: PeerCommand | null; notice: string | null }> {
-  const env = options.env ?? process.env;
+  const env = { ...(options.env ?? process.env) };
+  const policy = options.ompWaitPolicy ?? 'inherit';
+  if (policy !== 'inherit') env.OMP_WAIT_POLICY = policy.toUpperCase();
   if (options.peerCommand !== undefined) {
     return { command: { command: options.peerCommand, args: [], shell: true, env }, notice: null };
   }
@@ -122,6 +137,7 @@ export async function runPeerComparison(ourSide: OurSide, options: PeerCompariso
       blas: hello.blas ?? null,
       machine: hello.machine ?? null,
       runtime: hello.runtime ?? null,
+      ompWaitPolicy: hello.ompWaitPolicy ?? command.env?.OMP_WAIT_POLICY ?? null,
     },
     timing: options.timing,
     peerThreads: options.peerThreads,

@@ -1,11 +1,11 @@
 /**
  * Drives one peer process over the JSON-lines peer protocol.
  *
- * `PeerProcess.start` spawns the command, waits for its `hello` and returns a handle; `run` sends
+ * `PeerProcess.start` spawns the command, waits for its `hello` and returns a handle. `run` sends
  * one `run` request and waits for its `result`. Requests go one at a time. Every failure becomes
  * a typed error: the peer's own `error` response (`PeerRunError`), a line that breaks the protocol
  * (`PeerProtocolError`, which also stops the peer), a peer that exits or cannot start
- * (`PeerCrashError`, with the end of its standard error) and a peer that does not answer in time
+ * (`PeerCrashError`, with the end of its standard error) and a peer that does not respond in time
  * (`PeerTimeoutError`, which stops it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -49,10 +49,10 @@ export const DEFAULT_PEER_PROCESS_OPTIONS: PeerProcessOptions = {
   stderrTailBytes: 8_192,
 };
 
-/** What a run needs besides the envelope fields, which the driver fills in. */
+/** The fields of a run request except the envelope (protocol, type, id), which the driver fills in. */
 export type RunSpec = Omit<RunRequest, 'protocol' | 'type' | 'id'>;
 
-/** The peer answered a request with an `error` message. */
+/** The peer responded to a request with an `error` message. */
 export class PeerRunError extends Error {
   constructor(readonly requestId: string | null, readonly peerMessage: string, context: string) {
     super(`peer reported an error for ${context}: ${peerMessage}`);
@@ -70,7 +70,7 @@ export class PeerCrashError extends Error {
   }
 }
 
-/** The peer did not answer in time and was stopped. */
+/** The peer did not respond in time and was stopped. */
 export class PeerTimeoutError extends Error {
   constructor(message: string) {
     super(message);
@@ -89,7 +89,7 @@ export function describePeerCommand(command: PeerCommand): string {
 }
 
 interface Waiter {
-  /** What the driver waits for, for messages ("hello", "run run-3 (fc/ml …)"). */
+  /** Description of the awaited message, for error messages ("hello", "run run-3 (fc/ml …)"). */
   context: string;
   requestId: string | null;
   resolve(message: PeerMessage): void;
@@ -185,7 +185,7 @@ export class PeerProcess {
   /**
    * Sends one `run` request and returns the peer's `result`.
    *
-   * Rejects with `PeerRunError` when the peer answers with `error` (the peer stays usable), with
+   * Rejects with `PeerRunError` when the peer responds with `error` (the peer stays usable), with
    * `PeerProtocolError` when a result has the wrong id or sample count, and with
    * `PeerCrashError` or `PeerTimeoutError` (the peer is stopped). `timeoutMs` bounds the whole run.
    */
@@ -199,16 +199,16 @@ export class PeerProcess {
     if (this.shuttingDown || this.exited) {
       throw new Error(`peer driver: ${context} was sent after the peer ${JSON.stringify(this.description)} was shut down`);
     }
-    const answer = this.expect(context, id, timeoutMs);
+    const response = this.expect(context, id, timeoutMs);
     this.child.stdin?.write(encodePeerRequest(request));
-    const message = await answer;
+    const message = await response;
 
     if (message.type === 'error') throw new PeerRunError(message.id, message.message, context);
     if (message.type !== 'result') {
       throw this.failWithProtocolError(`is a "${message.type}" message, but the driver expected the result of ${id}`, message);
     }
     if (message.id !== id) {
-      throw this.failWithProtocolError(`answers request ${JSON.stringify(message.id)}, but the driver waited for ${id}`, message);
+      throw this.failWithProtocolError(`responds to request ${JSON.stringify(message.id)}, but the driver waited for ${id}`, message);
     }
     if (message.samplesMs.length !== spec.iterations) {
       throw this.failWithProtocolError(
@@ -253,7 +253,7 @@ export class PeerProcess {
       waiter.timer = setTimeout(() => {
         const seconds = (timeoutMs / 1000).toFixed(1);
         this.fail(new PeerTimeoutError(
-          `peer ${JSON.stringify(this.description)} did not answer ${context} within ${seconds} s, so it was stopped; ` +
+          `peer ${JSON.stringify(this.description)} did not respond to ${context} within ${seconds} s, so it was stopped; ` +
           'raise the time limit if the step is slow'));
       }, timeoutMs);
       this.waiter = waiter;

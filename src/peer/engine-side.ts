@@ -1,9 +1,9 @@
 /**
  * Our side of the peer comparison: ebflow-bench's own training session on a tfjs backend.
  *
- * Every run builds a fresh session on synthetic 8-bit images of the cell's shape, runs the
- * warm-up steps, then times each `session.step()` with a wall clock (the step resolves only when
- * the backend has finished it), as the peer times its steps.
+ * Every run builds a fresh session on synthetic 8-bit images of the cell's shape and runs the
+ * warm-up steps. It then times each `session.step()` with a wall clock, as the peer times its
+ * steps. A step resolves only when the backend has finished it.
  */
 import { selectBackend, type BackendSelection } from '../backend/select.js';
 import { resolveTrainingConfig } from '../train/config.js';

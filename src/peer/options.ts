@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 
 import { OBJECTIVE_NAMES, type ObjectiveName } from '../objectives/objective.js';
+import { OMP_WAIT_POLICIES, type OmpWaitPolicy } from './bench.js';
 import { PEER_ARCHITECTURES, type ImageShape, type PeerArchitecture } from './protocol.js';
 import type { PeerCell, SweepTiming } from './sweep.js';
 
@@ -15,6 +16,7 @@ export interface BenchPeerOptions {
   /** Our tfjs backend request; undefined means automatic selection. */
   backend: string | undefined;
   peerCommand: string | undefined;
+  ompWaitPolicy: OmpWaitPolicy;
   runTimeoutMs: number;
   outDir: string;
 }
@@ -44,6 +46,9 @@ Options:
   --run-timeout S      seconds allowed for one peer run before it is stopped (default 1800)
   --peer-command CMD   shell command that starts another peer speaking
                        benchmarks/peers/PROTOCOL.md (default: the PyTorch peer)
+  --omp-wait-policy P  OMP_WAIT_POLICY of the peer: passive, active, or inherit to keep the
+                       environment's; passive keeps a 2-thread OpenMP peer from stalling on a
+                       loaded machine                                    (default passive)
   --out DIR            folder for peer-comparison.{csv,json,vl.json,svg} (default reports/peer)
   --help               print this text
 
@@ -93,6 +98,12 @@ function parseNames<T extends string>(option: string, value: string, allowed: re
   return [...new Set(names)] as T[];
 }
 
+function parseOmpWaitPolicy(value: string): OmpWaitPolicy {
+  const names = parseNames<OmpWaitPolicy>('omp-wait-policy', value, OMP_WAIT_POLICIES);
+  if (names.length !== 1) fail('omp-wait-policy', value, `use one of ${OMP_WAIT_POLICIES.join(', ')}`);
+  return names[0]!;
+}
+
 /**
  * Parses the command-line arguments (without `node` and the script) into options, with the
  * defaults of the help text. Throws RangeError naming the option, the value and what is allowed.
@@ -117,6 +128,7 @@ export function parseBenchPeerArgs(argv: string[]): BenchPeerOptions {
       seed: { type: 'string', default: '0' },
       'run-timeout': { type: 'string', default: '1800' },
       'peer-command': { type: 'string' },
+      'omp-wait-policy': { type: 'string', default: 'passive' },
       out: { type: 'string', default: 'reports/peer' },
       help: { type: 'boolean', default: false },
     },
@@ -163,6 +175,7 @@ export function parseBenchPeerArgs(argv: string[]): BenchPeerOptions {
     peerThreads,
     backend: values.backend,
     peerCommand: values['peer-command'],
+    ompWaitPolicy: parseOmpWaitPolicy(values['omp-wait-policy']!),
     runTimeoutMs: parseInteger('run-timeout', values['run-timeout']!, 1) * 1000,
     outDir: values.out!,
   };

@@ -2,8 +2,8 @@
  * The peer protocol, version 1: messages between ebflow-bench and a peer engine process.
  *
  * A peer is a long-running process that reads JSON requests, one per line, on standard input and
- * writes JSON responses, one per line, on standard output. It sends `hello` once at start, answers
- * every `run` with a `result` or an `error`, and exits on `shutdown`. Every message carries
+ * writes JSON responses, one per line, on standard output. It sends `hello` once at start, responds
+ * to every `run` with a `result` or an `error`, and exits on `shutdown`. Every message carries
  * `protocol: 1`. benchmarks/peers/PROTOCOL.md is the full description for peer authors.
  *
  * This module only types, validates and encodes messages; it starts no process.
@@ -81,13 +81,15 @@ export interface HelloMessage {
   version: string;
   /** Intra-op threads at start. */
   threads: number;
-  /** Logical CPUs the peer sees, when known. */
+  /** Logical CPU count of the peer's machine, when known. */
   maxThreads?: number;
   /** BLAS library description, or null when unknown. */
   blas?: string | null;
   machine?: string;
   /** Language runtime, such as "Python 3.11.2". */
   runtime?: string;
+  /** OMP_WAIT_POLICY the peer's OpenMP runtime started with, or null when unset. */
+  ompWaitPolicy?: string | null;
 }
 
 /** Timings of one `run`. */
@@ -241,6 +243,7 @@ export function parsePeerMessage(line: string, lineNumber: number): PeerMessage 
       if (message.blas !== undefined && message.blas !== null) check.string('blas');
       check.optionalString('machine');
       check.optionalString('runtime');
+      if (message.ompWaitPolicy !== undefined && message.ompWaitPolicy !== null) check.string('ompWaitPolicy');
       return message as unknown as HelloMessage;
     }
     case 'result': {

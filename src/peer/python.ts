@@ -91,7 +91,8 @@ function importTorch(python: string, env: NodeJS.ProcessEnv, timeoutMs: number):
         return;
       }
       const lastLine = stderr.trim().split('\n').pop() ?? '';
-      const problem = timedOut ? `no answer within ${timeoutMs} ms` : lastLine !== '' ? lastLine : `exit code ${code}`;
+      let problem = lastLine !== '' ? lastLine : `exit code ${code}`;
+      if (timedOut) problem = `no response within ${timeoutMs} ms`;
       resolve({ ok: false, problem });
     });
   });

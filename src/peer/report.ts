@@ -42,6 +42,7 @@ export function peerComparisonCsv(report: PeerComparisonReport): string {
     'arch', 'objective', 'image_shape', 'D', 'L', 'batch',
     'ours_median_ms', ...threadColumns, 'peer_best_ms', 'peer_best_threads', 'ratio_ours_over_peer',
     'warmup', 'iterations', 'rounds', 'machine', 'cpu_count', 'backend', 'peer_engine', 'peer_version', 'peer_blas',
+    'peer_omp_wait_policy',
   ];
   const rows = report.comparisons.map((comparison) => [
     comparison.cell.arch,
@@ -64,6 +65,7 @@ export function peerComparisonCsv(report: PeerComparisonReport): string {
     report.peer?.engine ?? '',
     report.peer?.version ?? '',
     report.peer?.blas ?? '',
+    report.peer?.ompWaitPolicy ?? '',
   ]);
   return stringify([header, ...rows]);
 }

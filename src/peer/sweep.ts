@@ -33,7 +33,7 @@ export interface SweepTiming {
   seed: number;
 }
 
-/** Our engine, as the sweep sees it. */
+/** Our engine: the interface the sweep runs it through. */
 export interface OurSide {
   /** Backend name for the report, such as "wasm". */
   readonly backend: string;
@@ -99,7 +99,7 @@ export interface SweepResult {
   comparisons: CellComparison[];
   /** The peer's hello, when it started at least once. */
   peerHello: HelloMessage | null;
-  /** Why the peer could not start, when it could not. */
+  /** Reason the peer stopped being used (start failure or too many crashes), or null. */
   peerUnavailable: string | null;
 }
 

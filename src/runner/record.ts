@@ -40,8 +40,8 @@ export interface TimingSummary {
   /** 95% confidence interval of the median (order statistics), ms. */
   medianCiMs: [number, number];
   /**
-   * The exact coverage of `medianCiMs` (binomial, order statistics): at least 0.95 from 6 samples
-   * on; with fewer samples the interval is [min, max] and covers less.
+   * The exact coverage of `medianCiMs` (binomial, order statistics). It is at least 0.95 from 6
+   * samples on. With fewer samples the interval is [min, max] and covers less.
    */
   medianCiLevel: number;
   meanMs: number;
@@ -68,7 +68,13 @@ export interface EvaluationPoint {
 
 export type CellOutcome =
   | { status: 'completed' }
-  | { status: 'diverged'; step: number; firstNonFiniteValue: string }
+  | {
+      status: 'diverged';
+      /** The 1-based training iteration (warm-up included) at which the run of non-finite steps began. */
+      step: number;
+      /** That iteration's loss as text ("NaN", "Infinity"), or a note when only its gradient was non-finite. */
+      firstNonFiniteValue: string;
+    }
   | { status: 'errored'; message: string }
   | { status: 'skipped'; reason: string };
 

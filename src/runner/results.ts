@@ -20,6 +20,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { compareIds } from '../scenarios/resolve.js';
@@ -29,7 +30,7 @@ import { RESULT_SCHEMA_VERSION, type CellOutcome, type ResultRecord } from './re
 
 /** Name of the manifest file in a scenario's results folder. */
 export const MANIFEST_FILE = 'scenario.json';
-/** Suffix of temporary files; readers ignore them and the runner deletes stale ones. */
+/** Suffix of temporary files. Readers ignore them, and the runner deletes abandoned ones. */
 export const TEMP_SUFFIX = '.tmp';
 /** Marks folders moved aside by --fresh; readers skip them. */
 export const OLD_FOLDER_MARK = '.old-';
@@ -96,15 +97,15 @@ export interface AtomicWriteHooks {
 }
 
 /**
- * Writes `value` as JSON to `file` so that `file` is either absent, its old content, or the
- * complete new content, even if the process dies midway: write a temporary file in the same
- * folder, fsync it, rename it over `file`, then fsync the folder so the rename is durable.
- * Non-finite numbers are written as null (JSON has no NaN or Infinity).
+ * Writes `value` as JSON to `file` atomically: even if the process dies midway, `file` is absent,
+ * has its old content, or has the complete new content. The steps are: write a temporary file in
+ * the same folder, fsync it, rename it over `file`, then fsync the folder so the rename is
+ * durable. Non-finite numbers are written as null, because JSON has no NaN or Infinity.
  */
 export function writeJsonAtomic(file: string, value: unknown, hooks: AtomicWriteHooks = {}): void {
   const folder = dirname(file);
   mkdirSync(folder, { recursive: true });
-  const temporary = join(folder, `.${basename(file)}.${process.pid}-${Math.random().toString(36).slice(2, 10)}${TEMP_SUFFIX}`);
+  const temporary = join(folder, temporaryName(basename(file)));
   const text = `${JSON.stringify(value, null, 2)}\n`;
 
   const descriptor = openSync(temporary, 'w');
@@ -131,15 +132,53 @@ function syncFolder(folder: string): void {
   }
 }
 
-/** Deletes temporary files left by an interrupted write in `folder`; returns their names. */
-export function removeStaleTemporaryFiles(folder: string): string[] {
+/**
+ * Age after which a temporary file counts as abandoned even when its writer may run on another
+ * machine. NOTE: a guessed bound; a record write takes milliseconds, so ten minutes is generous.
+ */
+export const ABANDONED_TEMPORARY_MS = 10 * 60 * 1000;
+
+const NAME_SEPARATOR = '~';
+
+/** Returns ".<file>~<host>~<pid>~<random>.tmp", so a reader can tell whose write a temporary file belongs to. */
+function temporaryName(fileName: string): string {
+  const random = Math.random().toString(36).slice(2, 10);
+  return `.${fileName}${NAME_SEPARATOR}${hostname()}${NAME_SEPARATOR}${process.pid}${NAME_SEPARATOR}${random}${TEMP_SUFFIX}`;
+}
+
+/**
+ * Tells whether a temporary file was left by an interrupted write: its writer ran on this host and
+ * that process is gone, or the file is older than `ABANDONED_TEMPORARY_MS`. A write in progress
+ * (another shard writing to a shared folder) is left alone.
+ */
+function isAbandoned(name: string, modifiedMs: number, nowMs: number): boolean {
+  if (nowMs - modifiedMs > ABANDONED_TEMPORARY_MS) return true;
+  const parts = name.slice(0, -TEMP_SUFFIX.length).split(NAME_SEPARATOR);
+  if (parts.length < 4) return false;
+  const pid = Number(parts[parts.length - 2]);
+  const host = parts[parts.length - 3];
+  if (host !== hostname() || !Number.isSafeInteger(pid)) return false;
+  // writeJsonAtomic is synchronous, so no write of this process is in progress right now.
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    // ESRCH: no such process. EPERM means it exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** Deletes temporary files left by interrupted writes in `folder` and returns their names. */
+export function removeStaleTemporaryFiles(folder: string, nowMs = Date.now()): string[] {
   if (!existsSync(folder)) return [];
   const removed: string[] = [];
   for (const name of readdirSync(folder)) {
-    if (name.startsWith('.') && name.endsWith(TEMP_SUFFIX)) {
-      unlinkSync(join(folder, name));
-      removed.push(name);
-    }
+    if (!name.startsWith('.') || !name.endsWith(TEMP_SUFFIX)) continue;
+    const path = join(folder, name);
+    if (!isAbandoned(name, statSync(path).mtimeMs, nowMs)) continue;
+    unlinkSync(path);
+    removed.push(name);
   }
   return removed;
 }

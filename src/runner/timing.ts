@@ -15,7 +15,7 @@ import { Bench } from 'tinybench';
 import type { PhaseTimes, StepResult, TrainingSession } from '../train/session.js';
 import type { MemorySummary, TimingSummary } from './record.js';
 
-/** What the loop reports after every iteration. */
+/** Progress of one iteration, reported by the loop after it. */
 export interface IterationInfo {
   phase: 'warmup' | 'timed';
   /** 1-based index within the phase. */
@@ -41,10 +41,14 @@ export interface StepLoopOptions {
 }
 
 export interface Divergence {
-  /** The step at which the run of non-finite losses began. */
+  /** The 1-based training iteration (warm-up included) at which the run of non-finite steps began. */
   step: number;
-  /** That step's loss, as text ("NaN", "Infinity", "-Infinity"). */
+  /** That iteration's loss as text ("NaN", "Infinity", "-Infinity"), or a note when only its gradient was non-finite. */
   firstNonFiniteValue: string;
+}
+
+function describeNonFinite(step: StepResult): string {
+  return Number.isFinite(step.loss) ? `non-finite gradient (loss ${step.loss})` : String(step.loss);
 }
 
 export interface StepLoopResult {
@@ -105,7 +109,9 @@ export async function runStepLoop(session: TrainingSession, options: StepLoopOpt
   let warmupRun = 0;
   let timedSeconds = 0;
   let streak = 0;
-  let streakStart: StepResult | null = null;
+  /** Training iterations run so far, warm-up included. */
+  let iteration = 0;
+  let streakStart: { iteration: number; step: StepResult } | null = null;
   let divergence: Divergence | null = null;
   let stoppedBy: StepLoopResult['stoppedBy'] = 'iterations';
   let peakTensorBytes = tensorBytes();
@@ -131,14 +137,15 @@ export async function runStepLoop(session: TrainingSession, options: StepLoopOpt
       index = samplesMs.length;
     }
 
+    iteration += 1;
     if (step.finite && Number.isFinite(step.loss)) {
       streak = 0;
       streakStart = null;
     } else {
       streak += 1;
-      streakStart ??= step;
+      streakStart ??= { iteration, step };
       if (streak > options.maxConsecutiveNonFinite && divergence === null) {
-        divergence = { step: streakStart.step, firstNonFiniteValue: String(streakStart.loss) };
+        divergence = { step: streakStart.iteration, firstNonFiniteValue: describeNonFinite(streakStart.step) };
         stoppedBy = 'divergence';
         stop.abort();
       }
@@ -195,9 +202,9 @@ export interface MedianInterval {
 
 /**
  * Returns a distribution-free confidence interval for the median from order statistics. With n
- * samples, [X₍ⱼ₎, X₍ₙ₋ⱼ₊₁₎] covers the median with probability 1 − 2·P(Bin(n, ½) ≤ j − 1); j is
- * the largest rank whose coverage is at least `level`. Below 6 samples no rank reaches 95%, and
- * the interval is [min, max] with its lower, exact coverage. O(n).
+ * samples, [X₍ⱼ₎, X₍ₙ₋ⱼ₊₁₎] covers the median with probability 1 − 2·P(Bin(n, ½) ≤ j − 1), and
+ * j is the largest rank whose coverage is at least `level`. Below 6 samples no rank reaches 95%,
+ * so the interval is [min, max] with its lower, exact coverage. O(n).
  */
 export function medianConfidenceInterval(sorted: readonly number[], level = 0.95): MedianInterval {
   const n = sorted.length;

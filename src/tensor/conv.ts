@@ -4,8 +4,8 @@
  *
  * tfjs-core 4.22 differentiates `tf.conv2d` with the `Conv2DBackpropFilter` kernel, which the wasm
  * backend does not have, so a score-matching loss through `tf.conv2d` throws there. Every op here is
- * built on one custom-gradient "valid" convolution, `conv2dValid`, whose two gradients are again
- * `conv2dValid` calls (plus pads, reverses and transposes). Nested `tf.grad` therefore records
+ * built on one custom-gradient zero-padded convolution, `conv2dPadded`, whose two gradients are
+ * again `conv2dPadded` calls (plus reverses and transposes). Nested `tf.grad` therefore records
  * differentiable ops at every level.
  *
  * Layouts follow tfjs: inputs are NHWC [B, H, W, C], filters are [Kh, Kw, Cin, Cout], and the
@@ -23,36 +23,68 @@ export interface SpatialPadding {
 }
 
 /**
- * Returns the "valid" cross-correlation of x [B, H, W, Cin] with filter [Kh, Kw, Cin, Cout], shape
- * [B, H − Kh + 1, W − Kw + 1, Cout]. Differentiable to any order in both arguments on every
- * backend. Cost O(B · Hout · Wout · Kh · Kw · Cin · Cout) for the value and for each gradient.
- */
-export const conv2dValid: (x: tf.Tensor4D, filter: tf.Tensor4D) => tf.Tensor4D = tf.customGrad(
-  (...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [x, filter, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
-    // The gradient must read its inputs from `save`: reading the closure's tensors breaks the
-    // tape at second order.
-    save([x, filter]);
-    const value = tf.conv2d(x, filter, 1, 'valid');
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [savedX, savedFilter] = saved as tf.Tensor4D[];
-      return [
-        validInputGradient(dy as tf.Tensor4D, savedFilter),
-        validFilterGradient(savedX, dy as tf.Tensor4D, savedFilter.shape[0], savedFilter.shape[1]),
-      ];
-    };
-    return { value, gradFunc };
-  },
-) as unknown as (x: tf.Tensor4D, filter: tf.Tensor4D) => tf.Tensor4D;
-
-/**
  * Returns the stride-1 cross-correlation of x [B, H, W, Cin] with filter [Kh, Kw, Cin, Cout] after
  * zero-padding x by `padding`, where negative entries crop. The output has shape
- * [B, H + top + bottom − Kh + 1, W + left + right − Kw + 1, Cout]. Differentiable to any order.
- * Cost O(B · Hout · Wout · Kh · Kw · Cin · Cout).
+ * [B, H + top + bottom − Kh + 1, W + left + right − Kw + 1, Cout]. Differentiable to any order in
+ * both arguments on every backend. Cost O(B · Hout · Wout · Kh · Kw · Cin · Cout) for the value and
+ * for each of the two gradients.
  */
 export function conv2dPadded(x: tf.Tensor4D, filter: tf.Tensor4D, padding: SpatialPadding): tf.Tensor4D {
-  return tf.tidy(() => conv2dValid(padSpatial(x, padding), filter));
+  return tf.tidy(() => {
+    const cropped = cropSpatial(x, padding);
+    const zeroPadding = {
+      top: Math.max(0, padding.top),
+      bottom: Math.max(0, padding.bottom),
+      left: Math.max(0, padding.left),
+      right: Math.max(0, padding.right),
+    };
+    return zeroPaddedConvolution(zeroPadding)(cropped, filter);
+  });
+}
+
+/**
+ * Builds the custom-gradient convolution for one non-negative padding. The padding is plain
+ * numbers, not tensors, so it is bound here rather than passed to `tf.customGrad`.
+ *
+ * With y = conv(pad(x)):
+ *   dx = conv(dy, reversed and channel-swapped filter) with padding Kh − 1 − top, Kh − 1 − bottom,
+ *        Kw − 1 − left, Kw − 1 − right (negative values crop);
+ *   dF[i, j, c, o] = Σ_{b, p, q} pad(x)[b, p + i, q + j, c] · dy[b, p, q, o], a convolution of
+ *        xᵀ [Cin, H, W, B] with dyᵀ [Hout, Wout, B, Cout] as the filter and the same padding, whose
+ *        output [Cin, Kh, Kw, Cout] is transposed back to [Kh, Kw, Cin, Cout].
+ */
+function zeroPaddedConvolution(padding: SpatialPadding): (x: tf.Tensor4D, filter: tf.Tensor4D) => tf.Tensor4D {
+  const explicit: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [padding.top, padding.bottom],
+    [padding.left, padding.right],
+    [0, 0],
+  ];
+  return tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, filter, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
+    // The gradient must read its inputs from `save`, because in tfjs 4.22 a gradient that reads
+    // the closure's tensors crashes when it is differentiated again.
+    save([x, filter]);
+    const value = tf.conv2d(x, filter, 1, explicit);
+
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+      const [savedX, savedFilter] = saved as tf.Tensor4D[];
+      const [kh, kw] = savedFilter.shape;
+      const inputPadding = {
+        top: kh - 1 - padding.top,
+        bottom: kh - 1 - padding.bottom,
+        left: kw - 1 - padding.left,
+        right: kw - 1 - padding.right,
+      };
+      const inputGradient = conv2dPadded(dy as tf.Tensor4D, adjointFilter(savedFilter), inputPadding);
+
+      const xAsBatchOfChannels = tf.transpose(savedX, [3, 1, 2, 0]);
+      const dyAsFilter = tf.transpose(dy as tf.Tensor4D, [1, 2, 0, 3]);
+      const filterGradient = tf.transpose(conv2dPadded(xAsBatchOfChannels, dyAsFilter, padding), [1, 2, 0, 3]);
+      return [inputGradient, filterGradient];
+    };
+    return { value, gradFunc };
+  }) as unknown as (x: tf.Tensor4D, filter: tf.Tensor4D) => tf.Tensor4D;
 }
 
 /**
@@ -84,66 +116,26 @@ export function conv2dSameTranspose(dy: tf.Tensor4D, filter: tf.Tensor4D): tf.Te
   return tf.tidy(() => conv2dSame(dy, adjointFilter(filter)));
 }
 
-/** dx of y = conv2dValid(x, filter): the full convolution of dy with the adjoint filter. */
-function validInputGradient(dy: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor4D {
-  const [kh, kw] = filter.shape;
-  const padding = { top: kh - 1, bottom: kh - 1, left: kw - 1, right: kw - 1 };
-  return conv2dValid(padSpatial(dy, padding), adjointFilter(filter));
-}
-
-/**
- * d filter of y = conv2dValid(x, filter). With the batch read as channels,
- *   dF[i, j, c, o] = Σ_{b, p, q} x[b, p + i, q + j, c] · dy[b, p, q, o]
- * is a "valid" convolution of xᵀ [Cin, H, W, B] with dyᵀ [Hout, Wout, B, Cout] as the filter; its
- * output [Cin, Kh, Kw, Cout] is transposed back to [Kh, Kw, Cin, Cout].
- */
-function validFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, kh: number, kw: number): tf.Tensor4D {
-  const xAsBatchOfChannels = tf.transpose(x, [3, 1, 2, 0]);
-  const dyAsFilter = tf.transpose(dy, [1, 2, 0, 3]);
-  const gradient = conv2dValid(xAsBatchOfChannels, dyAsFilter);
-  if (gradient.shape[1] !== kh || gradient.shape[2] !== kw) {
-    throw new Error(
-      `conv2dValid: filter gradient has spatial shape [${gradient.shape[1]}, ${gradient.shape[2]}], ` +
-        `expected [${kh}, ${kw}]; this is a bug in the gradient's shape arithmetic`,
-    );
-  }
-  return tf.transpose(gradient, [1, 2, 0, 3]);
-}
-
-/** Zero-pads (positive) or crops (negative) the two spatial axes of an NHWC tensor. */
-function padSpatial(x: tf.Tensor4D, padding: SpatialPadding): tf.Tensor4D {
+/** Crops the spatial axes of an NHWC tensor where `padding` is negative; O(B·D) when it crops. */
+function cropSpatial(x: tf.Tensor4D, padding: SpatialPadding): tf.Tensor4D {
   const [, height, width] = x.shape;
   const cropTop = Math.max(0, -padding.top);
   const cropBottom = Math.max(0, -padding.bottom);
   const cropLeft = Math.max(0, -padding.left);
   const cropRight = Math.max(0, -padding.right);
-
-  let result = x;
-  if (cropTop + cropBottom + cropLeft + cropRight > 0) {
-    const keptHeight = height - cropTop - cropBottom;
-    const keptWidth = width - cropLeft - cropRight;
-    if (keptHeight <= 0 || keptWidth <= 0) {
-      throw new RangeError(
-        `conv2dPadded: padding ${JSON.stringify(padding)} crops the whole ${height}×${width} input; ` +
-          'use paddings no more negative than the input size',
-      );
-    }
-    result = tf.slice(result, [0, cropTop, cropLeft, 0], [-1, keptHeight, keptWidth, -1]);
+  if (cropTop + cropBottom + cropLeft + cropRight === 0) {
+    return x;
   }
 
-  const padTop = Math.max(0, padding.top);
-  const padBottom = Math.max(0, padding.bottom);
-  const padLeft = Math.max(0, padding.left);
-  const padRight = Math.max(0, padding.right);
-  if (padTop + padBottom + padLeft + padRight > 0) {
-    result = tf.pad(result, [
-      [0, 0],
-      [padTop, padBottom],
-      [padLeft, padRight],
-      [0, 0],
-    ]);
+  const keptHeight = height - cropTop - cropBottom;
+  const keptWidth = width - cropLeft - cropRight;
+  if (keptHeight <= 0 || keptWidth <= 0) {
+    throw new RangeError(
+      `conv2dPadded: padding ${JSON.stringify(padding)} crops the whole ${height}×${width} input; ` +
+        'use paddings no more negative than the input size',
+    );
   }
-  return result;
+  return tf.slice(x, [0, cropTop, cropLeft, 0], [-1, keptHeight, keptWidth, -1]);
 }
 
 function checkSameConvolution(x: tf.Tensor, filter: tf.Tensor): void {

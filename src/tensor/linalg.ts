@@ -13,8 +13,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { BackendLuSolver } from './lu-backend.js';
 import { inverseFromLu, luFactorInPlace, solveFromLu, type FactorSettings, type LuFactorization } from './lu.js';
-import { BACKEND_ENGINE, FLOAT64_ENGINE, singleEnginePolicy, sizeBasedPolicy, type ProductPolicy } from './matrix-products.js';
+import { BACKEND_ENGINE, FLOAT64_ENGINE, singleEnginePolicy, sizeBasedPolicy } from './matrix-products.js';
 import './register-gradients.js';
 
 export type { LuFactorization } from './lu.js';
@@ -37,28 +38,47 @@ export interface LinalgOptions {
 }
 
 const DEFAULT_BLOCK_SIZE = 64;
-const AUTO_MINIMUM_WORK = 64 * 64 * 64;
-const AUTO_MINIMUM_DIMENSION = 16;
+const AUTO_MINIMUM_WORK = 32 * 32 * 32;
+const AUTO_MINIMUM_DIMENSION = 8;
 
-function resolveSettings(caller: string, options: LinalgOptions = {}): FactorSettings {
+interface ResolvedSettings extends FactorSettings {
+  /** True when the solves run as tensor operations on the backend, false when in float64 JavaScript. */
+  solveOnBackend: boolean;
+}
+
+function resolveSettings(caller: string, options: LinalgOptions = {}): ResolvedSettings {
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
   if (!Number.isInteger(blockSize) || blockSize < 2) {
     throw new RangeError(`${caller}: options.blockSize must be an integer ≥ 2, received ${blockSize}.`);
   }
-  return { blockSize, policy: resolvePolicy(caller, options.products ?? 'auto') };
-}
-
-function resolvePolicy(caller: string, products: ProductPlacement): ProductPolicy {
+  const products = options.products ?? 'auto';
   switch (products) {
     case 'float64':
-      return singleEnginePolicy(FLOAT64_ENGINE);
+      return { blockSize, policy: singleEnginePolicy(FLOAT64_ENGINE), solveOnBackend: false };
     case 'backend':
-      return singleEnginePolicy(BACKEND_ENGINE);
+      return { blockSize, policy: singleEnginePolicy(BACKEND_ENGINE), solveOnBackend: true };
     case 'auto':
       // The cpu backend multiplies at about 0.5 GFLOP/s, float64 JavaScript at about 2.4.
-      return tf.getBackend() === 'cpu' ? singleEnginePolicy(FLOAT64_ENGINE) : sizeBasedPolicy(AUTO_MINIMUM_WORK, AUTO_MINIMUM_DIMENSION);
+      if (tf.getBackend() === 'cpu') {
+        return { blockSize, policy: singleEnginePolicy(FLOAT64_ENGINE), solveOnBackend: false };
+      }
+      return { blockSize, policy: sizeBasedPolicy(AUTO_MINIMUM_WORK, AUTO_MINIMUM_DIMENSION), solveOnBackend: true };
     default:
       throw new RangeError(`${caller}: options.products must be 'auto', 'backend' or 'float64', received '${String(products)}'.`);
+  }
+}
+
+/** Returns A⁻¹ from its factorisation as a float32 tensor, computed where `settings` says. */
+function inverseTensor(factorization: LuFactorization, settings: ResolvedSettings): tf.Tensor2D {
+  const n = factorization.n;
+  if (!settings.solveOnBackend) {
+    return tf.tensor2d(new Float32Array(inverseFromLu(factorization, settings)), [n, n]);
+  }
+  const solver = new BackendLuSolver(factorization, settings);
+  try {
+    return solver.inverse();
+  } finally {
+    solver.dispose();
   }
 }
 
@@ -107,13 +127,12 @@ export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
   const n = squareSize('logAbsDet', w);
   const settings = resolveSettings('logAbsDet', options);
   const op = tf.customGrad(((matrix: tf.Tensor2D) => {
-    const factorization = luFactorInPlace(Float64Array.from(matrix.dataSync()), n, settings);
+    // Factoring Wᵀ gives the same |det| and makes the gradient (Wᵀ)⁻¹ = W⁻ᵀ a plain inverse.
+    const transposed = tf.tidy(() => tf.transpose(matrix).dataSync());
+    const factorization = luFactorInPlace(Float64Array.from(transposed), n, settings);
     return {
       value: tf.scalar(factorization.logAbsDet),
-      gradFunc: (dy: tf.Scalar) => {
-        const inverseTransposed = inverseFromLu(factorization, settings, true);
-        return tf.mul(dy, tf.tensor2d(Float32Array.from(inverseTransposed), [n, n]));
-      },
+      gradFunc: (dy: tf.Scalar) => tf.mul(dy, inverseTensor(factorization, settings)),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (matrix: tf.Tensor2D) => tf.Scalar;
   return op(w);
@@ -127,7 +146,7 @@ export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
   const n = squareSize('inverse', w);
   const settings = resolveSettings('inverse', options);
   const factorization = luFactorInPlace(Float64Array.from(w.dataSync()), n, settings);
-  return tf.tensor2d(Float32Array.from(inverseFromLu(factorization, settings)), [n, n]);
+  return inverseTensor(factorization, settings);
 }
 
 /**
@@ -142,6 +161,14 @@ export function solve(w: tf.Tensor2D, b: tf.Tensor2D, options?: LinalgOptions): 
   const columns = b.shape[1];
   const settings = resolveSettings('solve', options);
   const factorization = luFactorInPlace(Float64Array.from(w.dataSync()), n, settings);
-  const x = solveFromLu(factorization, b.dataSync(), columns, settings);
-  return tf.tensor2d(Float32Array.from(x), [n, columns]);
+  if (!settings.solveOnBackend) {
+    const x = solveFromLu(factorization, b.dataSync(), columns, settings);
+    return tf.tensor2d(new Float32Array(x), [n, columns]);
+  }
+  const solver = new BackendLuSolver(factorization, settings);
+  try {
+    return solver.solve(b);
+  } finally {
+    solver.dispose();
+  }
 }

@@ -31,7 +31,7 @@ export interface LuFactorization {
 }
 
 // LU panels narrower than this are factored column by column; wider ones split in halves.
-const MAX_PANEL_LEAF_WIDTH = 16;
+const MAX_PANEL_LEAF_WIDTH = 8;
 
 /**
  * Factors the n×n row-major matrix `matrix` in place into P·A = L·U with partial pivoting.
@@ -163,7 +163,7 @@ function swapRowsOutside(a: Float64Array, n: number, first: number, second: numb
 }
 
 /** Splits `size` in two, the first part a multiple of `unit` when possible, both parts non-empty. */
-function splitSize(size: number, unit: number): number {
+export function splitSize(size: number, unit: number): number {
   const half = unit * Math.ceil(size / (2 * unit));
   return half < size ? half : Math.ceil(size / 2);
 }
@@ -248,7 +248,7 @@ export function invertUnitLowerInPlace(t: Block, settings: FactorSettings): void
 }
 
 /** Returns the inverse of the unit lower triangle of a small block as a dense s×s array. s³/3 operations. */
-function invertUnitLowerSmall(l: Block): Float64Array {
+export function invertUnitLowerSmall(l: Block): Float64Array {
   const s = l.rows;
   const inverse = new Float64Array(s * s);
   for (let i = 0; i < s; i++) {
@@ -267,7 +267,7 @@ function invertUnitLowerSmall(l: Block): Float64Array {
 }
 
 /** Returns the inverse of the upper triangle of a small block as a dense s×s array. s³/3 operations. */
-function invertUpperSmall(u: Block): Float64Array {
+export function invertUpperSmall(u: Block): Float64Array {
   const s = u.rows;
   const inverse = new Float64Array(s * s);
   for (let i = s - 1; i >= 0; i--) {
@@ -388,7 +388,8 @@ export function solveFromLu(factorization: LuFactorization, b: ArrayLike<number>
   return x;
 }
 
-function checkNonsingular(factorization: LuFactorization, caller: string): void {
+/** Throws an error naming the caller and the zero pivot when the factorisation is singular. */
+export function checkNonsingular(factorization: LuFactorization, caller: string): void {
   if (factorization.sign === 0) {
     const zeroPivot = Array.from({ length: factorization.n }, (_, j) => j).find((j) => factorization.lu[j * factorization.n + j] === 0);
     throw new Error(

@@ -187,19 +187,47 @@ export function multiplyInto(
   }
   // The two branches keep every loop monomorphic in its array type.
   if (engine.precision === 'float32') {
-    const packedA = new Float32Array(m * k);
-    const packedB = new Float32Array(k * n);
+    const packedA = float32Scratch.take(0, m * k, aStructure !== 'general');
+    const packedB = float32Scratch.take(1, k * n, bStructure !== 'general');
     packBlock(a, aStructure, packedA);
     packBlock(b, bStructure, packedB);
     accumulate(c, engine.multiply(packedA, packedB, m, k, n), alpha, beta);
   } else {
-    const packedA = new Float64Array(m * k);
-    const packedB = new Float64Array(k * n);
+    const packedA = float64Scratch.take(0, m * k, aStructure !== 'general');
+    const packedB = float64Scratch.take(1, k * n, bStructure !== 'general');
     packBlock(a, aStructure, packedA);
     packBlock(b, bStructure, packedB);
     accumulate(c, engine.multiply(packedA, packedB, m, k, n), alpha, beta);
   }
 }
+
+/**
+ * Two reusable packing buffers per precision, so products do not allocate their operands.
+ * Reuse is safe because every engine is done with its operands when `multiply` returns: the
+ * backend engine disposes the tensors it made from them before returning.
+ */
+class ScratchBuffers<T extends Float32Array | Float64Array> {
+  private readonly buffers: [T, T];
+
+  constructor(private readonly create: (length: number) => T) {
+    this.buffers = [create(0), create(0)];
+  }
+
+  /** Returns a view of `length` elements of buffer `slot`, zero-filled when `clear`. */
+  take(slot: 0 | 1, length: number, clear: boolean): T {
+    if (this.buffers[slot].length < length) {
+      // Grow geometrically so a sequence of slightly larger products allocates rarely.
+      this.buffers[slot] = this.create(Math.max(length, Math.floor(this.buffers[slot].length * 1.5)));
+      return this.buffers[slot].subarray(0, length) as T;
+    }
+    const view = this.buffers[slot].subarray(0, length) as T;
+    if (clear) view.fill(0);
+    return view;
+  }
+}
+
+const float32Scratch = new ScratchBuffers((length) => new Float32Array(length));
+const float64Scratch = new ScratchBuffers((length) => new Float64Array(length));
 
 /** C ← β·C + α·product, for a contiguous row-major product of C's shape. */
 function accumulate(c: Block, product: Float32Array | Float64Array, alpha: number, beta: 0 | 1): void {

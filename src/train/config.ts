@@ -105,8 +105,7 @@ const KNOWN_KEYS: readonly (keyof TrainingConfig)[] = [
 
 /**
  * Returns the reference's settings for one data set, architecture and objective. Synthetic data
- * has no row of its own: it takes MNIST's row for one channel and CIFAR-10's otherwise, the paper
- * setup closest to its shape.
+ * has no row of its own, so it takes MNIST's row for one channel and CIFAR-10's otherwise.
  */
 export function paperSettings(
   dataset: DatasetName,

@@ -218,8 +218,8 @@ class Session implements EbflowTrainingSession {
    * 4. Update: the global gradient norm is read back. When the loss and the norm are finite,
    *    the gradient is clipped (if configured) and applied by RMSprop, and the EMA moves.
    *    Otherwise the update is skipped and counted, and no non-finite value is zeroed.
-   * On backends that run kernels asynchronously (webgl, tfjs-node), phases 1 and 2 measure
-   * dispatch time; phases 3 and 4 end with a read-back, so the total is complete.
+   * On backends that run kernels asynchronously (webgl, tfjs-node), phases 1 and 2 measure only
+   * the dispatch time. Phases 3 and 4 end with a read-back, so the total is complete.
    */
   async step(): Promise<SessionStepResult> {
     this.checkUsable('step');

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import {
   applyCifar10Augmentation,
-  CIFAR10_FILES,
   CIFAR10_MAX_TRANSLATION,
   CIFAR10_RECORD_BYTES,
   drawCifar10Augmentation,
@@ -15,41 +14,14 @@ import {
   type Cifar10Dataset,
 } from '../../src/data/cifar10.js';
 import { RandomStream } from '../../src/random/stream.js';
+import { CIFAR10_FILE_ORDER, fixtureBatchFile, fixturePixel, writeFixtureBatches } from './cifar10-fixture.js';
 
 const RECORDS = 3;
 const SIDE = 32;
-const PLANE = SIDE * SIDE;
-const ALL_FILES = [...CIFAR10_FILES.train, ...CIFAR10_FILES.validation, ...CIFAR10_FILES.test];
-
-/** The byte of global record `record`, channel `channel`, pixel (row, column), as written. */
-function pixelValue(record: number, channel: number, row: number, column: number): number {
-  return (record * 7 + channel * 85 + row * 3 + column * 5) % 256;
-}
-
-/** One binary batch file of `RECORDS` records, channel-major, records numbered from `first`. */
-function batchFile(first: number): Uint8Array {
-  const bytes = new Uint8Array(RECORDS * CIFAR10_RECORD_BYTES);
-  for (let r = 0; r < RECORDS; r++) {
-    const record = first + r;
-    const base = r * CIFAR10_RECORD_BYTES;
-    bytes[base] = record % 10;
-    for (let c = 0; c < 3; c++) {
-      for (let row = 0; row < SIDE; row++) {
-        for (let column = 0; column < SIDE; column++) {
-          bytes[base + 1 + c * PLANE + row * SIDE + column] = pixelValue(record, c, row, column);
-        }
-      }
-    }
-  }
-  return bytes;
-}
-
-async function writeBatches(folder: string): Promise<void> {
-  await mkdir(folder, { recursive: true });
-  for (let f = 0; f < ALL_FILES.length; f++) {
-    await writeFile(join(folder, ALL_FILES[f]), batchFile(f * RECORDS));
-  }
-}
+const ALL_FILES = CIFAR10_FILE_ORDER;
+const pixelValue = fixturePixel;
+const batchFile = (first: number): Uint8Array => fixtureBatchFile(first, RECORDS);
+const writeBatches = (folder: string): Promise<void> => writeFixtureBatches(folder, RECORDS);
 
 /** Reads (row, column, channel) of image `n` in an NHWC batch. */
 function at(batch: Uint8Array, n: number, row: number, column: number, channel: number): number {

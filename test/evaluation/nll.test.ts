@@ -15,8 +15,8 @@ import { RandomStream } from '../../src/random/stream.js';
 const LOG_TWO_PI = Math.log(2 * Math.PI);
 
 /**
- * The identity flow with a standard normal base and a chosen constant log Z, carried by one
- * constant-Jacobian layer whose log-det is −logZ: E(x) = ½‖x‖² + (D/2)·ln 2π, so
+ * Builds the identity flow with a standard normal base and a chosen constant log Z, carried by
+ * one constant-Jacobian layer whose log-det is −logZ. E(x) = ½‖x‖² + (D/2)·ln 2π, so
  * log p(x) = −E(x) − logZ. `nanRows` makes E NaN on those rows.
  */
 function identityFlow(dimension: number, logZ: number, nanRows: number[] = []): EnergyFlow {
@@ -51,8 +51,8 @@ function identityFlow(dimension: number, logZ: number, nanRows: number[] = []): 
 }
 
 /**
- * The NLL of the identity flow in float64: the preprocessing chain written out by hand, with
- * the dequantisation draws of a copy of the stream (float32-rounded as the chain stores them).
+ * Computes the NLL of the identity flow in float64, with the preprocessing chain written out by
+ * hand and the dequantisation draws of a copy of the stream (float32, as the chain stores them).
  */
 function identityNllByHand(dataset: ImageDataset, images: number, random: RandomStream, logitScale: number, logZ: number): number {
   const dimension = dataset.dimension;

@@ -69,6 +69,7 @@ describe('peer comparison without torch', () => {
       cells: [CELL],
       timing: TIMING,
       peerThreads: [1, 2],
+      ompWaitPolicy: 'passive',
       runTimeoutMs: 20_000,
       env: { ...process.env, EBFLOW_PYTHON: withoutTorch },
       onEvent: (event) => { if (event.type === 'notice') notices.push(event.message); },
@@ -124,13 +125,29 @@ describe('peer comparison with a peer command', () => {
       timing: TIMING,
       peerThreads: [1, 2],
       peerCommand: `"${process.execPath}" "${script}"`,
+      ompWaitPolicy: 'passive',
       runTimeoutMs: 20_000,
-      env: command.env,
+      env: { ...command.env, OMP_WAIT_POLICY: 'ACTIVE' },
     });
     assert.deepEqual(report.notices, []);
     assert.equal(report.peer?.engine, 'fake');
     assert.equal(report.peer?.blas, 'FakeBLAS 1.0');
+    assert.equal(report.peer?.ompWaitPolicy, 'PASSIVE');
     assert.deepEqual(report.comparisons[0]!.betterPeer, { threads: 2, medianMs: 51 });
     assert.equal(report.comparisons[0]!.ratio, 20 / 51);
+  });
+});
+
+describe('resolvePeerCommand', () => {
+  it('sets or keeps OMP_WAIT_POLICY', async () => {
+    const base = { peerCommand: 'my-peer', env: { PATH: '/bin', OMP_WAIT_POLICY: 'ACTIVE' } };
+    const passive = await resolvePeerCommand({ ...base, ompWaitPolicy: 'passive' });
+    assert.equal(passive.command?.env?.OMP_WAIT_POLICY, 'PASSIVE');
+    assert.equal(passive.command?.shell, true);
+    assert.equal(passive.command?.command, 'my-peer');
+    const inherited = await resolvePeerCommand({ ...base, ompWaitPolicy: 'inherit' });
+    assert.equal(inherited.command?.env?.OMP_WAIT_POLICY, 'ACTIVE');
+    // The caller's environment object is left unchanged.
+    assert.equal(base.env.OMP_WAIT_POLICY, 'ACTIVE');
   });
 });

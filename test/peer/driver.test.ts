@@ -131,7 +131,7 @@ describe('PeerProcess', () => {
     await assert.rejects(peer.run(SPEC, TIMEOUT_MS), /has 2 samples, but run-1 asked for 3 timed iterations/);
   });
 
-  it('stops a peer that does not answer', async () => {
+  it('stops an unresponsive peer', async () => {
     const peer = await start('hang');
     await assert.rejects(peer.run(SPEC, 300), (error: unknown) => {
       assert.ok(error instanceof PeerTimeoutError);

@@ -2,15 +2,15 @@
  * A fake peer for the tests: a small Node script that speaks the peer protocol without torch.
  *
  * Its behaviour is set by FAKE_PEER_MODE:
- *   normal          answers every run; sample k of a run is 100 / threads + k ms
+ *   normal          responds to every run; sample k of a run is 100 / threads + k ms
  *   slow-threads-2  like normal, but 2 threads take 5x as long as 1 thread
- *   error-ssm       answers runs of objective ssm with an `error` message
+ *   error-ssm       responds to runs of objective ssm with an `error` message
  *   crash-on-run    writes a line to standard error and exits with code 3 on the first run
  *   crash-at-start  writes a line to standard error and exits with code 4 before hello
  *   garbage-hello   writes "Loading torch..." to standard output before hello
- *   bad-result      answers runs with a result whose samplesMs is a string
- *   wrong-count     answers runs with one sample fewer than requested
- *   hang            never answers runs
+ *   bad-result      responds to runs with a result whose samplesMs is a string
+ *   wrong-count     responds to runs with one sample fewer than requested
+ *   hang            never responds to runs
  * When FAKE_PEER_LOG names a file, every request line is appended to it.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -32,7 +32,10 @@ if (mode === 'crash-at-start') {
   process.exit(4);
 }
 if (mode === 'garbage-hello') process.stdout.write('Loading torch...\n');
-send({ type: 'hello', engine: 'fake', version: '0.0.1', threads: 1, blas: 'FakeBLAS 1.0', machine: 'x86_64' });
+send({
+  type: 'hello', engine: 'fake', version: '0.0.1', threads: 1, blas: 'FakeBLAS 1.0', machine: 'x86_64',
+  ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null,
+});
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {

@@ -15,13 +15,14 @@ describe('parseBenchPeerArgs', () => {
     assert.equal(options.outDir, 'reports/peer');
     assert.equal(options.runTimeoutMs, 1_800_000);
     assert.equal(options.backend, undefined);
+    assert.equal(options.ompWaitPolicy, 'passive');
   });
 
   it('reads every option', () => {
     const options = parseBenchPeerArgs([
       '--arch', 'cnn', '--objectives', 'ssm,dsm', '--shapes', '32x32x3,8x8x1', '--batch', '10', '--warmup', '0',
       '--iterations', '4', '--rounds', '2', '--peer-threads', '2', '--backend', 'cpu', '--seed', '9',
-      '--run-timeout', '60', '--peer-command', 'python3 my_peer.py', '--out', '/tmp/peer',
+      '--run-timeout', '60', '--peer-command', 'python3 my_peer.py', '--out', '/tmp/peer', '--omp-wait-policy', 'inherit',
     ]);
     assert.deepEqual(options.cells.map((cell) => `${cell.objective}:${cell.imageShape.join('x')}`),
       ['ssm:32x32x3', 'dsm:32x32x3', 'ssm:8x8x1', 'dsm:8x8x1']);
@@ -32,6 +33,7 @@ describe('parseBenchPeerArgs', () => {
     assert.equal(options.peerCommand, 'python3 my_peer.py');
     assert.equal(options.runTimeoutMs, 60_000);
     assert.equal(options.outDir, '/tmp/peer');
+    assert.equal(options.ompWaitPolicy, 'inherit');
   });
 
   it('maps D to image shapes', () => {
@@ -52,11 +54,13 @@ describe('parseBenchPeerArgs', () => {
     assert.throws(() => parseBenchPeerArgs(['--dims', 'abc']), /--dims "abc"/);
     assert.throws(() => parseBenchPeerArgs(['--peer-threads', ',']), /--peer-threads/);
     assert.throws(() => parseBenchPeerArgs(['--bogus']), /bogus/);
+    assert.throws(() => parseBenchPeerArgs(['--omp-wait-policy', 'spin']), /--omp-wait-policy "spin"/);
+    assert.throws(() => parseBenchPeerArgs(['--omp-wait-policy', 'passive,active']), /--omp-wait-policy "passive,active"/);
   });
 
   it('documents every option in the help', () => {
     for (const option of ['arch', 'objectives', 'dims', 'shapes', 'depth', 'batch', 'warmup', 'iterations', 'rounds',
-      'peer-threads', 'backend', 'seed', 'run-timeout', 'peer-command', 'out', 'help']) {
+      'peer-threads', 'backend', 'seed', 'run-timeout', 'peer-command', 'omp-wait-policy', 'out', 'help']) {
       assert.match(BENCH_PEER_HELP, new RegExp(`--${option}\\b`));
     }
     assert.equal(parseBenchPeerArgs(['--help']).help, true);

@@ -32,7 +32,7 @@ const REPORT: PeerComparisonReport = {
   finishedAt: '2025-01-01T00:01:00.000Z',
   machine: { cpuModel: 'Test CPU, 3 GHz', cpuCount: 2, platform: 'linux x64', hostname: 'test' },
   ours: { backend: 'wasm', nodeVersion: 'v20.0.0' },
-  peer: { command: 'python3 pytorch_peer.py', engine: 'pytorch', version: '1.13.1', blas: 'OpenBLAS 0.3.21', machine: 'x86_64', runtime: 'Python 3.11' },
+  peer: { command: 'python3 pytorch_peer.py', engine: 'pytorch', version: '1.13.1', blas: 'OpenBLAS 0.3.21', machine: 'x86_64', runtime: 'Python 3.11', ompWaitPolicy: 'PASSIVE' },
   timing: { warmup: 3, iterations: 10, rounds: 3, seed: 0 },
   peerThreads: [1, 2],
   comparisons: [comparison('ml', 120, 60, 40), comparison('ssm', 90, null, null)],
@@ -50,7 +50,7 @@ describe('peer report', () => {
     ]);
     assert.match(lines[1]!, /^fc,ml,28x28x1,784,2,100,120\.000,60\.000,40\.000,40\.000,2,3\.000,/);
     // The CPU model contains a comma, so the CSV quotes it.
-    assert.match(lines[1]!, /"Test CPU, 3 GHz",2,wasm,pytorch,1\.13\.1,OpenBLAS 0\.3\.21$/);
+    assert.match(lines[1]!, /"Test CPU, 3 GHz",2,wasm,pytorch,1\.13\.1,OpenBLAS 0\.3\.21,PASSIVE$/);
     assert.match(lines[2]!, /^fc,ssm,28x28x1,784,2,100,90\.000,,,,,,/);
   });
 

@@ -14,6 +14,8 @@ export interface FakeBehaviour {
   /** Steps (1-based) whose loss is `nonFiniteValue`, in addition to `nonFiniteFrom`. */
   nonFiniteSteps?: number[];
   nonFiniteValue?: number;
+  /** From this 1-based step on, the loss stays finite but the step reports `finite: false` (a non-finite gradient). */
+  gradientNonFiniteFrom?: number;
   /** The step (1-based) that throws. */
   failAtStep?: number;
   /** Make `evaluate` throw. */
@@ -41,7 +43,8 @@ export class FakeSession implements TrainingSession {
       (this.behaviour.nonFiniteFrom !== undefined && step >= this.behaviour.nonFiniteFrom) ||
       (this.behaviour.nonFiniteSteps?.includes(step) ?? false);
     const loss = nonFinite ? (this.behaviour.nonFiniteValue ?? Number.NaN) : 100 / step;
-    return { loss, finite: Number.isFinite(loss), step, phases: { preprocess: 1, forwardBackward: 2 + step, update: 3 } };
+    const gradientFinite = this.behaviour.gradientNonFiniteFrom === undefined || step < this.behaviour.gradientNonFiniteFrom;
+    return { loss, finite: Number.isFinite(loss) && gradientFinite, step, phases: { preprocess: 1, forwardBackward: 2 + step, update: 3 } };
   }
 
   async evaluate(split: 'validation' | 'test', maxImages?: number): Promise<NllResult> {
@@ -57,7 +60,7 @@ export class FakeSession implements TrainingSession {
   }
 }
 
-/** A session factory that records every session it creates and picks a behaviour per cell. */
+/** Creates a session factory that records every session it creates and picks a behaviour per cell. */
 export function fakeFactory(behaviourOf: (config: TrainingConfig) => FakeBehaviour & { failCreate?: boolean } = () => ({})) {
   const created: FakeSession[] = [];
   const factory = async (config: TrainingConfig): Promise<TrainingSession> => {
@@ -83,7 +86,7 @@ export const FAKE_ENVIRONMENT = {
   codeRevision: 'test',
 };
 
-/** The document of the 10-cell scenario the runner tests use: 5 objectives × 2 seeds of a 4×4 synthetic FC grid. */
+/** Returns the 10-cell scenario document of the runner tests: 5 objectives × 2 seeds of a 4×4 synthetic FC grid. */
 export function fakeScenarioDocument(): Record<string, any> {
   return {
     name: 'fake-sweep',

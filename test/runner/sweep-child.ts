@@ -1,7 +1,7 @@
 /**
- * A child process for the crash tests: runs the fake 10-cell scenario and can stop dead at a
- * chosen point (inside a step, inside an evaluation, or between a record's temporary write and
- * its rename), printing "STALLED" so the parent can kill it there with SIGKILL.
+ * A child process for the crash tests. It runs the fake 10-cell scenario and can stop dead at a
+ * chosen point: inside a step, inside an evaluation, or between a record's temporary write and
+ * its rename. There it prints "STALLED", so the parent can kill it with SIGKILL at that point.
  *
  * Runs only with EBFLOW_SWEEP_CHILD set (the test runner also loads every file under test/);
  * the variable holds JSON: { root, log, stall?: { at: 'step' | 'evaluate' | 'rename', cell, step? } }.

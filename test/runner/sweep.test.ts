@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import type { RunEvent } from '../../src/runner/events.js';
-import { cellFileName, mergeResults, MixedHashError, parseRecord, readResults } from '../../src/runner/results.js';
+import { cellFileName, mergeResults, MixedHashError, parseRecord, readResults, removeStaleTemporaryFiles } from '../../src/runner/results.js';
 import { selectShard } from '../../src/runner/selection.js';
 import { planRun, runScenario, ScenarioChangedError, type RunOptions } from '../../src/runner/sweep.js';
 import { resolveDocument } from '../../src/scenarios/catalog.js';
@@ -75,7 +75,9 @@ describe('runScenario', () => {
     assert.deepEqual(starts.map((event) => event.type === 'cell-start' && `${event.index}/${event.count}`), Array.from({ length: 10 }, (_, i) => `${i + 1}/10`));
     assert.equal(events[0].type, 'scenario-start');
     const iteration = events.find((event) => event.type === 'iteration');
-    assert.ok(iteration && iteration.type === 'iteration' && iteration.cellEtaSeconds !== null && iteration.scenarioEtaSeconds !== null);
+    assert.ok(iteration?.type === 'iteration', 'no iteration event');
+    assert.notEqual(iteration.cellEtaSeconds, null);
+    assert.notEqual(iteration.scenarioEtaSeconds, null);
     assert.equal(events.filter((event) => event.type === 'evaluation').length, 30);
     assert.equal(events.at(-1)?.type, 'cell-end');
   });
@@ -102,6 +104,7 @@ describe('runScenario', () => {
     const file = join(summary.folder, cellFileName('synthetic/fc/ssm/D16/L2/B100/seed0'));
     assert.match(readFileSync(file, 'utf8'), /null/);
     const record = parseRecord(readFileSync(file, 'utf8'));
+    assert.notEqual(typeof record, 'string', String(record));
     assert.ok(typeof record !== 'string' && Number.isNaN(record.losses[4]));
   });
 
@@ -211,7 +214,8 @@ describe('runScenario', () => {
     assert.equal(created.length, 0);
 
     const fresh = await runScenario(changed, options(root, factory, { fresh: true }));
-    assert.ok(fresh.movedAsideTo && existsSync(fresh.movedAsideTo));
+    assert.ok(fresh.movedAsideTo, 'nothing was moved aside');
+    assert.ok(existsSync(fresh.movedAsideTo));
     assert.match(fresh.movedAsideTo, /fake-sweep\.old-\d{8}T\d{6}Z/);
     assert.equal(recordFiles(fresh.movedAsideTo).length, 10, 'the old records were not kept');
     assert.equal(created.length, 10);
@@ -337,5 +341,21 @@ describe('sharding', () => {
     const merged = mergeResults([a, b], target);
     assert.deepEqual(merged.scenarios[0].duplicates, ['synthetic/fc/dsm/D16/L2/B100/seed0']);
     assert.equal(readResults(target)[0].outcome.status, 'completed');
+  });
+});
+
+describe('removeStaleTemporaryFiles', () => {
+  it('keeps writes of live processes', () => {
+    const folder = temporaryFolder();
+    const host = hostname();
+    const live = `.a.json~${host}~${process.ppid}~abc.tmp`;
+    const dead = `.b.json~${host}~999999999~abc.tmp`;
+    const own = `.c.json~${host}~${process.pid}~abc.tmp`;
+    const elsewhere = `.d.json~other-host~1~abc.tmp`;
+    for (const name of [live, dead, own, elsewhere]) writeFileSync(join(folder, name), '{');
+    assert.deepEqual(removeStaleTemporaryFiles(folder).sort(), [dead, own].sort());
+    assert.deepEqual(readdirSync(folder).sort(), [live, elsewhere].sort());
+    // Ten minutes later every temporary file counts as abandoned.
+    assert.deepEqual(removeStaleTemporaryFiles(folder, Date.now() + 11 * 60 * 1000).sort(), [live, elsewhere].sort());
   });
 });

@@ -50,7 +50,8 @@ describe('medianConfidenceInterval', () => {
     const sorted = Array.from({ length: 5000 }, (_, i) => i);
     const interval = medianConfidenceInterval(sorted);
     // Normal approximation: ranks n/2 ± 1.96·√n/2 ≈ 2500 ± 69.
-    assert.ok(interval.lower > 2425 && interval.lower < 2435, String(interval.lower));
+    assert.ok(interval.lower > 2425, String(interval.lower));
+    assert.ok(interval.lower < 2435, String(interval.lower));
     assert.equal(interval.upper, 4999 - interval.lower);
   });
 });
@@ -106,7 +107,8 @@ describe('runStepLoop', () => {
     const session = new FakeSession(config, { stepDelayMs: 20 });
     const result = await runStepLoop(session, { warmupIterations: 1, maxIterations: 50, maxSeconds: 0.05, maxConsecutiveNonFinite: 5, tensorBytes: () => 0 });
     assert.equal(result.stoppedBy, 'seconds');
-    assert.ok(result.samplesMs.length >= 2 && result.samplesMs.length <= 4, `timed ${result.samplesMs.length} iterations`);
+    assert.ok(result.samplesMs.length >= 2, `timed ${result.samplesMs.length} iterations`);
+    assert.ok(result.samplesMs.length <= 4, `timed ${result.samplesMs.length} iterations`);
     assert.ok(result.samplesMs.reduce((a, b) => a + b, 0) >= 50);
   });
 
@@ -114,7 +116,8 @@ describe('runStepLoop', () => {
     const session = new FakeSession(config, { stepDelayMs: 10 });
     const result = await runStepLoop(session, { warmupIterations: 0, maxIterations: null, maxSeconds: 0.04, maxConsecutiveNonFinite: 5, tensorBytes: () => 0 });
     assert.equal(result.stoppedBy, 'seconds');
-    assert.ok(result.samplesMs.length >= 2 && result.samplesMs.length <= 5, `timed ${result.samplesMs.length} iterations`);
+    assert.ok(result.samplesMs.length >= 2, `timed ${result.samplesMs.length} iterations`);
+    assert.ok(result.samplesMs.length <= 5, `timed ${result.samplesMs.length} iterations`);
   });
 
   it('diverges after the allowed streak', async () => {
@@ -149,6 +152,15 @@ describe('runStepLoop', () => {
     const session = new FakeSession(config, { nonFiniteFrom: 3, nonFiniteValue: Number.NEGATIVE_INFINITY });
     const result = await runStepLoop(session, { warmupIterations: 0, maxIterations: 8, maxSeconds: null, maxConsecutiveNonFinite: 0, tensorBytes: () => 0 });
     assert.deepEqual(result.divergence, { step: 3, firstNonFiniteValue: '-Infinity' });
+    assert.equal(session.steps, 3);
+  });
+
+  it('non-finite gradient counts as divergence', async () => {
+    const session = new FakeSession(config, { gradientNonFiniteFrom: 2 });
+    const result = await runStepLoop(session, { warmupIterations: 1, maxIterations: 8, maxSeconds: null, maxConsecutiveNonFinite: 1, tensorBytes: () => 0 });
+    // Iteration 2 is the first timed one after one warm-up iteration; the count includes warm-up.
+    assert.equal(result.divergence?.step, 2);
+    assert.match(result.divergence?.firstNonFiniteValue ?? '', /^non-finite gradient \(loss 50\)$/);
     assert.equal(session.steps, 3);
   });
 

@@ -67,7 +67,7 @@ describe('shipped scenarios', () => {
     assert.ok(resolved.cells.every((cell) => cell.config?.dataset === 'mnist' && cell.config.architecture === 'fc'));
     const measure = resolved.scenario.measure;
     assert.equal(measure.kind, 'train');
-    assert.ok(measure.kind === 'train' && 'iterations' in measure.budget);
+    assert.ok(measure.kind === 'train' ? 'iterations' in measure.budget : false, 'the budget is not a number of iterations');
     assert.equal(measure.kind === 'train' && measure.final?.split, 'test');
   });
 

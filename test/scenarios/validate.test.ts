@@ -6,7 +6,7 @@ import { validateScenario } from '../../src/scenarios/validate.js';
 
 type Document = Record<string, any>;
 
-/** A small valid runtime scenario that each case below breaks in one way. */
+/** Returns a small valid runtime scenario that each case below breaks in one way. */
 function validRuntime(): Document {
   return {
     name: 'probe',

@@ -22,6 +22,8 @@ const CASES: ConvCase[] = [
   { name: '5×5, 2→3 channels, K=3', batch: 2, height: 5, width: 5, inChannels: 2, outChannels: 3, kernel: 3 },
   { name: '6×4, 1→2 channels, K=3', batch: 2, height: 6, width: 4, inChannels: 1, outChannels: 2, kernel: 3 },
   { name: '3×3, kernel larger than image, K=5', batch: 1, height: 3, width: 3, inChannels: 2, outChannels: 2, kernel: 5 },
+  // Padding 3 exceeds the 3×3 output kernel of the filter gradient, so its own gradient crops.
+  { name: '3×3, padding larger than image, K=7', batch: 2, height: 3, width: 3, inChannels: 1, outChannels: 2, kernel: 7 },
   { name: '7×7, 2→3 channels, K=7', batch: 2, height: 7, width: 7, inChannels: 2, outChannels: 3, kernel: 7 },
 ];
 
@@ -103,6 +105,26 @@ function ssmLoss64(c: ConvCase, x: ArrayLike<number>, v: ArrayLike<number>, filt
   for (const value of scoreOfEnergy) total += 0.5 * value * value;
   for (let k = 0; k < y.length; k++) total += (1 + y[k] * y[k]) * convolvedDirection[k] * convolvedDirection[k];
   return total / c.batch;
+}
+
+/**
+ * Returns Q(x) = ½‖∂E/∂F‖² for E = Σ φ(conv(x, F)). Its x-gradient differentiates the filter
+ * gradient with respect to its input, the one path the SSM loss above does not take.
+ */
+function filterGradientNorm64(c: ConvCase, x: ArrayLike<number>, filter: ArrayLike<number>): number {
+  const y = convolve64(c, x, filter);
+  const firstDerivative = y.map((value) => value + (value * value * value) / 3);
+  let total = 0;
+  for (const value of filterGradient64(c, x, firstDerivative)) total += 0.5 * value * value;
+  return total;
+}
+
+function filterGradientNorm(x: tf.Tensor4D, filter: tf.Tensor4D): tf.Scalar {
+  const energy = (kernel: tf.Tensor): tf.Scalar => {
+    const y = conv2dSame(x, kernel as tf.Tensor4D);
+    return tf.sum(tf.add(tf.mul(tf.square(y), 0.5), tf.div(tf.square(tf.square(y)), 12)));
+  };
+  return tf.mul(tf.sum(tf.square(tf.grad(energy)(filter))), 0.5);
 }
 
 function ssmLoss(x: tf.Tensor4D, v: tf.Tensor4D, filter: tf.Tensor4D): tf.Scalar {
@@ -192,6 +214,21 @@ forEachBackend((backend) => {
       const error = maxRelativeError(actual, expected, largest);
       assert.ok(largest > 1, `the loss gradient should not vanish, largest entry ${largest}`);
       assert.ok(error < 20 * backend.accumulated.relative, `third-order gradient error ${error.toExponential(2)} relative to ${largest.toFixed(2)}`);
+    });
+  });
+
+  CASES.forEach((c, index) => {
+    const data = drawCase(c, 200 + index);
+
+    test(`input derivative of the filter gradient matches float64, ${c.name}`, () => {
+      const actual = tf.tidy(() => {
+        const { x, filter } = tensors(c, data);
+        return tf.grad((input) => filterGradientNorm(input as tf.Tensor4D, filter))(x).dataSync();
+      });
+      const expected = gradient((input) => filterGradientNorm64(c, input, data.filter), Float64Array.from(data.x));
+      const largest = expected.reduce((m, value) => Math.max(m, Math.abs(value)), 0);
+      const error = maxRelativeError(actual, expected, largest);
+      assert.ok(error < 20 * backend.accumulated.relative, `error ${error.toExponential(2)} relative to ${largest.toFixed(2)}`);
     });
   });
 

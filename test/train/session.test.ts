@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 
 import '@tensorflow/tfjs-backend-wasm';
 import * as tf from '@tensorflow/tfjs-core';
 
+import { loadCifar10 } from '../../src/data/cifar10.js';
 import { resolveTrainingConfig, type TrainingConfigInput } from '../../src/train/config.js';
 import { createTrainingSession, type EbflowTrainingSession } from '../../src/train/session-impl.js';
+import { writeFixtureBatches } from '../data/cifar10-fixture.js';
 
 /** Runs `count` steps and returns their losses. */
 async function losses(session: EbflowTrainingSession, count: number): Promise<number[]> {
@@ -139,9 +144,34 @@ describe('training session', () => {
     await assert.rejects(createTrainingSession(syntheticConfig(), { backend: 'cpu' }), /selected backend "cpu" but tfjs runs on "wasm"/);
   });
 
+  it('shuffles and augments CIFAR-10', async () => {
+    // Eight records per file: 32 training images, so one epoch is four batches of 8.
+    const folder = await mkdtemp(join(tmpdir(), 'ebflow-session-cifar-'));
+    try {
+      await writeFixtureBatches(folder, 8);
+      const dataset = await loadCifar10({ directory: folder, recordsPerFile: 8 });
+      const config = resolveTrainingConfig({ dataset: 'cifar10', architecture: 'cnn', objective: 'dsm', batchSize: 8, seed: 3 });
+      const first = await createTrainingSession(config, { dataset });
+      const second = await createTrainingSession(config, { dataset });
+      const a = await losses(first, 2);
+      assert.deepEqual(await losses(second, 2), a);
+      assert.ok(a.every(Number.isFinite), `losses ${a}`);
+      assert.equal(first.iterationsPerEpoch, 4);
+
+      const order = first.getState().epochOrder;
+      assert.ok(order !== null, 'CIFAR-10 has a data order');
+      assert.deepEqual([...order].sort((x, y) => x - y), Array.from({ length: 32 }, (_, i) => i));
+      assert.notDeepEqual([...order], Array.from({ length: 32 }, (_, i) => i));
+      first.dispose();
+      second.dispose();
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('lowers the MNIST test NLL', async () => {
-    // 100 FDSSM steps with the paper's MNIST FC settings; the initial model (W = −I) is far from
-    // the data, so the test NLL of the EMA weights falls to a fraction of its initial value.
+    // 100 FDSSM steps with the reference's MNIST FC settings. The initial model (W = −I) is far
+    // from the data, so the test NLL of the EMA weights falls to a fraction of its initial value.
     const session = await createTrainingSession(
       resolveTrainingConfig({ dataset: 'mnist', architecture: 'fc', objective: 'fdssm', seed: 0 }),
     );
@@ -155,6 +185,7 @@ describe('training session', () => {
     assert.equal(trained.nonFinite, 0);
     assert.equal(trained.images, testImages);
     assert.ok(trained.nllNats < initial.nllNats / 4, summary);
+    assert.equal(session.getState().epochOrder, null, 'MNIST keeps file order');
     console.log(`MNIST FC FDSSM, 100 steps: ${summary}`);
     session.dispose();
   });
