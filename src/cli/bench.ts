@@ -206,7 +206,8 @@ async function callReporter(args: BenchArguments, scenario: string): Promise<voi
   }
   try {
     const { files } = await writeReports({ resultsDir: args.resultsRoot, reportsDir: args.reportsDir, scenario });
-    log(`reports: ${files.length === 0 ? '(none written)' : files.join(', ')}`);
+    const index = files.find((file) => file.endsWith('index.html'));
+    log(`reports: ${files.length} files written to ${args.reportsDir}${index ? `; open ${index}` : ''}`);
   } catch (error) {
     log(`warning: the reporter failed: ${(error as Error).message}; the records are complete, run npm run report to retry`);
   }

@@ -3,7 +3,7 @@
  * the result record with its outcome. A cell never throws for a failure of its own; the failure
  * becomes an "errored" record.
  */
-import type { CellPlan, Measure, ResolvedScenario, TrainMeasure } from '../scenarios/scenario.js';
+import type { CellPlan, Measure, ResolvedScenario } from '../scenarios/scenario.js';
 import type { NllResult, TrainingConfig, TrainingSession } from '../train/session.js';
 import type { EvaluationEvent, IterationEvent, RunEvent } from './events.js';
 import {
@@ -68,41 +68,48 @@ export async function runCell(plan: CellPlan, position: CellPosition, context: C
     startedAt,
   } as const;
   const empty = { timing: null, memory: null, losses: [], nonFiniteLosses: 0, evaluations: [], finalNll: null };
+  const finish = (outcome: CellOutcome, measured: Partial<ResultRecord> = {}): ResultRecord => ({
+    ...base,
+    finishedAt: new Date().toISOString(),
+    outcome,
+    ...empty,
+    ...measured,
+  });
 
   if (plan.config === null || plan.skipReason !== null) {
-    return { ...base, finishedAt: new Date().toISOString(), outcome: { status: 'skipped', reason: plan.skipReason ?? 'no configuration' }, ...empty };
+    return finish({ status: 'skipped', reason: plan.skipReason ?? 'no configuration' });
   }
 
   let session: TrainingSession;
   try {
     session = await context.createSession(plan.config);
   } catch (error) {
-    return { ...base, finishedAt: new Date().toISOString(), outcome: { status: 'errored', message: `creating the training session failed: ${errorMessage(error)}` }, ...empty };
+    return finish({ status: 'errored', message: `creating the training session failed: ${errorMessage(error)}` });
   }
 
   const evaluations: EvaluationPoint[] = [];
   try {
-    const measured = await measureCell(plan, session, measure, evaluations, context);
-    const { loop } = measured;
+    const { loop, finalNll } = await measureCell(plan, session, measure, evaluations, context);
     const losses = loop.steps.map((step) => step.loss);
     const outcome: CellOutcome = loop.divergence
       ? { status: 'diverged', step: loop.divergence.step, firstNonFiniteValue: loop.divergence.firstNonFiniteValue }
       : { status: 'completed' };
-    return {
-      ...base,
-      finishedAt: new Date().toISOString(),
-      outcome,
+    return finish(outcome, {
       timing: summarizeTiming(loop.samplesMs, loop.steps.map((step) => step.phases), loop.warmupIterations),
       memory: loop.memory,
       losses,
       nonFiniteLosses: losses.filter((loss) => !Number.isFinite(loss)).length,
       evaluations,
-      finalNll: measured.finalNll ?? evaluations.at(-1)?.result ?? null,
-    };
+      finalNll: finalNll ?? evaluations.at(-1)?.result ?? null,
+    });
   } catch (error) {
-    return { ...base, finishedAt: new Date().toISOString(), outcome: { status: 'errored', message: errorMessage(error) }, ...empty, evaluations };
+    return finish({ status: 'errored', message: errorMessage(error) }, { evaluations });
   } finally {
-    session.dispose();
+    try {
+      session.dispose();
+    } catch (error) {
+      context.emit({ type: 'warning', cellId: plan.cellId, message: `disposing the training session failed: ${errorMessage(error)}` });
+    }
   }
 }
 
@@ -212,7 +219,7 @@ async function measureCell(
 
   // 4. Final evaluation.
   let finalNll: NllResult | null = null;
-  const final = measure.kind === 'train' ? (measure as TrainMeasure).final : null;
+  const final = measure.kind === 'train' ? measure.final : null;
   if (final && loop.divergence === null) {
     const lastStep = loop.steps.at(-1)?.step ?? 0;
     const trainingSeconds = loop.samplesMs.reduce((sum, ms) => sum + ms, 0) / 1000;

@@ -274,7 +274,7 @@ export interface MergedScenario {
   folder: string;
   /** Records written to the target folder. */
   records: number;
-  /** Cell ids found in more than one source; the kept copy is the better outcome (then the later one). */
+  /** Cell ids run more than once across the sources; the kept record has the better outcome, then the later finish. */
   duplicates: string[];
 }
 
@@ -328,6 +328,9 @@ export function mergeResults(sources: string[], resultsRoot: string): MergeSumma
       }
       (group.hashes[record.scenario.hash] ??= []).push(join(folder, cellFileName(record.cellId)));
       const previous = group.records.get(record.cellId);
+      // The same record reached through two folders (a copy) is not a duplicate run.
+      const copy = previous !== undefined && previous.startedAt === record.startedAt && previous.finishedAt === record.finishedAt;
+      if (copy) continue;
       if (previous) {
         group.duplicates.add(record.cellId);
         const better =

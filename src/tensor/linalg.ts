@@ -128,8 +128,10 @@ export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
   const settings = resolveSettings('logAbsDet', options);
   const op = tf.customGrad(((matrix: tf.Tensor2D) => {
     // Factoring Wᵀ gives the same |det| and makes the gradient (Wᵀ)⁻¹ = W⁻ᵀ a plain inverse.
-    const transposed = tf.tidy(() => tf.transpose(matrix).dataSync());
-    const factorization = luFactorInPlace(Float64Array.from(transposed), n, settings);
+    // (Not read inside tf.tidy: tidy would walk the returned array element by element.)
+    const transposedMatrix = tf.transpose(matrix);
+    const factorization = luFactorInPlace(Float64Array.from(transposedMatrix.dataSync()), n, settings);
+    transposedMatrix.dispose();
     return {
       value: tf.scalar(factorization.logAbsDet),
       gradFunc: (dy: tf.Scalar) => tf.mul(dy, inverseTensor(factorization, settings)),

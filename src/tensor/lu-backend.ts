@@ -90,7 +90,7 @@ export class BackendLuSolver {
       const x21 = tf.neg(this.solveUnitLower(offset + first, second, tf.matMul(l21, x11))) as tf.Tensor2D;
       const x22 = this.invertUnitLower(offset + first, second);
       const top = tf.concat([x11, tf.zeros([first, second])], 1);
-      return tf.concat([top, tf.concat([x21, x22], 1)], 0);
+      return tf.concat([top, tf.concat([x21, x22], 1)], 0) as tf.Tensor2D;
     });
   }
 

@@ -42,12 +42,14 @@ export interface SessionOptions {
   evaluationBatchSize?: number;
 }
 
-/** A step's result with the values the runner's contract leaves out. */
+/**
+ * A step's result with the values the runner's contract leaves out. `finite` is false when the
+ * loss or the gradient norm is not finite, and exactly then the optimiser and EMA updates were
+ * skipped.
+ */
 export interface SessionStepResult extends StepResult {
-  /** Global L2 norm of the gradient before clipping (NaN when the gradient was not finite). */
+  /** Global L2 norm of the gradient before clipping (NaN or Infinity when it was not finite). */
   gradientNorm: number;
-  /** True when the optimiser and the EMA were updated (loss and gradient finite). */
-  updated: boolean;
   /** The learning rate of this iteration. */
   learningRate: number;
 }
@@ -253,15 +255,19 @@ class Session implements EbflowTrainingSession {
 
       // 4. Update.
       start = now();
-      const gradients = this.model.variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
-      gradients.forEach((g, i) => {
-        if (grads[this.model.variables[i].name] === undefined) owned.push(g);
+      const gradients = this.model.variables.map((v) => {
+        const gradient = grads[v.name];
+        if (gradient !== undefined) return gradient;
+        // tf.variableGrads leaves out variables the loss does not reach: their gradient is zero.
+        const zero = tf.zerosLike(v);
+        owned.push(zero);
+        return zero;
       });
       const norm = globalNorm(gradients);
       owned.push(norm);
       const gradientNorm = (await norm.data())[0];
-      const updated = Number.isFinite(loss) && Number.isFinite(gradientNorm);
-      if (updated) {
+      const finite = Number.isFinite(loss) && Number.isFinite(gradientNorm);
+      if (finite) {
         const applied = this.config.gradientClip === null ? gradients : clipByGlobalNorm(gradients, this.config.gradientClip, norm);
         if (applied !== gradients) owned.push(...applied);
         this.optimizer.apply(applied);
@@ -275,11 +281,10 @@ class Session implements EbflowTrainingSession {
       this.iterationCount += 1;
       return {
         loss,
-        finite: updated,
+        finite,
         step: this.optimizer.updateCount,
         phases,
         gradientNorm,
-        updated,
         learningRate,
       };
     } finally {

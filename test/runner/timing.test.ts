@@ -155,6 +155,15 @@ describe('runStepLoop', () => {
     assert.equal(session.steps, 3);
   });
 
+  it('divergence during warm-up', async () => {
+    const session = new FakeSession(config, { nonFiniteFrom: 1 });
+    const result = await runStepLoop(session, { warmupIterations: 3, maxIterations: 8, maxSeconds: null, maxConsecutiveNonFinite: 1, tensorBytes: () => 0 });
+    assert.deepEqual(result.divergence, { step: 1, firstNonFiniteValue: 'NaN' });
+    assert.equal(result.warmupIterations, 2);
+    assert.deepEqual(result.samplesMs, []);
+    assert.equal(session.steps, 2, 'the loop went on after diverging in warm-up');
+  });
+
   it('non-finite gradient counts as divergence', async () => {
     const session = new FakeSession(config, { gradientNonFiniteFrom: 2 });
     const result = await runStepLoop(session, { warmupIterations: 1, maxIterations: 8, maxSeconds: null, maxConsecutiveNonFinite: 1, tensorBytes: () => 0 });
