@@ -40,7 +40,7 @@ export function formatMinutes(minutes: number | null): string {
   return minutes < 90 ? `~${Math.round(minutes)} min` : `~${(minutes / 60).toFixed(1)} h`;
 }
 
-/** One line describing a record's outcome, such as "completed" or "diverged at step 37 (NaN)". */
+/** Describes a record's outcome in one line, such as "completed" or "diverged at step 37 (NaN)". */
 export function describeOutcome(record: ResultRecord): string {
   const outcome = record.outcome;
   switch (outcome.status) {

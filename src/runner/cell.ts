@@ -1,7 +1,7 @@
 /**
  * Running one cell: create its training session, run the measure (runtime or train), and build
- * the result record with its outcome. A cell never throws for a failure of its own; the failure
- * becomes an "errored" record.
+ * the result record with its outcome. A failing session creation, step or evaluation becomes an
+ * "errored" record instead of an exception.
  */
 import type { CellPlan, Measure, ResolvedScenario } from '../scenarios/scenario.js';
 import type { NllResult, TrainingConfig, TrainingSession } from '../train/session.js';
@@ -36,7 +36,7 @@ export function errorMessage(error: unknown): string {
   return String(error);
 }
 
-/** Where a cell stands among the cells of a run, for progress events. */
+/** Position of a cell among the cells of a run, for progress events. */
 export interface CellPosition {
   /** 1-based. */
   index: number;
@@ -47,6 +47,17 @@ export interface CellPosition {
 export async function runCell(plan: CellPlan, position: CellPosition, context: CellContext): Promise<ResultRecord> {
   const startedAt = new Date().toISOString();
   const measure = context.resolved.scenario.measure;
+  // An epoch budget becomes iterations only once the session tells the epoch length.
+  let plannedIterations: number | null = null;
+  let plannedSeconds: number | null = null;
+  if (measure.kind === 'runtime') {
+    plannedIterations = measure.iterations;
+    plannedSeconds = measure.maxSeconds;
+  } else if ('iterations' in measure.budget) {
+    plannedIterations = measure.budget.iterations;
+  } else if ('seconds' in measure.budget) {
+    plannedSeconds = measure.budget.seconds;
+  }
   context.emit({
     type: 'cell-start',
     index: position.index,
@@ -54,8 +65,8 @@ export async function runCell(plan: CellPlan, position: CellPosition, context: C
     cellId: plan.cellId,
     parameters: plan.parameters,
     measure: measure.kind,
-    plannedIterations: measure.kind === 'runtime' ? measure.iterations : 'iterations' in measure.budget ? measure.budget.iterations : null,
-    plannedSeconds: measure.kind === 'runtime' ? measure.maxSeconds : 'seconds' in measure.budget ? measure.budget.seconds : null,
+    plannedIterations,
+    plannedSeconds,
   });
   const base = {
     schemaVersion: RESULT_SCHEMA_VERSION,
@@ -124,7 +135,7 @@ interface Measured {
  * Plan:
  * 1. Work out the planned iterations and seconds (an epoch budget becomes epochs ×
  *    iterations per epoch, rounded up).
- * 2. For a train cell, evaluate at step 0 when the schedule asks for it.
+ * 2. For a train cell, evaluate at step 0 when the schedule sets `atStart`.
  * 3. Run the step loop; after each timed iteration emit progress and run due evaluations.
  * 4. For a train cell that did not diverge, run the final evaluation.
  */

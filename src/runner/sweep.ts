@@ -63,7 +63,7 @@ export interface RunSummary {
   erroredNow: number;
 }
 
-/** Thrown when a results folder holds results of a different version of the scenario. */
+/** Thrown when a results folder contains results of a different version of the scenario. */
 export class ScenarioChangedError extends Error {
   constructor(
     readonly file: string,
@@ -86,7 +86,7 @@ export class ScenarioChangedError extends Error {
 /** The statuses a re-run keeps; errored cells are run again. */
 const FINAL_STATUSES = new Set(['completed', 'diverged', 'skipped']);
 
-/** Which cells a run selects, keeps and runs. */
+/** The cells a run selects, keeps and runs. */
 export interface RunPlan {
   folder: string;
   /** Cells of the shard that pass the filter, sorted by id. */

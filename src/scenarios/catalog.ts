@@ -2,7 +2,7 @@
  * Finding and loading scenario files: by name from benchmarks/, or by path.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ProblemList, ScenarioError, type ScenarioProblem } from './problems.js';
@@ -16,8 +16,8 @@ export const DEFAULT_SCENARIO = 'default';
 let cachedRoot: string | undefined;
 
 /**
- * Returns the project's root folder: the nearest folder above this module that holds the
- * package.json named "ebflow-bench" (this works from src/ under ts-node and from dist/src/).
+ * Returns the project's root folder: the nearest folder above this module that contains the
+ * package.json named "ebflow-bench". This works from src/ and from dist/src/.
  */
 export function projectRoot(): string {
   if (cachedRoot !== undefined) return cachedRoot;
@@ -40,14 +40,14 @@ export function projectRoot(): string {
   }
 }
 
-/** The folder of the shipped scenarios, <project>/benchmarks. */
+/** Returns the folder of the shipped scenarios, <project>/benchmarks. */
 export function benchmarksDirectory(): string {
   return join(projectRoot(), 'benchmarks');
 }
 
 /**
- * Maps a scenario argument to a file: a value that ends in ".json" or contains a path separator
- * is a path; anything else is the name of a file in benchmarks/.
+ * Maps a scenario argument to a file. A value that ends in ".json" or contains a path separator
+ * is a path, and anything else is the name of a file in benchmarks/.
  */
 export function scenarioPath(nameOrPath: string): string {
   if (nameOrPath.endsWith('.json') || nameOrPath.includes('/') || nameOrPath.includes('\\')) return resolve(nameOrPath);
@@ -82,7 +82,7 @@ function declaresScenarioSchema(file: string): boolean {
 
 /**
  * Reads, validates and resolves a scenario file. Throws `ScenarioError` listing every problem
- * (parse errors included) when the file is not valid; throws an Error naming the shipped
+ * (parse errors included) when the file is not valid. Throws an Error naming the shipped
  * scenarios when the file does not exist.
  */
 export function loadScenario(nameOrPath: string, resolveConfig?: ConfigResolver): ResolvedScenario {
@@ -101,7 +101,13 @@ export function loadScenario(nameOrPath: string, resolveConfig?: ConfigResolver)
     problems.add('$', `unparsable file (${(error as Error).message})`, 'a JSON document', 'fix the JSON syntax at the position given');
     throw new ScenarioError(file, problems.problems);
   }
-  return resolveDocument(document, file, resolveConfig);
+  return resolveDocument(document, projectRelative(file), resolveConfig);
+}
+
+/** Returns `file` relative to the project root when it lies inside it (so records name "benchmarks/x.json" on every machine), else unchanged. */
+function projectRelative(file: string): string {
+  const relativePath = relative(projectRoot(), file);
+  return relativePath.startsWith('..') || isAbsolute(relativePath) ? file : relativePath.split(sep).join('/');
 }
 
 /** Validates and resolves a parsed scenario document; throws `ScenarioError` listing every problem. */

@@ -19,25 +19,20 @@ import {
   type FactorSettings,
   type LuFactorization,
 } from './lu.js';
-import { subBlock, wholeMatrix } from './matrix-products.js';
+import { packBlock, subBlock, wholeMatrix, type Block } from './matrix-products.js';
 
 /**
  * Holds one factorisation on the backend and solves with it. `dispose()` frees the uploaded
  * factors and the cached inverses of diagonal blocks.
  */
 export class BackendLuSolver {
-  /** L strictly below the diagonal and U on and above it; only off-diagonal blocks are sliced. */
-  private readonly packed: tf.Tensor2D;
-  private readonly lowerBlockInverses = new Map<number, tf.Tensor2D>();
-  private readonly upperBlockInverses = new Map<number, tf.Tensor2D>();
+  /** Uploaded tensors, each made once: off-diagonal blocks of L and U, inverses of diagonal blocks. */
+  private readonly uploads = new Map<string, tf.Tensor2D>();
 
   constructor(
     private readonly factorization: LuFactorization,
     private readonly settings: FactorSettings,
-  ) {
-    const { n, lu } = factorization;
-    this.packed = tf.tensor2d(new Float32Array(lu), [n, n]);
-  }
+  ) {}
 
   /**
    * Returns A⁻¹ = U⁻¹·L⁻¹·P as a new tensor. About 3n³/2 operations on the backend
@@ -69,11 +64,8 @@ export class BackendLuSolver {
   }
 
   dispose(): void {
-    this.packed.dispose();
-    for (const cache of [this.lowerBlockInverses, this.upperBlockInverses]) {
-      for (const tensor of cache.values()) tensor.dispose();
-      cache.clear();
-    }
+    for (const tensor of this.uploads.values()) tensor.dispose();
+    this.uploads.clear();
   }
 
   /** Returns the inverse of the unit lower triangle of the diagonal block at (offset, offset), size×size. */
@@ -86,7 +78,7 @@ export class BackendLuSolver {
     return tf.tidy(() => {
       // [L11 0; L21 L22]⁻¹ = [L11⁻¹ 0; −L22⁻¹·L21·L11⁻¹ L22⁻¹].
       const x11 = this.invertUnitLower(offset, first);
-      const l21 = tf.slice(this.packed, [offset + first, offset], [second, first]);
+      const l21 = this.offDiagonalBlock(offset + first, offset, second, first);
       const x21 = tf.neg(this.solveUnitLower(offset + first, second, tf.matMul(l21, x11))) as tf.Tensor2D;
       const x22 = this.invertUnitLower(offset + first, second);
       const top = tf.concat([x11, tf.zeros([first, second])], 1);
@@ -101,11 +93,10 @@ export class BackendLuSolver {
     }
     const first = splitSize(size, this.settings.blockSize);
     const second = size - first;
-    const columns = b.shape[1];
     return tf.tidy(() => {
-      const x1 = this.solveUnitLower(offset, first, tf.slice(b, [0, 0], [first, columns]));
-      const l21 = tf.slice(this.packed, [offset + first, offset], [second, first]);
-      const rest = tf.sub(tf.slice(b, [first, 0], [second, columns]), tf.matMul(l21, x1)) as tf.Tensor2D;
+      const x1 = this.solveUnitLower(offset, first, rowRange(b, 0, first));
+      const l21 = this.offDiagonalBlock(offset + first, offset, second, first);
+      const rest = tf.sub(rowRange(b, first, second), tf.matMul(l21, x1)) as tf.Tensor2D;
       const x2 = this.solveUnitLower(offset + first, second, rest);
       return tf.concat([x1, x2], 0);
     });
@@ -118,38 +109,57 @@ export class BackendLuSolver {
     }
     const first = splitSize(size, this.settings.blockSize);
     const second = size - first;
-    const columns = b.shape[1];
     return tf.tidy(() => {
-      const x2 = this.solveUpper(offset + first, second, tf.slice(b, [first, 0], [second, columns]));
-      const u12 = tf.slice(this.packed, [offset, offset + first], [first, second]);
-      const rest = tf.sub(tf.slice(b, [0, 0], [first, columns]), tf.matMul(u12, x2)) as tf.Tensor2D;
+      const x2 = this.solveUpper(offset + first, second, rowRange(b, first, second));
+      const u12 = this.offDiagonalBlock(offset, offset + first, first, second);
+      const rest = tf.sub(rowRange(b, 0, first), tf.matMul(u12, x2)) as tf.Tensor2D;
       const x1 = this.solveUpper(offset, first, rest);
       return tf.concat([x1, x2], 0);
     });
   }
 
   private lowerBlockInverse(offset: number, size: number): tf.Tensor2D {
-    return this.cachedBlockInverse(this.lowerBlockInverses, offset, size, invertUnitLowerSmall);
+    return this.upload(`lower-inverse ${offset} ${size}`, () => invertUnitLowerSmall(this.block(offset, offset, size, size)), size, size);
   }
 
   private upperBlockInverse(offset: number, size: number): tf.Tensor2D {
-    return this.cachedBlockInverse(this.upperBlockInverses, offset, size, invertUpperSmall);
+    return this.upload(`upper-inverse ${offset} ${size}`, () => invertUpperSmall(this.block(offset, offset, size, size)), size, size);
   }
 
-  /** Inverts a diagonal block in float64 JavaScript once, and keeps the uploaded result. */
-  private cachedBlockInverse(
-    cache: Map<number, tf.Tensor2D>,
-    offset: number,
-    size: number,
-    invert: typeof invertUpperSmall,
-  ): tf.Tensor2D {
-    const cached = cache.get(offset);
-    if (cached !== undefined && cached.shape[0] === size) return cached;
+  /** Returns the block of the factorisation at (row, col); it must not touch the diagonal. */
+  private offDiagonalBlock(row: number, col: number, rows: number, cols: number): tf.Tensor2D {
+    return this.upload(
+      `block ${row} ${col} ${rows} ${cols}`,
+      () => {
+        const packed = new Float64Array(rows * cols);
+        packBlock(this.block(row, col, rows, cols), 'general', packed);
+        return packed;
+      },
+      rows,
+      cols,
+    );
+  }
+
+  private block(row: number, col: number, rows: number, cols: number): Block {
     const { n, lu } = this.factorization;
-    const inverse = invert(subBlock(wholeMatrix(lu, n, n), offset, offset, size, size));
-    const tensor = tf.keep(tf.tensor2d(new Float32Array(inverse), [size, size]));
-    cached?.dispose();
-    cache.set(offset, tensor);
+    return subBlock(wholeMatrix(lu, n, n), row, col, rows, cols);
+  }
+
+  /** Computes a matrix in JavaScript and uploads it, once per key; the tensor lives until `dispose`. */
+  private upload(key: string, compute: () => Float64Array, rows: number, cols: number): tf.Tensor2D {
+    let tensor = this.uploads.get(key);
+    if (tensor === undefined) {
+      tensor = tf.keep(tf.tensor2d(new Float32Array(compute()), [rows, cols]));
+      this.uploads.set(key, tensor);
+    }
     return tensor;
   }
+}
+
+/**
+ * Returns rows [start, start + count) of a 2-D tensor. Uses `tf.gather`, because the wasm
+ * backend's `tf.slice` (tfjs 4.22) first copies the whole input tensor out of wasm memory.
+ */
+function rowRange(x: tf.Tensor2D, start: number, count: number): tf.Tensor2D {
+  return tf.tidy(() => tf.gather(x, tf.range(start, start + count, 1, 'int32'), 0));
 }

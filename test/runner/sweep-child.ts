@@ -4,7 +4,7 @@
  * its rename. There it prints "STALLED", so the parent can kill it with SIGKILL at that point.
  *
  * Runs only with EBFLOW_SWEEP_CHILD set (the test runner also loads every file under test/);
- * the variable holds JSON: { root, log, stall?: { at: 'step' | 'evaluate' | 'rename', cell, step? } }.
+ * the variable contains JSON: { root, log, stall?: { at: 'step' | 'evaluate' | 'rename', cell, step? } }.
  * Every cell-end event appends "DONE <cell id>" to the log file.
  */
 import { appendFileSync, writeSync } from 'node:fs';
