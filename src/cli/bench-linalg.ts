@@ -65,22 +65,44 @@ function parseArguments(argv: string[]): BenchOptions {
   return options;
 }
 
-/** Runs `action` once to warm up, then `repeats` times; returns the median wall-clock time in ms. */
-function medianTime(repeats: number, action: () => void): number {
+/** Median wall-clock and process CPU time of one run, in ms. */
+interface Timing {
+  wallMs: number;
+  cpuMs: number;
+}
+
+function cpuMilliseconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/**
+ * Runs `action` once to warm up, then `repeats` times; returns the median wall-clock time and
+ * the median CPU time of the process (user + system, all threads). On a shared machine the
+ * CPU time is the steadier of the two; garbage-collector threads can push it above wall time.
+ */
+function measure(repeats: number, action: () => void): Timing {
   action();
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let r = 0; r < repeats; r++) {
+    const startCpu = cpuMilliseconds();
     const start = performance.now();
     action();
-    times.push(performance.now() - start);
+    wall.push(performance.now() - start);
+    cpu.push(cpuMilliseconds() - startCpu);
   }
-  times.sort((x, y) => x - y);
-  return times[Math.floor(times.length / 2)];
+  return { wallMs: median(wall), cpuMs: median(cpu) };
 }
 
 /** Times a tfjs computation including the download of its result, which waits for the backend. */
-function timeTensor(repeats: number, compute: () => tf.Tensor): number {
-  return medianTime(repeats, () => {
+function timeTensor(repeats: number, compute: () => tf.Tensor): Timing {
+  return measure(repeats, () => {
     const result = tf.tidy(compute);
     result.dataSync();
     result.dispose();
@@ -88,7 +110,7 @@ function timeTensor(repeats: number, compute: () => tf.Tensor): number {
 }
 
 function formatRow(cells: (string | number)[]): string {
-  return cells.map((cell, index) => String(cell).padStart(index === 0 ? 6 : 14)).join(' ');
+  return cells.map((cell, index) => String(cell).padStart(index === 0 ? 6 : 17)).join(' ');
 }
 
 async function main(): Promise<void> {
@@ -98,7 +120,7 @@ async function main(): Promise<void> {
   for (const attempt of selection.attempts) {
     if (attempt.error !== undefined) console.log(`  skipped ${attempt.name}: ${attempt.error}`);
   }
-  console.log(`median of ${options.repeats} runs after one warm-up; rates in GFLOP/s (time in ms)`);
+  console.log(`median of ${options.repeats} runs after one warm-up; rates in GFLOP/s from wall-clock / CPU time`);
   console.log(formatRow(['D', 'matMul D×D', 'matMul 100×D', 'logdet+grad', 'inverse', 'logdet only', 'rel. error']));
 
   const random = new RandomStream(20231);
@@ -107,32 +129,38 @@ async function main(): Promise<void> {
     const w = tf.tensor2d(values, [size, size]);
     const batch = tf.tensor2d(random.normalArray(100 * size), [100, size]);
 
-    const squareMs = timeTensor(options.repeats, () => tf.matMul(w, w));
-    const batchMs = timeTensor(options.repeats, () => tf.matMul(batch, w));
-    const gradientMs = timeTensor(options.repeats, () => tf.grad((matrix: tf.Tensor) => logAbsDet(matrix as tf.Tensor2D))(w));
-    const inverseMs = timeTensor(options.repeats, () => inverse(w));
-    const logDetMs = timeTensor(options.repeats, () => logAbsDet(w));
+    const square = timeTensor(options.repeats, () => tf.matMul(w, w));
+    const batched = timeTensor(options.repeats, () => tf.matMul(batch, w));
+    const gradient = timeTensor(options.repeats, () => tf.grad((matrix: tf.Tensor) => logAbsDet(matrix as tf.Tensor2D))(w));
+    const inverted = timeTensor(options.repeats, () => inverse(w));
+    const logDet = timeTensor(options.repeats, () => logAbsDet(w));
 
     let error = 'skipped';
     if (options.reference) {
-      const value = tf.tidy(() => logAbsDet(w).dataSync()[0]);
+      const valueTensor = logAbsDet(w);
+      const value = valueTensor.dataSync()[0];
+      valueTensor.dispose();
       const reference = logAbsDetFloat64(values, size);
       error = (Math.abs(value - reference) / Math.abs(reference)).toExponential(1);
     }
     tf.dispose([w, batch]);
 
-    const rate = (operations: number, ms: number): string => `${(operations / ms / 1e6).toFixed(1)} (${ms.toFixed(0)})`;
+    const rate = (operations: number, timing: Timing): string =>
+      `${(operations / timing.wallMs / 1e6).toFixed(1)} / ${(operations / timing.cpuMs / 1e6).toFixed(1)}`;
     const cube = size ** 3;
     console.log(
       formatRow([
         size,
-        rate(2 * cube, squareMs),
-        rate(2 * 100 * size * size, batchMs),
-        rate((8 * cube) / 3, gradientMs),
-        rate((8 * cube) / 3, inverseMs),
-        rate((2 * cube) / 3, logDetMs),
+        rate(2 * cube, square),
+        rate(2 * 100 * size * size, batched),
+        rate((8 * cube) / 3, gradient),
+        rate((8 * cube) / 3, inverted),
+        rate((2 * cube) / 3, logDet),
         error,
       ]),
+    );
+    console.log(
+      formatRow(['', ...[square, batched, gradient, inverted, logDet].map((t) => `${t.wallMs.toFixed(0)} / ${t.cpuMs.toFixed(0)} ms`), '']),
     );
   }
 }

@@ -30,6 +30,10 @@ interface EvidenceRun {
   /** Ids of the cells and ratios that failed, with their change factor. */
   failures: string[];
   failingObjectives: string[];
+  /** The compared cell or ratio whose change was farthest from 1 (either way), as "id ×factor", and how close it came to its threshold. */
+  largestChange: string | null;
+  /** log(largest change) / log(its threshold): 1 means the change reached the threshold. */
+  largestChangeShare: number | null;
 }
 
 const EXIT_ERROR = 2;
@@ -113,6 +117,7 @@ function main(): number {
       runs.push(run);
       process.stdout.write(
         `[${position + 1}/${schedule.length}] ${kind} #${index}: ${run.outcome} (exit ${run.exitCode}) in ${seconds.toFixed(0)} s` +
+          `${run.largestChange === null ? '' : `; largest change ${run.largestChange}`}` +
           `${run.failures.length > 0 ? `; failed: ${run.failures.join(', ')}` : ''}\n`,
       );
     });
@@ -133,6 +138,7 @@ function readRun(kind: EvidenceRun['kind'], index: number, exitCode: number | nu
     const result = JSON.parse(readFileSync(file, 'utf8')) as { outcome: string; comparison?: GateComparison };
     const comparison = result.comparison;
     return {
+      ...(comparison === undefined ? { largestChange: null, largestChangeShare: null } : largestChange(comparison)),
       kind,
       index,
       exitCode,
@@ -146,8 +152,29 @@ function readRun(kind: EvidenceRun['kind'], index: number, exitCode: number | nu
   } catch {
     // bench:check wrote no output file: report its last error line instead.
     const lastLine = stderr.trim().split('\n').pop() ?? '';
-    return { kind, index, exitCode, outcome: `error: ${lastLine}`, seconds, failures: [], failingObjectives: [] };
+    return { kind, index, exitCode, outcome: `error: ${lastLine}`, seconds, failures: [], failingObjectives: [], largestChange: null, largestChangeShare: null };
   }
+}
+
+/**
+ * Returns the compared cell or ratio whose change came closest to its threshold, either way, as
+ * "fc/D784/fdssm ×1.19, 79% of ×1.25" (the share is |log change| / log threshold): on unchanged
+ * code this is the margin the gate had against a false alarm.
+ */
+function largestChange(comparison: GateComparison): Pick<EvidenceRun, 'largestChange' | 'largestChangeShare'> {
+  let largest: { id: string; ratio: number; threshold: number; share: number } | null = null;
+  for (const entry of [...comparison.cells, ...comparison.ratios]) {
+    if (!('estimate' in entry)) continue;
+    const share = Math.abs(Math.log(entry.estimate.ratio)) / Math.log(entry.threshold);
+    if (largest === null || share > largest.share) {
+      largest = { id: entry.id, ratio: entry.estimate.ratio, threshold: entry.threshold, share };
+    }
+  }
+  if (largest === null) return { largestChange: null, largestChangeShare: null };
+  return {
+    largestChange: `${largest.id} ×${largest.ratio.toPrecision(3)}, ${Math.round(largest.share * 100)}% of ×${largest.threshold}`,
+    largestChangeShare: largest.share,
+  };
 }
 
 /** Returns the campaign's summary: pass and fail counts per kind, and how often each objective was named. */
@@ -167,12 +194,24 @@ function summarise(runs: readonly EvidenceRun[], injectionLabel: string): string
     for (const run of ofKind) for (const objective of run.failingObjectives) named.set(objective, (named.get(objective) ?? 0) + 1);
     const namedText = [...named.entries()].map(([objective, times]) => `${objective} in ${times}/${ofKind.length}`).join(', ');
     lines.push(`  objectives named by failures: ${namedText === '' ? 'none' : namedText}`);
+    const shares = ofKind.flatMap((run) => (run.largestChangeShare === null ? [] : [run.largestChangeShare]));
+    if (kind === 'unchanged' && shares.length > 0) {
+      // On unchanged code, how close the largest change of each run came to its threshold.
+      lines.push(
+        `  largest change per run, as a share of its threshold (log scale): median ${Math.round(medianOf(shares) * 100)}%, ` +
+          `maximum ${Math.round(Math.max(...shares) * 100)}%`,
+      );
+    }
   }
   return lines.join('\n');
 }
 
 function medianSeconds(runs: readonly EvidenceRun[]): number {
-  const sorted = runs.map((run) => run.seconds).sort((a, b) => a - b);
+  return medianOf(runs.map((run) => run.seconds));
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }

@@ -21,10 +21,10 @@ import {
 } from './records.js';
 import { median } from './statistics.js';
 
-/** Fewest runs a baseline is built from: with three, one outlying run cannot be the median. */
+/** Minimum number of runs in a baseline. With three, one outlying run cannot be the median. */
 export const MIN_BASELINE_RUNS = 3;
 
-/** Why a baseline file could not be used. */
+/** Error raised when a baseline file cannot be used; `code` tells the CLI which exit code applies. */
 export class GateBaselineError extends Error {
   constructor(
     message: string,

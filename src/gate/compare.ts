@@ -78,7 +78,7 @@ export type QuantityComparison = {
 export interface GateComparison {
   outcome: 'pass' | 'fail' | 'not-comparable';
   exitCode: (typeof GATE_EXIT_CODES)[keyof typeof GATE_EXIT_CODES];
-  /** Why the baseline is not comparable (empty otherwise). */
+  /** Reasons the baseline is not comparable (empty when it is). */
   notComparableReasons: string[];
   /** Differences worth knowing that do not block the comparison (other CPU, other tfjs version). */
   notes: string[];
@@ -159,7 +159,8 @@ export function compareWithBaseline(scenario: GateScenario, baseline: GateBaseli
 
   let outcome: GateComparison['outcome'] = failures.length > 0 ? 'fail' : 'pass';
   if (notComparableReasons.length > 0) outcome = 'not-comparable';
-  const exitCode = outcome === 'pass' ? GATE_EXIT_CODES.pass : outcome === 'fail' ? GATE_EXIT_CODES.fail : GATE_EXIT_CODES.notComparable;
+  const exitCodes = { pass: GATE_EXIT_CODES.pass, fail: GATE_EXIT_CODES.fail, 'not-comparable': GATE_EXIT_CODES.notComparable } as const;
+  const exitCode = exitCodes[outcome];
 
   return {
     outcome,

@@ -45,7 +45,7 @@ export interface GateRun {
   environment: GateEnvironment;
   /** The clock of `stepMs` and `calibrationMs` (the scenario's setting resolved for the backend). */
   clock: GateClock;
-  /** What the calibration kernel does, in words. */
+  /** Description of the calibration kernel's work. */
   calibrationKernel: string;
   /** The test-only slowdown that was active (empty for a real measurement). */
   injection: SlowdownInjection[];

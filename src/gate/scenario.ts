@@ -2,8 +2,8 @@
  * The gate's scenario file (benchmarks/gate.json): which cells the gate times, how, and how it
  * compares them.
  *
- * The file has two parts. `measurement` says what is run (cells, batch size, steps, rounds,
- * calibration repetitions); its hash, together with `GATE_MEASUREMENT_VERSION`, is the scenario
+ * The file has two parts. `measurement` defines what is run (cells, batch size, steps, rounds,
+ * calibration repetitions). Its hash, together with `GATE_MEASUREMENT_VERSION`, is the scenario
  * hash stored in every baseline, and a baseline with another hash is "not comparable".
  * `comparison` holds policy (confidence level, thresholds, the reference objective of the
  * ratios) and is not hashed, so tuning a threshold keeps the baseline usable.
@@ -33,7 +33,7 @@ export interface GateGroup {
 /**
  * The clock that times steps and the calibration kernel:
  * - "process-cpu": CPU time of the whole Node process (user + system, all threads), from
- *   `process.cpuUsage()`. Time spent waiting for a core that another process holds is not
+ *   `process.cpuUsage()`. Time spent waiting while another process runs on the core is not
  *   counted, which removes most of the noise of a shared machine. It also misses time spent
  *   waiting for a GPU or for I/O.
  * - "wall": elapsed real time, `performance.now()`.
@@ -50,9 +50,9 @@ export function resolveGateClock(setting: GateClockSetting, backend: string): Ga
   return backend === 'wasm' || backend === 'cpu' ? 'process-cpu' : 'wall';
 }
 
-/** What the gate runs; hashed. */
+/** The measured part of the scenario, covered by the scenario hash. */
 export interface GateMeasurement {
-  /** Which clock times steps and calibration; see `GateClockSetting`. Default "auto". */
+  /** Clock setting for steps and calibration (see `GateClockSetting`); default "auto". */
   clock: GateClockSetting;
   /** Images per training step. */
   batchSize: number;
@@ -69,7 +69,7 @@ export interface GateMeasurement {
   groups: GateGroup[];
 }
 
-/** How the gate judges a change; not hashed. */
+/** The comparison policy of the scenario, not covered by the hash. */
 export interface GateComparisonPolicy {
   /** Confidence level of the intervals (0.95: a change must be significant at 5%). */
   confidence: number;
@@ -223,7 +223,7 @@ export function parseGateScenario(input: unknown, file: string): GateScenario {
   for (const id of Object.keys(comparison.overrides)) {
     if (!ids.has(id)) {
       throw new RangeError(
-        `gate scenario ${file}: comparison.overrides names "${id}", which is no cell or ratio of this scenario; ` +
+        `gate scenario ${file}: comparison.overrides names "${id}", but no cell or ratio has that id (not found); ` +
           `known ids are ${[...ids].join(', ')}`,
       );
     }

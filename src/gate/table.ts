@@ -98,11 +98,13 @@ function renderTable(entries: readonly QuantityComparison[], level: string, isCe
       return [entry.id, '-', '-', ...(isCell ? ['-'] : []), '-', '-', '-', `×${formatFactor(entry.threshold)}`, VERDICT_LABELS[entry.verdict]];
     }
     const [low, high] = entry.estimate.interval;
+    const stepColumn: string[] = [];
+    if (isCell) stepColumn.push(entry.currentStepMs === undefined ? '-' : entry.currentStepMs.toFixed(1));
     return [
       entry.id,
       formatValue(entry.baselineMedian),
       formatValue(entry.currentMedian),
-      ...(isCell ? [entry.currentStepMs === undefined ? '-' : entry.currentStepMs.toFixed(1)] : []),
+      ...stepColumn,
       `×${formatFactor(entry.estimate.ratio)}`,
       `×${formatFactor(low)}–×${formatFactor(high)}`,
       formatP(entry.estimate.pValue),

@@ -68,18 +68,27 @@ function resolveSettings(caller: string, options: LinalgOptions = {}): ResolvedS
   }
 }
 
-/** Returns A⁻¹ from its factorisation as a float32 tensor, computed where `settings` says. */
-function inverseTensor(factorization: LuFactorization, settings: ResolvedSettings): tf.Tensor2D {
+/** Returns A⁻ᵀ from the factorisation of A as a float32 tensor, computed where `settings` says. */
+function inverseTransposedTensor(factorization: LuFactorization, settings: ResolvedSettings): tf.Tensor2D {
   const n = factorization.n;
   if (!settings.solveOnBackend) {
-    return tf.tensor2d(new Float32Array(inverseFromLu(factorization, settings)), [n, n]);
+    return tf.tensor2d(new Float32Array(inverseFromLu(factorization, settings, true)), [n, n]);
   }
-  const solver = new BackendLuSolver(factorization, settings);
+  const solver = new BackendLuSolver(factorization, settings.blockSize);
   try {
-    return solver.inverse();
+    return solver.inverseTransposed();
   } finally {
     solver.dispose();
   }
+}
+
+/** Copies a square matrix tensor, or its transpose, into a new Float64Array. */
+function readMatrix(w: tf.Tensor2D, transposed: boolean): Float64Array {
+  if (!transposed) return Float64Array.from(w.dataSync());
+  const transpose = tf.transpose(w);
+  const values = Float64Array.from(transpose.dataSync());
+  transpose.dispose();
+  return values;
 }
 
 function squareSize(caller: string, w: tf.Tensor): number {
@@ -127,14 +136,10 @@ export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
   const n = squareSize('logAbsDet', w);
   const settings = resolveSettings('logAbsDet', options);
   const op = tf.customGrad(((matrix: tf.Tensor2D) => {
-    // Factoring Wᵀ gives the same |det| and makes the gradient (Wᵀ)⁻¹ = W⁻ᵀ a plain inverse.
-    // (Not read inside tf.tidy: tidy would walk the returned array element by element.)
-    const transposedMatrix = tf.transpose(matrix);
-    const factorization = luFactorInPlace(Float64Array.from(transposedMatrix.dataSync()), n, settings);
-    transposedMatrix.dispose();
+    const factorization = luFactorInPlace(readMatrix(matrix, false), n, settings);
     return {
       value: tf.scalar(factorization.logAbsDet),
-      gradFunc: (dy: tf.Scalar) => tf.mul(dy, inverseTensor(factorization, settings)),
+      gradFunc: (dy: tf.Scalar) => tf.mul(dy, inverseTransposedTensor(factorization, settings)),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (matrix: tf.Tensor2D) => tf.Scalar;
   return op(w);
@@ -147,8 +152,9 @@ export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
 export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
   const n = squareSize('inverse', w);
   const settings = resolveSettings('inverse', options);
-  const factorization = luFactorInPlace(Float64Array.from(w.dataSync()), n, settings);
-  return inverseTensor(factorization, settings);
+  // W⁻¹ = ((Wᵀ)⁻¹)ᵀ, the transposed inverse of Wᵀ.
+  const factorization = luFactorInPlace(readMatrix(w, true), n, settings);
+  return inverseTransposedTensor(factorization, settings);
 }
 
 /**
@@ -162,12 +168,12 @@ export function solve(w: tf.Tensor2D, b: tf.Tensor2D, options?: LinalgOptions): 
   }
   const columns = b.shape[1];
   const settings = resolveSettings('solve', options);
-  const factorization = luFactorInPlace(Float64Array.from(w.dataSync()), n, settings);
+  const factorization = luFactorInPlace(readMatrix(w, false), n, settings);
   if (!settings.solveOnBackend) {
     const x = solveFromLu(factorization, b.dataSync(), columns, settings);
     return tf.tensor2d(new Float32Array(x), [n, columns]);
   }
-  const solver = new BackendLuSolver(factorization, settings);
+  const solver = new BackendLuSolver(factorization, settings.blockSize);
   try {
     return solver.solve(b);
   } finally {

@@ -33,6 +33,9 @@ export interface LuFactorization {
 // LU panels narrower than this are factored column by column; wider ones split in halves.
 const MAX_PANEL_LEAF_WIDTH = 8;
 
+/** Reused column-major copy of the panel being factored (grows to the largest panel seen). */
+let panelScratch = new Float64Array(0);
+
 /**
  * Factors the n×n row-major matrix `matrix` in place into P·A = L·U with partial pivoting.
  *
@@ -99,7 +102,8 @@ function factorPanel(a: Float64Array, n: number, pivots: Int32Array, k: number, 
  */
 function factorPanelByColumns(a: Float64Array, n: number, pivots: Int32Array, k: number, width: number): void {
   const m = n - k;
-  const panel = new Float64Array(m * width);
+  if (panelScratch.length < m * width) panelScratch = new Float64Array(m * width);
+  const panel = panelScratch;
   for (let i = 0; i < m; i++) {
     const rowStart = (k + i) * n + k;
     for (let c = 0; c < width; c++) panel[c * m + i] = a[rowStart + c];
@@ -151,11 +155,12 @@ function factorPanelByColumns(a: Float64Array, n: number, pivots: Int32Array, k:
 function swapRowsOutside(a: Float64Array, n: number, first: number, second: number, skipStart: number, skipEnd: number): void {
   const firstStart = first * n;
   const secondStart = second * n;
-  for (let c = 0; c < n; c++) {
-    if (c === skipStart) {
-      c = skipEnd - 1;
-      continue;
-    }
+  for (let c = 0; c < skipStart; c++) {
+    const value = a[firstStart + c];
+    a[firstStart + c] = a[secondStart + c];
+    a[secondStart + c] = value;
+  }
+  for (let c = skipEnd; c < n; c++) {
     const value = a[firstStart + c];
     a[firstStart + c] = a[secondStart + c];
     a[secondStart + c] = value;

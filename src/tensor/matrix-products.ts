@@ -58,6 +58,26 @@ export function packBlock(block: Block, structure: BlockStructure, packed: Float
   }
 }
 
+/**
+ * Copies the transpose of a block into the contiguous row-major array `packed` (cols·rows long,
+ * zero-filled), applying `structure` to the block before transposing. O(rows·cols).
+ */
+export function packBlockTransposed(block: Block, structure: BlockStructure, packed: Float32Array | Float64Array): void {
+  const { data, offset, stride, rows, cols } = block;
+  for (let i = 0; i < rows; i++) {
+    const source = offset + i * stride;
+    let first = 0;
+    let end = cols;
+    if (structure === 'unit-lower') {
+      end = Math.min(i, cols);
+      if (i < cols) packed[i * rows + i] = 1;
+    } else if (structure === 'upper') {
+      first = i;
+    }
+    for (let j = first; j < end; j++) packed[j * rows + i] = data[source + j];
+  }
+}
+
 /** Multiplies contiguous row-major matrices: returns a·b for a [m×k] and b [k×n]. */
 export type ProductEngine =
   | { readonly name: string; readonly precision: 'float32'; multiply(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array }
@@ -187,6 +207,15 @@ export function multiplyInto(
   }
   // The two branches keep every loop monomorphic in its array type.
   if (engine.precision === 'float32') {
+    if (n > m) {
+      // XNNPACK repacks the right operand of each product (k·n elements); Cᵀ = Bᵀ·Aᵀ repacks k·m.
+      const packedB = float32Scratch.take(0, n * k, bStructure !== 'general');
+      const packedA = float32Scratch.take(1, k * m, aStructure !== 'general');
+      packBlockTransposed(b, bStructure, packedB);
+      packBlockTransposed(a, aStructure, packedA);
+      accumulateTransposed(c, engine.multiply(packedB, packedA, n, k, m), alpha, beta);
+      return;
+    }
     const packedA = float32Scratch.take(0, m * k, aStructure !== 'general');
     const packedB = float32Scratch.take(1, k * n, bStructure !== 'general');
     packBlock(a, aStructure, packedA);
@@ -228,6 +257,19 @@ class ScratchBuffers<T extends Float32Array | Float64Array> {
 
 const float32Scratch = new ScratchBuffers((length) => new Float32Array(length));
 const float64Scratch = new ScratchBuffers((length) => new Float64Array(length));
+
+/** C ← β·C + α·productᵀ, for a contiguous row-major product of the transposed shape of C. */
+function accumulateTransposed(c: Block, product: Float32Array, alpha: number, beta: 0 | 1): void {
+  const { data, offset, stride, rows, cols } = c;
+  for (let i = 0; i < rows; i++) {
+    const row = offset + i * stride;
+    if (beta === 0) {
+      for (let j = 0; j < cols; j++) data[row + j] = alpha * product[j * rows + i];
+    } else {
+      for (let j = 0; j < cols; j++) data[row + j] += alpha * product[j * rows + i];
+    }
+  }
+}
 
 /** C ← β·C + α·product, for a contiguous row-major product of C's shape. */
 function accumulate(c: Block, product: Float32Array | Float64Array, alpha: number, beta: 0 | 1): void {

@@ -133,10 +133,11 @@ export class CouplingNetwork {
 }
 
 /**
- * ELU with α = 1, written as relu(x) + e^{min(x, 0)} − 1. The exponent never exceeds 0, so the
- * branch that `where` would discard cannot overflow into a NaN gradient, and the exponential is
- * the higher-order-safe wrapper. O(N).
+ * ELU with α = 1, written as relu(x) + e^{−relu(−x)} − 1 (−relu(−x) = min(x, 0)). The exponent
+ * never exceeds 0, so the branch that `where` would discard cannot overflow into a NaN gradient,
+ * the exponential is the higher-order-safe wrapper, and relu's gradient (a step function) is
+ * differentiable again, which tf.minimum's (through LessEqual) is not. O(N).
  */
 export function elu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.sub(tf.add(tf.relu(x), exp(tf.minimum(x, 0))), 1));
+  return tf.tidy(() => tf.sub(tf.add(tf.relu(x), exp(tf.neg(tf.relu(tf.neg(x))))), 1));
 }

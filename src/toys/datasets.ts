@@ -9,7 +9,7 @@
  * 50,000 only for the tag 'train', and the train split is built with the tag 'all'), the test
  * split 10,000; multimodal10 has 50,000 train and 10,000 test points.
  */
-import { RandomStream } from '../random/stream.js';
+import type { RandomStream } from '../random/stream.js';
 
 /** The 2-D data sets of the paper's Table 1. */
 export const TOY_2D_DATASETS = ['sine', 'swirl', 'checkerboard'] as const;
@@ -78,14 +78,13 @@ export function generatePoints(dataset: ToyDatasetName, count: number, random: R
 }
 
 /**
- * Draws the train split and then the test split of `dataset` from one stream seeded with
- * `dataSeed`, with the sizes of `SPLIT_SIZES` unless `sizes` overrides them. O((train + test)·D).
+ * Draws the train split and then the test split of `dataset` from `random`, with the sizes of
+ * `SPLIT_SIZES` unless `sizes` overrides them. O((train + test)·D).
  */
-export function generateSplits(dataset: ToyDatasetName, dataSeed: number, sizes?: Partial<{ train: number; test: number }>): ToySplits {
+export function generateSplits(dataset: ToyDatasetName, random: RandomStream, sizes?: Partial<{ train: number; test: number }>): ToySplits {
   if (!isToyDataset(dataset)) {
     throw new Error(`generateSplits: unknown data set "${String(dataset)}"; expected one of ${TOY_DATASET_NAMES.join(', ')}`);
   }
-  const random = new RandomStream(dataSeed);
   const trainCount = sizes?.train ?? SPLIT_SIZES[dataset].train;
   const testCount = sizes?.test ?? SPLIT_SIZES[dataset].test;
   const train = generatePoints(dataset, trainCount, random);

@@ -28,12 +28,14 @@ export interface PaperSettings {
   energyWeight: number;
   logitScale: number;
   residual: boolean;
+  /** Spectral normalisation of the CNN's convolutions; never on for FC models. */
+  spectralNorm: boolean;
 }
 
 type Row = Pick<PaperSettings, 'decay' | 'milestones' | 'weightDecay' | 'gradientClip'>;
 
 /** Settings shared by every objective of one data set and architecture. */
-const FAMILY: Record<'mnist' | 'cifar10', Record<ArchitectureName, Omit<PaperSettings, keyof Row>>> = {
+const FAMILY: Record<'mnist' | 'cifar10', Record<ArchitectureName, Omit<PaperSettings, keyof Row | 'spectralNorm'>>> = {
   mnist: {
     fc: { learningRate: 1e-4, batchSize: 100, sigma: 1.0, epsilon: 1.0, energyWeight: 0, logitScale: 0.5, residual: false },
     cnn: { learningRate: 1e-4, batchSize: 100, sigma: 0.1, epsilon: 0.1, energyWeight: 0, logitScale: 0.75, residual: true },
@@ -65,6 +67,19 @@ const ROWS: Record<'mnist' | 'cifar10', Record<ArchitectureName, Record<Objectiv
     cnn: { ml: row(0.8, 20), sml: row(0.8, 20), ssm: row(0.9, 20), dsm: row(0.8, 20), fdssm: row(0.85, 50) },
   },
 };
+
+/**
+ * The objectives whose CIFAR-10 CNN runs use spectral normalisation in the reference's configs.
+ * MNIST CNNs and every FC model run without it.
+ */
+const SPECTRAL_NORM_OBJECTIVES: readonly ObjectiveName[] = ['ml', 'ssm', 'dsm'];
+
+/**
+ * Objectives that perturb the model's input with noise (DSM's Gaussian noise, FDSSM's ±ε
+ * directions). Without MaP the input is the dequantised pixel value, and a perturbed value
+ * below 0 or at 256 and above has no logit, so these objectives need MaP.
+ */
+const INPUT_PERTURBING_OBJECTIVES: readonly ObjectiveName[] = ['dsm', 'fdssm'];
 
 /** Image shapes of the real data sets; `synthetic` takes any shape. */
 const DATASET_SHAPES: Record<'mnist' | 'cifar10', [number, number, number]> = {
@@ -100,6 +115,7 @@ const KNOWN_KEYS: readonly (keyof TrainingConfig)[] = [
   'residual',
   'matchAfterPreprocessing',
   'explicitDerivatives',
+  'spectralNorm',
   'cifarDirectory',
 ];
 
@@ -119,7 +135,8 @@ export function paperSettings(
   } else {
     family = dataset;
   }
-  return { ...FAMILY[family][architecture], ...ROWS[family][architecture][objective] };
+  const spectralNorm = family === 'cifar10' && architecture === 'cnn' && SPECTRAL_NORM_OBJECTIVES.includes(objective);
+  return { ...FAMILY[family][architecture], ...ROWS[family][architecture][objective], spectralNorm };
 }
 
 /**
@@ -164,6 +181,7 @@ export function resolveTrainingConfig(input: TrainingConfigInput): TrainingConfi
     residual: input.residual ?? defaults.residual,
     matchAfterPreprocessing: input.matchAfterPreprocessing ?? true,
     explicitDerivatives: input.explicitDerivatives ?? true,
+    spectralNorm: input.spectralNorm ?? defaults.spectralNorm,
   };
   if (dataset === 'cifar10' || input.cifarDirectory !== undefined) {
     config.cifarDirectory = input.cifarDirectory ?? 'datasets/cifar-10-batches-bin';
@@ -274,6 +292,7 @@ function checkValues(config: TrainingConfig): void {
   boolean('residual');
   boolean('matchAfterPreprocessing');
   boolean('explicitDerivatives');
+  boolean('spectralNorm');
 
   if (config.dataset !== 'synthetic') {
     const trainSize = TRAIN_SIZES[config.dataset];
@@ -286,12 +305,17 @@ function checkValues(config: TrainingConfig): void {
   if (config.cifarDirectory !== undefined && (typeof config.cifarDirectory !== 'string' || config.cifarDirectory === '')) {
     throw new RangeError(`training config: cifarDirectory must be a non-empty folder path, received ${JSON.stringify(config.cifarDirectory)}`);
   }
-  if (!config.matchAfterPreprocessing) {
-    // NOTE: without MaP the scaling and logit layers must move into the model, which no model
-    // factory supports yet.
+  if (config.spectralNorm && config.architecture !== 'cnn') {
     throw new RangeError(
-      'training config: matchAfterPreprocessing false (preprocessing inside the model) is not supported yet; ' +
-        'set matchAfterPreprocessing to true or leave it out',
+      `training config: spectralNorm normalises convolutions, but architecture "${config.architecture}" has none; ` +
+        'set spectralNorm to false or leave it out, or use architecture "cnn"',
+    );
+  }
+  if (!config.matchAfterPreprocessing && INPUT_PERTURBING_OBJECTIVES.includes(config.objective)) {
+    throw new RangeError(
+      `training config: objective "${config.objective}" perturbs the model input with noise, and with matchAfterPreprocessing false ` +
+        'that input is the dequantised pixel value in [0, 256), where a perturbed value outside the range has no logit; ' +
+        'set matchAfterPreprocessing to true, or use objective "ml", "sml" or "ssm"',
     );
   }
 }

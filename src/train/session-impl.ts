@@ -6,6 +6,10 @@
  * start, for shuffled data sets), the augmentation, the dequantisation noise and the objective's
  * noise or directions. Evaluations draw their dequantisation noise from the same stream, so a run
  * repeats exactly when its sequence of `step` and `evaluate` calls repeats.
+ *
+ * A checkpoint (`saveCheckpoint`, `resumeTrainingSession`) stores the parameters, the RMSprop
+ * and EMA state, the model's buffers, the stream's state, the data order and the counters, so a
+ * resumed run continues exactly as the uninterrupted one would.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -14,15 +18,28 @@ import type { ImageDataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
 import { preprocess } from '../data/preprocess.js';
 import { createSyntheticDataset, SYNTHETIC_DEFAULT_SIZES } from '../data/synthetic.js';
+import { evaluateNllWithInModelPreprocessing } from '../evaluation/dequantized-nll.js';
 import { DEFAULT_EVALUATION_BATCH_SIZE, evaluateNll } from '../evaluation/nll.js';
 import type { EnergyFlow } from '../models/energy-flow.js';
 import { createCnnFlow } from '../models/cnn-flow.js';
 import { createFcFlow } from '../models/fc-flow.js';
+import { PreprocessedFlow, withInModelPreprocessing } from '../models/preprocessed-flow.js';
 import { getObjective } from '../objectives/index.js';
 import type { Objective, ObjectiveOptions, PreparedBatch } from '../objectives/objective.js';
 import { RandomStream, type RandomState } from '../random/stream.js';
 // tfjs-core's Node entry point registers no gradients; tf.variableGrads needs them.
 import '../tensor/register-gradients.js';
+import {
+  CheckpointError,
+  checkpointMismatches,
+  namedModelTensors,
+  readCheckpoint,
+  writeCheckpoint,
+  type CheckpointContents,
+  type CheckpointTensor,
+  type ExpectedTensor,
+  type NamedVariable,
+} from './checkpoint.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
 import { resolveTrainingConfig } from './config.js';
 import { ExponentialMovingAverage, type EmaState } from './ema.js';
@@ -66,6 +83,11 @@ export interface SessionState {
   parameters: Float32Array[];
   optimizer: RmsPropState;
   ema: EmaState | null;
+  /**
+   * The model's buffers (spectral-norm vectors), in `namedModelTensors(model).buffers` order.
+   * `getState` always fills it; `setState` leaves the buffers unchanged when it is absent.
+   */
+  buffers?: Float32Array[];
 }
 
 /** The session with the members the runner's contract leaves out. */
@@ -79,24 +101,57 @@ export interface EbflowTrainingSession extends TrainingSession {
   step(): Promise<SessionStepResult>;
   getState(): SessionState;
   setState(state: SessionState): void;
+  /**
+   * Runs `fn` with the weights evaluation uses (the EMA shadows, or the raw weights without EMA)
+   * and the model in evaluation mode (spectral-norm vectors fixed), then restores both, also
+   * when `fn` throws.
+   */
+  withEvaluationWeights<T>(fn: (model: EnergyFlow) => T | Promise<T>): Promise<T>;
+  /** Returns the session's complete state as checkpoint contents (copies). O(parameters). */
+  checkpointContents(): CheckpointContents;
+  /**
+   * Restores checkpoint contents into this session. Throws a `CheckpointError` listing every
+   * difference (config, architecture, tensor names and shapes) when they do not belong to it.
+   */
+  restoreCheckpoint(contents: CheckpointContents, source?: string): void;
+  /** Writes `checkpointContents()` to `path` atomically (see src/train/checkpoint.ts). */
+  saveCheckpoint(path: string): Promise<void>;
 }
 
 /**
  * Builds the model for `config.architecture`. Each architecture is one line here; every model
- * takes its initial values from `random`.
+ * takes its initial values from `random`. Without MaP the flow is wrapped so that the scalings
+ * and the logit are its first layers and its input is the dequantised pixel value.
  */
 export function createModel(config: TrainingConfig, random: RandomStream): EnergyFlow {
   const dimension = config.imageShape[0] * config.imageShape[1] * config.imageShape[2];
+  let flow: EnergyFlow;
   switch (config.architecture) {
     case 'fc':
-      return createFcFlow({ dimension, depth: config.depth, residual: config.residual, random });
+      if (config.spectralNorm) {
+        throw new RangeError('training session: spectralNorm applies to convolutions, and architecture "fc" has none; set it to false');
+      }
+      flow = createFcFlow({ dimension, depth: config.depth, residual: config.residual, random });
+      break;
     case 'cnn':
-      // NOTE: the reference turns spectral normalisation on for CIFAR-10 CNN with ml, ssm and dsm;
-      // TrainingConfig has no option for it yet, so every CNN here trains without it.
-      return createCnnFlow({ imageShape: config.imageShape, residual: config.residual, random });
+      flow = createCnnFlow({ imageShape: config.imageShape, residual: config.residual, spectralNorm: config.spectralNorm, random });
+      break;
     default:
       throw new RangeError(`training session: unknown architecture ${JSON.stringify(config.architecture)}; use "fc" or "cnn"`);
   }
+  return config.matchAfterPreprocessing ? flow : withInModelPreprocessing(flow, config.logitScale);
+}
+
+/** Switches a model with modes (the CNN's spectral normalisation) to training or evaluation mode. */
+function setModelTraining(model: EnergyFlow, training: boolean): void {
+  (model as EnergyFlow & { setTraining?(training: boolean): void }).setTraining?.(training);
+}
+
+/** Frees the model's variables and buffers. */
+function disposeModel(model: EnergyFlow): void {
+  const disposable = model as EnergyFlow & { dispose?(): void };
+  if (disposable.dispose !== undefined) disposable.dispose();
+  else model.variables.forEach((v) => v.dispose());
 }
 
 /** Loads the data set `config.dataset` names; synthetic images are drawn from `random`. */
@@ -146,9 +201,92 @@ export async function createTrainingSession(
     }
     return new Session(resolved, model, dataset, random, options.evaluationBatchSize ?? DEFAULT_EVALUATION_BATCH_SIZE);
   } catch (error) {
-    model.variables.forEach((v) => v.dispose());
+    disposeModel(model);
     throw error;
   }
+}
+
+/**
+ * Creates a session with the config stored in the checkpoint at `path` and restores the
+ * checkpoint into it, so stepping it continues the saved run exactly. `options` are those of
+ * `createTrainingSession`; pass `dataset` when the data lives elsewhere than the stored config
+ * says. Costs a session creation plus reading the file.
+ */
+export async function resumeTrainingSession(path: string, options: SessionOptions = {}): Promise<EbflowTrainingSession> {
+  const contents = await readCheckpoint(path);
+  const session = await createTrainingSession(resolveTrainingConfig(contents.config), options);
+  try {
+    session.restoreCheckpoint(contents, path);
+    return session;
+  } catch (error) {
+    session.dispose();
+    throw error;
+  }
+}
+
+/** A model restored from a checkpoint, for sampling and inpainting. */
+export interface CheckpointModel {
+  model: EnergyFlow;
+  config: TrainingConfig;
+  /** Which weights the model holds: the EMA shadows or the raw trained parameters. */
+  weights: 'ema' | 'raw';
+  /** Training iterations the checkpoint had run. */
+  iteration: number;
+  /** Frees the model's tensors. */
+  dispose(): void;
+}
+
+/**
+ * Loads the model of the checkpoint at `path` without data or optimiser, in evaluation mode.
+ * With `weights: 'ema'` (the default) it holds the EMA shadows, as evaluation does, and the raw
+ * parameters when the run had no EMA; `'raw'` always loads the raw parameters. Throws a
+ * `CheckpointError` when the file is damaged or its tensors do not fit the model its config
+ * builds. O(parameters).
+ */
+export async function loadCheckpointModel(path: string, options: { weights?: 'ema' | 'raw' } = {}): Promise<CheckpointModel> {
+  const contents = await readCheckpoint(path);
+  const config = resolveTrainingConfig(contents.config);
+  const model = createModel(config, new RandomStream(config.seed));
+  try {
+    const { parameters, buffers } = namedModelTensors(model);
+    const expected: ExpectedTensor[] = [
+      ...parameters.map(({ name, variable }) => ({ group: 'parameter' as const, name, shape: variable.shape })),
+      ...buffers.map(({ name, variable }) => ({ group: 'buffer' as const, name, shape: variable.shape })),
+    ];
+    const relevant = { ...contents, tensors: contents.tensors.filter((t) => t.group === 'parameter' || t.group === 'buffer') };
+    const problems = checkpointMismatches(relevant, { config: contents.config, architecture: model.architecture, tensors: expected });
+    if (problems.length > 0) {
+      throw new CheckpointError(path, 'mismatch', `checkpoint ${path} does not fit the model its config builds: ${problems.join('; ')}`);
+    }
+
+    const useEma = (options.weights ?? 'ema') === 'ema' && contents.tensors.some((t) => t.group === 'ema');
+    const group = useEma ? 'ema' : 'parameter';
+    for (const { name, variable } of parameters) {
+      assignValues(variable, findTensor(contents, group, name, path).values);
+    }
+    for (const { name, variable } of buffers) {
+      assignValues(variable, findTensor(contents, 'buffer', name, path).values);
+    }
+    setModelTraining(model, false);
+    return { model, config, weights: useEma ? 'ema' : 'raw', iteration: contents.counters.iteration, dispose: () => disposeModel(model) };
+  } catch (error) {
+    disposeModel(model);
+    throw error;
+  }
+}
+
+function findTensor(contents: CheckpointContents, group: CheckpointTensor['group'], name: string, source: string): CheckpointTensor {
+  const tensor = contents.tensors.find((t) => t.group === group && t.name === name);
+  if (tensor === undefined) {
+    throw new CheckpointError(source, 'mismatch', `checkpoint ${source} has no ${group} tensor "${name}"; it was written for another model`);
+  }
+  return tensor;
+}
+
+function assignValues(variable: tf.Variable, values: Float32Array | Int32Array): void {
+  const tensor = tf.tensor(Float32Array.from(values), variable.shape, 'float32');
+  variable.assign(tensor);
+  tensor.dispose();
 }
 
 /** Milliseconds since an arbitrary origin, sub-millisecond resolution. */
@@ -163,6 +301,8 @@ class Session implements EbflowTrainingSession {
   private readonly optimizer: RmsProp;
   private readonly ema: ExponentialMovingAverage | null;
   private readonly shuffle: boolean;
+  /** The checkpoint names of the model's parameters (in `model.variables` order) and buffers. */
+  private readonly named: { parameters: NamedVariable[]; buffers: NamedVariable[] };
   private epochOrder: Int32Array | null = null;
   private iterationCount = 0;
   private nonFiniteCount = 0;
@@ -200,6 +340,7 @@ class Session implements EbflowTrainingSession {
       weightDecay: config.weightDecay,
     });
     this.ema = config.emaDecay === null ? null : new ExponentialMovingAverage(model.variables, config.emaDecay);
+    this.named = namedModelTensors(model);
   }
 
   get iteration(): number {
@@ -293,26 +434,34 @@ class Session implements EbflowTrainingSession {
     }
   }
 
-  /** Evaluates the NLL with the EMA weights (raw weights without EMA) on up to `maxImages` images. */
+  /**
+   * Evaluates the NLL with the EMA weights (raw weights without EMA) on up to `maxImages` images,
+   * with the model in evaluation mode. Without MaP the model's own chain replaces the external
+   * preprocessing; the NLL's definition is the same.
+   */
   async evaluate(split: 'validation' | 'test', maxImages?: number): Promise<NllResult> {
     this.checkUsable('evaluate');
     if (split !== 'validation' && split !== 'test') {
       throw new RangeError(`training session: evaluate() takes split "validation" or "test", received ${JSON.stringify(split)}`);
     }
+    return this.withEvaluationWeights((model) => {
+      const common = { dataset: this.dataset, split, maxImages, random: this.random, batchSize: this.evaluationBatchSize };
+      if (model instanceof PreprocessedFlow) {
+        return evaluateNllWithInModelPreprocessing({ ...common, model });
+      }
+      return evaluateNll({ ...common, model, logitScale: this.config.logitScale });
+    });
+  }
+
+  async withEvaluationWeights<T>(fn: (model: EnergyFlow) => T | Promise<T>): Promise<T> {
+    this.checkUsable('withEvaluationWeights');
     this.busy = true;
+    setModelTraining(this.model, false);
     try {
-      const run = (): Promise<NllResult> =>
-        evaluateNll({
-          model: this.model,
-          dataset: this.dataset,
-          split,
-          maxImages,
-          random: this.random,
-          logitScale: this.config.logitScale,
-          batchSize: this.evaluationBatchSize,
-        });
+      const run = async (): Promise<T> => fn(this.model);
       return this.ema === null ? await run() : await this.ema.withShadowWeights(run);
     } finally {
+      setModelTraining(this.model, true);
       this.busy = false;
     }
   }
@@ -327,6 +476,7 @@ class Session implements EbflowTrainingSession {
       parameters: this.model.variables.map((v) => Float32Array.from(v.dataSync() as Float32Array)),
       optimizer: this.optimizer.getState(),
       ema: this.ema === null ? null : this.ema.getState(),
+      buffers: this.named.buffers.map(({ variable }) => Float32Array.from(variable.dataSync() as Float32Array)),
     };
   }
 
@@ -341,13 +491,30 @@ class Session implements EbflowTrainingSession {
           'restore it into a session with the same config',
       );
     }
+    if (!Number.isInteger(state.nonFiniteSteps) || state.nonFiniteSteps < 0) {
+      throw new RangeError(`training session: state.nonFiniteSteps must be a non-negative integer, received ${state.nonFiniteSteps}`);
+    }
     const variables = this.model.variables;
     if (state.parameters.length !== variables.length || state.parameters.some((p, i) => p.length !== variables[i].size)) {
       throw new RangeError('training session: state.parameters do not match this model\'s variables; restore it into a session with the same config');
     }
+    const buffers = this.named.buffers.map(({ variable }) => variable);
+    if (state.buffers !== undefined && (state.buffers.length !== buffers.length || state.buffers.some((b, i) => b.length !== buffers[i].size))) {
+      throw new RangeError(
+        `training session: state.buffers hold ${state.buffers.length} arrays but the model has ${buffers.length} buffers of other sizes; ` +
+          'restore it into a session with the same config',
+      );
+    }
+    if (state.epochOrder !== null && state.epochOrder.length !== this.dataset.sizes.train) {
+      throw new RangeError(
+        `training session: state.epochOrder has ${state.epochOrder.length} entries but the training split has ${this.dataset.sizes.train} images; ` +
+          'restore it into a session with the same data set',
+      );
+    }
     this.optimizer.setState(state.optimizer);
     if (this.ema !== null && state.ema !== null) this.ema.setState(state.ema);
-    variables.forEach((v, i) => v.assign(tf.tensor(state.parameters[i], v.shape, 'float32')));
+    variables.forEach((v, i) => assignValues(v, state.parameters[i]));
+    state.buffers?.forEach((values, i) => assignValues(buffers[i], values));
     this.random.setState(state.random);
     this.epochOrder = state.epochOrder === null ? null : Int32Array.from(state.epochOrder);
     this.iterationCount = state.iteration;
@@ -355,12 +522,105 @@ class Session implements EbflowTrainingSession {
     this.optimizer.learningRate = learningRateForEpoch(epochOfIteration(this.iterationCount, this.iterationsPerEpoch), this.config);
   }
 
+  checkpointContents(): CheckpointContents {
+    const state = this.getState();
+    const tensors: CheckpointTensor[] = [];
+    const { parameters, buffers } = this.named;
+    parameters.forEach(({ name, variable }, i) => {
+      tensors.push({ group: 'parameter', name, shape: [...variable.shape], values: state.parameters[i] });
+    });
+    parameters.forEach(({ name, variable }, i) => {
+      tensors.push({ group: 'optimizer', name, shape: [...variable.shape], values: state.optimizer.squareAverages[i] });
+    });
+    if (state.ema !== null) {
+      const shadows = state.ema.shadows;
+      parameters.forEach(({ name, variable }, i) => tensors.push({ group: 'ema', name, shape: [...variable.shape], values: shadows[i] }));
+    }
+    buffers.forEach(({ name, variable }, i) => {
+      tensors.push({ group: 'buffer', name, shape: [...variable.shape], values: (state.buffers as Float32Array[])[i] });
+    });
+    if (state.epochOrder !== null) {
+      tensors.push({ group: 'dataOrder', name: 'order', shape: [state.epochOrder.length], values: state.epochOrder });
+    }
+    return {
+      config: this.config,
+      architecture: this.model.architecture,
+      counters: {
+        iteration: state.iteration,
+        nonFiniteSteps: state.nonFiniteSteps,
+        optimizerUpdates: state.optimizer.updates,
+        emaUpdates: state.ema === null ? null : state.ema.updates,
+        random: state.random,
+      },
+      tensors,
+    };
+  }
+
+  /**
+   * Checks `contents` against this session and restores it.
+   *
+   * 1. Collect every difference: config values, architecture, tensor names and shapes, and the
+   *    data order's length; throw one `CheckpointError` listing them all.
+   * 2. Rebuild a `SessionState` from the named tensors and apply it with `setState`.
+   */
+  restoreCheckpoint(contents: CheckpointContents, source = 'checkpoint'): void {
+    this.checkUsable('restoreCheckpoint');
+
+    // 1. Differences.
+    const { parameters, buffers } = this.named;
+    const expected: ExpectedTensor[] = [];
+    const groups: ('parameter' | 'optimizer' | 'ema')[] = this.ema === null ? ['parameter', 'optimizer'] : ['parameter', 'optimizer', 'ema'];
+    for (const group of groups) {
+      for (const { name, variable } of parameters) expected.push({ group, name, shape: [...variable.shape] });
+    }
+    for (const { name, variable } of buffers) expected.push({ group: 'buffer', name, shape: [...variable.shape] });
+    const problems = checkpointMismatches(contents, { config: this.config, architecture: this.model.architecture, tensors: expected });
+    const order = contents.tensors.find((t) => t.group === 'dataOrder');
+    if (order !== undefined && (!(order.values instanceof Int32Array) || order.values.length !== this.dataset.sizes.train)) {
+      problems.push(
+        `checkpoint's data order has ${order.values.length} ${order.values instanceof Int32Array ? 'int32' : 'float32'} entries, ` +
+          `this session's training split has ${this.dataset.sizes.train} images`,
+      );
+    }
+    if (problems.length > 0) {
+      throw new CheckpointError(
+        source,
+        'mismatch',
+        `checkpoint ${source} does not match this session: ${problems.join('; ')}. ` +
+          "Restore it into a session created with the checkpoint's config (resumeTrainingSession does that)",
+      );
+    }
+
+    // 2. The state.
+    const valuesOf = (group: CheckpointTensor['group'], name: string): Float32Array =>
+      findTensor(contents, group, name, source).values as Float32Array;
+    const counters = contents.counters;
+    this.setState({
+      iteration: counters.iteration,
+      nonFiniteSteps: counters.nonFiniteSteps,
+      epochOrder: order === undefined ? null : (order.values as Int32Array),
+      random: counters.random,
+      parameters: parameters.map(({ name }) => valuesOf('parameter', name)),
+      optimizer: { updates: counters.optimizerUpdates, squareAverages: parameters.map(({ name }) => valuesOf('optimizer', name)) },
+      ema:
+        this.ema === null
+          ? null
+          : { updates: counters.emaUpdates ?? Number.NaN, shadows: parameters.map(({ name }) => valuesOf('ema', name)) },
+      buffers: buffers.map(({ name }) => valuesOf('buffer', name)),
+    });
+  }
+
+  async saveCheckpoint(path: string): Promise<void> {
+    this.checkUsable('saveCheckpoint');
+    await writeCheckpoint(path, this.checkpointContents());
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.optimizer.dispose();
     this.ema?.dispose();
-    this.model.variables.forEach((v) => v.dispose());
+    disposeModel(this.model);
   }
 
   /** At the first iteration of an epoch, sets the epoch's learning rate and data order. */
@@ -385,6 +645,16 @@ class Session implements EbflowTrainingSession {
     const augmentation = this.dataset.augmentsTraining ? this.random : undefined;
     const pixels = this.dataset.batch('train', indices, augmentation);
     const [height, width, channels] = this.dataset.imageShape;
+    if (!this.config.matchAfterPreprocessing) {
+      // The model holds the scalings and the logit: its input is the dequantised pixel value,
+      // with the same uniform draws `preprocess` would take.
+      const noise = this.random.uniformArray(pixels.length);
+      return tf.tidy(() => {
+        const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [batchSize, height, width, channels]);
+        const dequantised = tf.add(pixelTensor, tf.tensor(noise, pixelTensor.shape, 'float32'));
+        return tf.reshape(dequantised, [batchSize, ...this.model.sampleShape]);
+      });
+    }
     return tf.tidy(() => {
       const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [batchSize, height, width, channels]);
       const { x } = preprocess(pixelTensor, this.random, this.config.logitScale);

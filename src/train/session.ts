@@ -39,10 +39,19 @@ export interface TrainingConfig {
   logitScale: number;
   /** Residual smooth leaky ReLU (off for MNIST FC, on elsewhere). */
   residual: boolean;
-  /** Match after preprocessing: preprocessing outside the model (true, the paper's default). */
+  /**
+   * Match after preprocessing: preprocessing outside the model (true, the paper's default). With
+   * false the scalings and the logit are layers of the model, whose input is the dequantised pixel
+   * value in [0, 256); DSM and FDSSM are then rejected.
+   */
   matchAfterPreprocessing: boolean;
   /** Use explicit energy derivatives where the model has them. */
   explicitDerivatives: boolean;
+  /**
+   * Spectral normalisation of every convolution of the CNN (on for the CIFAR-10 CNN with ml, ssm
+   * and dsm in the paper, off otherwise); must be false for `fc`.
+   */
+  spectralNorm: boolean;
   /** Folder of CIFAR-10 binary batches, for `cifar10`. */
   cifarDirectory?: string;
 }
@@ -85,4 +94,10 @@ export interface TrainingSession {
   readonly iterationsPerEpoch: number;
   /** Frees every tensor the session owns. */
   dispose(): void;
+  /**
+   * Writes everything needed to resume the run exactly (parameters, optimiser, EMA, buffers,
+   * random stream, data order, step) to one file, atomically. Optional: not every session
+   * implements checkpoints.
+   */
+  saveCheckpoint?(path: string): Promise<void>;
 }

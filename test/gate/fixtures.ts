@@ -8,7 +8,7 @@ import type { GateBaseline, GateCellRun, GateRun } from '../../src/gate/records.
 import { listCells, parseGateScenario, scenarioHash, type GateScenario } from '../../src/gate/scenario.js';
 import { RandomStream } from '../../src/random/stream.js';
 
-/** A small scenario: FC at D = 196 and 784 with ml, ssm and dsm (6 cells, 4 ratios to ml). */
+/** Returns a small scenario: FC at D = 196 and 784 with ml, ssm and dsm (6 cells, 4 ratios to ml). */
 export function makeScenario(comparison: Record<string, unknown> = {}): GateScenario {
   return parseGateScenario(
     {
@@ -104,7 +104,7 @@ export function makeRun(scenario: GateScenario, options: RunOptions): GateRun {
   };
 }
 
-/** A baseline from three quiet runs (seeds 101, 102, 103) unless other runs are given. */
+/** Builds a baseline from three runs with seeds 101, 102 and 103 and the given options. */
 export function makeBaseline(scenario: GateScenario, options: Partial<RunOptions> = {}): GateBaseline {
   const runs = [101, 102, 103].map((seed) => makeRun(scenario, { ...options, seed }));
   return buildBaseline(runs, new Date('2026-01-01T00:00:00Z'));

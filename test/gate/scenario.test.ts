@@ -101,7 +101,7 @@ test('scenario rejects invalid files', () => {
       /another group already has them/,
     ],
     [(input) => (input.comparison.cellThreshold = 1), /cellThreshold must be a number > 1/],
-    [(input) => (input.comparison.overrides = { 'fc/D784/ssm': 1.5 }), /names "fc\/D784\/ssm", which is no cell or ratio/],
+    [(input) => (input.comparison.overrides = { 'fc/D784/ssm': 1.5 }), /names "fc\/D784\/ssm", but no cell or ratio has that id/],
     [(input) => (input.comparison.confidence = 0.5), /confidence must be a number in \[0\.8, 1\)/],
   ];
   for (const [mutate, message] of cases) {

@@ -28,8 +28,8 @@ const scenario = parseGateScenario(
 );
 
 /**
- * A virtual measuring clock in ms that advances 0.001 ms per reading, plus whatever the fakes
- * add, and a wall clock that runs twice as fast (as on a machine shared with another process).
+ * Creates a virtual measuring clock in ms that advances 0.001 ms per reading plus whatever the
+ * fakes add, and a wall clock that runs twice as fast (as on a machine shared with another process).
  */
 function makeClock() {
   const state = { time: 0 };
@@ -86,7 +86,8 @@ function makeFakes(clock: { state: { time: number } }, stepMs: (cell: GateCell) 
 
 function measured(cells: GateCellRun[], id: string) {
   const cell = cells.find((entry) => entry.id === id);
-  assert.ok(cell !== undefined && cell.status === 'measured', `${id} is ${cell?.status}`);
+  assert.ok(cell !== undefined, `${id} is missing`);
+  assert.ok(cell.status === 'measured', `${id} is ${cell.status}`);
   return cell.samples;
 }
 
@@ -129,9 +130,11 @@ test('sweep records unavailable and errored cells', async () => {
 
   const cnn = run.cells.find((cell) => cell.id === 'cnn/D16/dsm');
   assert.equal(cnn?.status, 'unavailable');
-  assert.ok(cnn?.status === 'unavailable' && /not available yet/.test(cnn.reason));
+  assert.ok(cnn?.status === 'unavailable');
+  assert.match(cnn.reason, /not available yet/);
   const ssm = run.cells.find((cell) => cell.id === 'fc/D4/ssm');
-  assert.ok(ssm?.status === 'errored' && ssm.message === 'out of memory');
+  assert.ok(ssm?.status === 'errored');
+  assert.equal(ssm.message, 'out of memory');
   assert.equal(fakes.steps.get('fc/D4/ssm'), 4);
   assert.ok(fakes.disposed.includes('fc/D4/ssm'));
   assert.equal(measured(run.cells, 'fc/D4/ml').stepMs.length, 6);
