@@ -49,4 +49,10 @@ export interface EnergyFlow {
    * `tf.grad`.
    */
   energyDerivatives?(x: tf.Tensor, direction?: tf.Tensor): EnergyDerivatives;
+  /**
+   * Returns E(x) like `energy` for an x that is a constant: the result is differentiable in θ
+   * but not in x, so a model can skip the input gradient of its first layer. Optional; the
+   * objectives that never differentiate in x (ml, sml, fdssm) use it on the explicit path.
+   */
+  constantInputEnergy?(x: tf.Tensor): tf.Tensor1D;
 }

@@ -13,6 +13,7 @@ import { DenseLayer } from '../layers/dense.js';
 import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluTerms } from '../layers/smooth-leaky-relu.js';
 import type { RandomStream } from '../random/stream.js';
+import { smoothLeakyRelu } from '../tensor/elementwise.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
 import {
   LOG_TWO_PI,
@@ -110,6 +111,28 @@ export class FcFlow implements EnergyFlow {
   /** Returns E(x) per sample, shape [B], nats, by the generic layer walk. O(BD²L). */
   energy(x: tf.Tensor): tf.Tensor1D {
     return tf.tidy(() => energyThroughLayers(this.layers, flattenSamples(x, this.dimension, 'FcFlow.energy')));
+  }
+
+  /**
+   * Returns E(x) per sample, shape [B], nats, for a constant x: differentiable once in θ, not in
+   * x. It uses the products of `energyDerivatives`, which skip the first layer's input gradient
+   * and every D×D transpose in the backward pass. O(BD²L).
+   */
+  constantInputEnergy(x: tf.Tensor): tf.Tensor1D {
+    return tf.tidy(() => {
+      const rows = flattenSamples(x, this.dimension, 'FcFlow.constantInputEnergy');
+      let h = tf.add(new WeightProducts(this.denseLayers[0].weight).timesTransposed(rows, true), this.denseLayers[0].bias);
+      let logSlopeSum: tf.Tensor | null = null;
+      for (let index = 1; index < this.depth; index++) {
+        const { y, logSlope } = smoothLeakyRelu(h, this.alpha, this.residual);
+        const rowLogSlope = tf.sum(logSlope, 1);
+        logSlopeSum = logSlopeSum === null ? rowLogSlope : tf.add(logSlopeSum, rowLogSlope);
+        const products = new WeightProducts(this.denseLayers[index].weight);
+        h = tf.add(products.timesTransposed(y as tf.Tensor2D, false), this.denseLayers[index].bias);
+      }
+      const energy = tf.add(tf.mul(tf.sum(tf.square(h), 1), 0.5), 0.5 * this.dimension * LOG_TWO_PI);
+      return (logSlopeSum === null ? energy : tf.sub(energy, logSlopeSum)) as tf.Tensor1D;
+    });
   }
 
   /** Returns log Z = −Σ_l log|det W_l|, differentiable in θ. O(D³L). */

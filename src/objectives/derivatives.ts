@@ -26,6 +26,18 @@ export function energyDerivativesOf(
 }
 
 /**
+ * Returns E(x) per sample for an x that no derivative is taken of: the model's
+ * `constantInputEnergy` when `explicit` is true and the model has it, `energy` otherwise. Either
+ * result is differentiable in θ.
+ */
+export function constantInputEnergyOf(model: EnergyFlow, x: tf.Tensor, explicit: boolean): tf.Tensor1D {
+  if (explicit && model.constantInputEnergy !== undefined) {
+    return model.constantInputEnergy(x);
+  }
+  return model.energy(x);
+}
+
+/**
  * Returns E(x), ∇ₓE(x) = tf.grad(Σ E)(x) and, with a direction v, (∇²ₓE)v = ∇ₓ⟨v, ∇ₓE(x)⟩ by
  * differentiating `model.energy` with nested `tf.grad`. The energy and the score are taken from
  * inside the gradient calls, so the forward and the first backward pass run once. The energy

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { elementsPerSample, requirePositive, requirePrepared } from './derivatives.js';
+import { constantInputEnergyOf, elementsPerSample, requirePositive, requirePrepared } from './derivatives.js';
 import type { Objective } from './objective.js';
 
 export const fdssmObjective: Objective = {
@@ -42,7 +42,8 @@ export const fdssmObjective: Objective = {
     return tf.tidy(() => {
       const batch = x.shape[0];
       const rows = tf.concat([x, tf.add(x, directions), tf.sub(x, directions)], 0);
-      const [centre, plus, minus] = tf.split(model.energy(rows), [batch, batch, batch]);
+      const energy = constantInputEnergyOf(model, rows, options.explicitDerivatives);
+      const [centre, plus, minus] = tf.split(energy, [batch, batch, batch]);
 
       const difference = tf.sub(plus, minus);
       const perSample = tf.add(

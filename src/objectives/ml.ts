@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { constantInputEnergyOf } from './derivatives.js';
 import type { Objective } from './objective.js';
 
 export const mlObjective: Objective = {
@@ -19,8 +20,11 @@ export const mlObjective: Objective = {
     return {};
   },
 
-  /** Returns −mean_b log p(x_b), nats. */
-  loss(model, x) {
-    return tf.tidy(() => tf.neg(tf.mean(model.logProb(x))) as tf.Scalar);
+  /** Returns −mean_b log p(x_b) = mean_b E(x_b) + log Z, nats. */
+  loss(model, x, _prepared, options) {
+    return tf.tidy(() => {
+      const energy = constantInputEnergyOf(model, x, options.explicitDerivatives);
+      return tf.add(tf.mean(energy), model.logNormalizer()) as tf.Scalar;
+    });
   },
 };

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { elementsPerSample, requirePrepared } from './derivatives.js';
+import { constantInputEnergyOf, elementsPerSample, requirePrepared } from './derivatives.js';
 import type { Objective } from './objective.js';
 
 export const smlObjective: Objective = {
@@ -30,11 +30,11 @@ export const smlObjective: Objective = {
   },
 
   /** Returns (Σ_b E(x_b) − Σ_b E(x̂_b)) / (2B), nats. */
-  loss(model, x, prepared) {
+  loss(model, x, prepared, options) {
     const samples = requirePrepared(prepared, 'samples', 'sml');
     return tf.tidy(() => {
       const batch = x.shape[0];
-      const energy = model.energy(tf.concat([x, samples], 0));
+      const energy = constantInputEnergyOf(model, tf.concat([x, samples], 0), options.explicitDerivatives);
       const [dataEnergy, sampleEnergy] = tf.split(energy, [batch, batch]);
       return tf.div(tf.sub(tf.sum(dataEnergy), tf.sum(sampleEnergy)), 2 * batch) as tf.Scalar;
     });

@@ -101,6 +101,21 @@ forEachBackend((backend) => {
       disposeModel(model);
     });
 
+    it(`constant-input energy equals energy (${label})`, () => {
+      const { model } = createFcFixture(settings);
+      const x = rowsToTensor(randomRows(new RandomStream(11), 4, settings.dimension, 1.5));
+      const weights = tf.tensor1d([0.3, -1.2, 0.7, 2]);
+      const generic = tf.variableGrads(() => tf.sum(tf.mul(model.energy(x), weights)), model.variables);
+      const constant = tf.variableGrads(() => tf.sum(tf.mul(model.constantInputEnergy(x), weights)), model.variables);
+      assert.equal(firstMismatch(constant.value.dataSync(), generic.value.dataSync(), backend.accumulated, 'Σ wE'), null);
+      for (const variable of model.variables) {
+        const expected = generic.grads[variable.name].dataSync();
+        assert.equal(firstMismatch(constant.grads[variable.name].dataSync(), expected, DERIVATIVE_TOLERANCE, variable.name), null);
+      }
+      tf.dispose([x, weights, generic.value, constant.value, ...Object.values(generic.grads), ...Object.values(constant.grads)]);
+      disposeModel(model);
+    });
+
     it(`log Z and log p match float64 (${label})`, () => {
       const { model, reference } = createFcFixture(settings);
       const rows = randomRows(new RandomStream(6), 3, settings.dimension);

@@ -110,8 +110,8 @@ forEachBackend(() => {
   for (const settings of MODELS) {
     const label = `L = ${settings.depth}, D = ${settings.dimension}`;
     for (const name of OBJECTIVE_NAMES) {
-      for (const explicit of name === 'ssm' || name === 'dsm' ? [true, false] : [true]) {
-        const path = explicit ? 'explicit' : 'nested';
+      for (const explicit of [true, false]) {
+        const path = explicit ? 'explicit' : 'generic';
         it(`${name} loss and θ-gradient match float64 (${label}, ${path})`, () => {
           const objective = getObjective(name);
           const options = { ...BASE_OPTIONS, explicitDerivatives: explicit };
