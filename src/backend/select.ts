@@ -24,7 +24,7 @@ export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'gpu', 'node
 
 export interface BackendAttempt {
   name: string;
-  /** Why this backend could not be used; absent for the chosen one. */
+  /** The reason this backend could not be used; absent for the chosen one. */
   error?: string;
 }
 
@@ -45,7 +45,7 @@ interface BackendCandidate {
   tfjsName: string;
   /** Loads the package if it is not part of this module's static imports. */
   load?: () => Promise<unknown>;
-  /** What a user can do when this backend fails. */
+  /** The fix a user can apply when this backend fails. */
   fix: string;
 }
 

@@ -1,9 +1,11 @@
 /**
- * Trains one toy EBFlow model (a 2-D data set of the paper's Table 1, or the 10-D multimodal
- * experiment) and writes its result record, plus a density heat-map PNG for the 2-D data sets.
+ * Trains one toy EBFlow model and writes its result record, plus a density heat-map PNG for the
+ * 2-D data sets. The toys are the 2-D data sets of Table 1 and the 10-D multimodal experiment of
+ * Figure A4 of Chao et al., NeurIPS 2023.
  *
  * Usage: node dist/src/cli/toys.js --dataset sine --objective dsm --iterations 500 --seed 0 --out DIR
- * (see --help for every option). Progress goes to stderr, the written file paths to stdout.
+ * (--help lists every option). Progress goes to stderr, and the paths of the written files to
+ * stdout.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +39,8 @@ function toy2dConfigFrom(args: ToyArguments): Toy2dConfig {
     base: args.base,
     blocks: args.blocks ?? config.blocks,
     hidden: args.hidden ?? config.hidden,
+    networkInit: args.networkInit,
+    trainPoints: args.trainPoints ?? config.trainPoints,
     chunkRows: args.chunkRows ?? config.chunkRows,
   };
 }
@@ -55,6 +59,7 @@ function multimodalConfigFrom(args: ToyArguments): MultimodalConfig {
     evaluationPoints: args.evaluationPoints ?? config.evaluationPoints,
     base: args.base,
     blocks: args.blocks ?? config.blocks,
+    trainPoints: args.trainPoints ?? config.trainPoints,
   };
 }
 
@@ -111,8 +116,8 @@ async function main(argv: string[]): Promise<number> {
         `${config.base} base, backend ${backend.name}\n`,
     );
     const result = await trainToy2d(config, progressPrinter(config.iterations));
-    const baseName = cellFileName(`${config.dataset}/${config.objective}/B${config.batchSize}/seed${config.seed}/${config.base}`).replace(/\.json$/, '');
-    const pngName = `${baseName}-density.png`;
+    const runName = `${config.dataset}/${config.objective}/B${config.batchSize}/seed${config.seed}/${config.base}`;
+    const pngName = cellFileName(runName).replace(/\.json$/, '-density.png');
     writeFileSync(join(args.out, pngName), renderDensityPng(result.grid));
     record = toy2dRecord(result, context(), pngName);
     const final = result.evaluations[result.evaluations.length - 1].metrics;

@@ -7,7 +7,7 @@
  *   ℓ(x) = −E(x + u) − log Z(θ),   NLL = −(1/N) Σ_n ℓ(x_n),   bits/dim = NLL / (D·ln 2).
  *
  * The uniform draws are taken from the stream exactly as `preprocess` takes them (B·D values per
- * batch, row-major), so for the same weights and stream state MaP on and off see the same noise
+ * batch, row-major). So for the same weights and stream state, MaP on and off see the same noise
  * and give the same NLL up to float32 rounding.
  */
 import * as tf from '@tensorflow/tfjs-core';

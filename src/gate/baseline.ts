@@ -24,7 +24,7 @@ import { median } from './statistics.js';
 /** Minimum number of runs in a baseline. With three, one outlying run cannot be the median. */
 export const MIN_BASELINE_RUNS = 3;
 
-/** Error raised when a baseline file cannot be used; `code` tells the CLI which exit code applies. */
+/** Error raised when a baseline file cannot be used; the CLI picks its exit code from `code`. */
 export class GateBaselineError extends Error {
   constructor(
     message: string,

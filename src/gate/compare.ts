@@ -2,7 +2,7 @@
  * The gate's comparison: is the current run slower than the baseline, cell by cell and ratio by
  * ratio, beyond the threshold and beyond the noise?
  *
- * Two quantities are compared, both free of the machine's momentary speed:
+ * Two quantities are compared, both chosen to cancel the machine's speed:
  * - each cell's step time in calibration units (step time / calibration kernel time measured just
  *   before the step's block), as the Hodges–Lehmann shift of the log times with a Mann–Whitney
  *   interval (see statistics.ts);
@@ -31,7 +31,10 @@ export const GATE_EXIT_CODES = {
   notComparable: 3,
 } as const;
 
-/** Bootstrap resamples per ratio; 2000 keeps the 2.5% and 97.5% percentiles stable to about ±1%. */
+/**
+ * Bootstrap resamples per ratio. With 2000, the 95% bounds of one example (18 samples per side,
+ * log-noise 0.15) moved by at most 3% over 20 seeds; the fixed seed makes each verdict repeatable.
+ */
 const BOOTSTRAP_RESAMPLES = 2000;
 const BOOTSTRAP_SEED = 7;
 

@@ -16,8 +16,8 @@
  *   two Hodges–Lehmann shifts. The seed makes it deterministic too.
  *
  * Both treat the samples of one run as independent draws. Drift of the whole machine between
- * runs is not in that model: the calibration kernel removes most of it, and the gate's threshold
- * (a change must also be larger than, for example, 1.25x) absorbs the rest.
+ * runs is not in that model. The gate's clock and calibration kernel remove part of it, and its
+ * threshold (a change must also be larger than, for example, 1.25x) has to absorb the rest.
  */
 import { RandomStream } from '../random/stream.js';
 

@@ -79,7 +79,7 @@ export class ActNormLayer implements FlowLayer {
     return [this.location, this.logScale, this.initializedFlag];
   }
 
-  /** True once t and s hold data-dependent values. Reads one number from the backend until then. */
+  /** True once t and s contain data-dependent values. Reads one number from the backend until then. */
   get initialized(): boolean {
     if (!this.knownInitialized) {
       this.knownInitialized = this.initializedFlag.dataSync()[0] !== 0;

@@ -2,10 +2,10 @@
  * Glow's split prior (multi-scale factoring out) and the pass-through wrapper for the layers that
  * follow it.
  *
- * In EBFlow's reference PyTorch implementation (github.com/chen-hao-chao/ebflow) a split prior on
- * x [B, H, W, C] applies its own affine coupling (ReLU network), keeps the first C/2 channels
- * x₁ as the flow's output, and scores the other half z₂ under N(0, I): its "log-det" is
- * Σ log s + log N(z₂), and its reverse pass draws z₂ from N(0, I). That map changes the
+ * EBFlow's reference PyTorch implementation (github.com/chen-hao-chao/ebflow) defines a split prior
+ * on x [B, H, W, C] as follows. It applies its own affine coupling (ReLU network), keeps the first
+ * C/2 channels x₁ as the flow's output and scores the other half z₂ under N(0, I). Its "log-det"
+ * is Σ log s + log N(z₂), and its reverse pass draws z₂ from N(0, I). That map changes the
  * dimension, so it is not a bijection.
  *
  * `SplitPriorLayer` as a `FlowLayer` is the bijective form of the same density: it returns the

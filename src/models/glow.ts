@@ -65,7 +65,8 @@ export interface GlowState {
 
 /**
  * Builds a Glow EBFlow model at Glow's initialisation. With the defaults on MNIST it has
- * 33 couplings with about 0.28 M parameters each, 9.2 M in all.
+ * 10 040 968 parameters: 17 couplings of 290 824 on 14×14×4 (split prior included), 16 of 318 480
+ * on 7×7×8, and 1280 in the Conv1x1 weights.
  */
 export function createGlow(options: GlowOptions): GlowFlow {
   return new GlowFlow(options);
@@ -154,7 +155,7 @@ export class GlowFlow implements EnergyFlow {
     return this.actNorms.flatMap((actNorm) => actNorm.buffers);
   }
 
-  /** True when every ActNorm holds data-dependent values. */
+  /** True when every ActNorm contains data-dependent values. */
   get initialized(): boolean {
     return this.actNorms.every((actNorm) => actNorm.initialized);
   }
@@ -166,9 +167,10 @@ export class GlowFlow implements EnergyFlow {
    * batch (50 MNIST images). Costs one forward pass.
    */
   initialize(x: tf.Tensor): void {
-    for (const actNorm of this.actNorms) actNorm.resetInitialization();
     tf.tidy(() => {
-      forwardThroughLayers(this.layers, this.toImages(x, this.sampleShape, 'initialize'));
+      const images = this.toImages(x, this.sampleShape, 'initialize');
+      for (const actNorm of this.actNorms) actNorm.resetInitialization();
+      forwardThroughLayers(this.layers, images);
     });
   }
 

@@ -1,8 +1,8 @@
 /**
  * A flow with the preprocessing chain inside it, for training without "match after
- * preprocessing" (MaP off). The model's input is the dequantised pixel value y₀ ∈ [0, 256); the
- * chain T (·2⁻⁸, shift, logit; see src/layers/preprocessing-layers.ts) maps it to the input x′ of
- * an ordinary flow g. With the logit's log-det ℓ_T(y₀) and the scalings' constant log-det
+ * preprocessing" (MaP off). The model's input is the dequantised pixel value y₀ ∈ [0, 256). The
+ * chain T (·2⁻⁸, shift, logit, defined in src/layers/preprocessing-layers.ts) maps it to the
+ * input x′ of an ordinary flow g. With the logit's log-det ℓ_T(y₀) and the scalings' constant log-det
  * C_T = D·(ln(1 − 2·10⁻⁶) − ln 256),
  *   E(y₀)    = E_g(T(y₀)) − ℓ_T(y₀)          (the logit joins the energy)
  *   log Z(θ) = log Z_g(θ) − C_T              (the scalings join the normalising constant)

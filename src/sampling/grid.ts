@@ -1,8 +1,8 @@
 /**
  * Image grids for samples and inpainting results, laid out as torchvision's `make_grid` and
- * `save_image` do in EBFlow's reference: a fixed number of images per row, 2 pixels of black
- * padding around and between images, and each 8-bit pixel value p shown as p/256 in [0, 1),
- * stored as floor(255·p/256 + 0.5).
+ * `save_image` do with the defaults EBFlow's reference keeps. A row has a fixed number of images,
+ * with 2 pixels of black padding around and between them. Each 8-bit pixel value p is shown as
+ * p/256 in [0, 1), stored as floor(255·p/256 + 0.5).
  */
 import type { RasterImage } from './png.js';
 

@@ -12,11 +12,10 @@
  * all pixels of a sample; r is one number for the batch. This is not ULA or MALA: there is no
  * Metropolis step and the noise scale is snr·r·η, not √(2η).
  *
- * The chain starts from the images with uniformly random pixels in the mask,
- * x_pix = img⊙(1 − m) + R⊙m with R = toPixels(N(0, I)), dequantised (and, with MaP, scaled and
- * logit-transformed). The result is mapped back to pixels inside the mask; outside it the
- * original pixels are returned as they are, so the float32 round trip through the logit cannot
- * change them.
+ * The chain starts from the images with random pixels in the mask, x_pix = img⊙(1 − m) + R⊙m
+ * with R = toPixels(N(0, I)), dequantised (and, with MaP, scaled and logit-transformed). The final
+ * state is mapped back to pixels inside the mask only. Outside it the original pixels are returned
+ * as they are, so the float32 round trip through the logit cannot change them.
  *
  * Draws from the stream, in order: B·D normals for R, B·D uniforms for the dequantisation, then
  * per iteration one uniform for σ and B·D normals for ξ.
@@ -107,7 +106,7 @@ export function strokeMask(strokes: Uint8Array, threshold = 127): Uint8Array {
 
 /**
  * Fills the masked pixels of `images` by the MCMC chain of the file comment, with the model of
- * `source` (a session's evaluation weights, or a configured model). `mask` holds one byte per
+ * `source` (a session's evaluation weights, or a configured model). `mask` contains one byte per
  * pixel (count·H·W, shared by all channels) or per value (count·H·W·C); 1 marks a pixel to fill.
  * Cost per iteration: one score evaluation (for the FC flow O(B·D²·L)) plus the blur,
  * O(B·D·K²); one scalar is read back per iteration.

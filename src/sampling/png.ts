@@ -64,7 +64,7 @@ export async function writePng(path: string, image: RasterImage): Promise<void> 
   await writeFile(path, encodePng(image));
 }
 
-/** One chunk: length, type, data, CRC-32 of type and data. */
+/** Builds one chunk: length, type, data, and the CRC-32 of type and data. */
 function chunk(type: string, data: Uint8Array): Buffer {
   const out = Buffer.alloc(12 + data.length);
   out.writeUInt32BE(data.length, 0);

@@ -42,9 +42,9 @@ export async function withSourceModel<T>(
 }
 
 /**
- * Maps model-space values (the model's input space) to 8-bit pixels, as float32 values 0–255 with
- * the shape of x: `toPixels` with α_l for a flow trained with MaP, clamp(floor(y₀), 0, 255) for a
- * flow whose input is the dequantised pixel value. O(BD).
+ * Maps values of the model's input space to 8-bit pixels, as float32 values 0–255 with the shape
+ * of x. A flow trained with MaP goes through `toPixels` with α_l. A flow whose input is the
+ * dequantised pixel value y₀ gives clamp(floor(y₀), 0, 255). O(BD).
  */
 export function modelSpaceToPixels(model: EnergyFlow, x: tf.Tensor, logitScale: number): tf.Tensor {
   if (model instanceof PreprocessedFlow) {

@@ -57,7 +57,7 @@ export const sigmoid: ElementwiseFunction = withHigherOrderGradient(
  *
  * The wasm backend of tfjs 4.22 computes `tf.log1p(u)` as ln(1 + u), which is 0.1% off at
  * u = 1e-5 and returns 0 below u ≈ 6e-8. Kahan's correction ln(w)·u/(w − 1) with w = 1 + u
- * cancels the rounding of w, and u itself is the answer where w rounds to 1. Not
+ * cancels the rounding of w, and where w rounds to 1 the result is u itself. Not
  * differentiable (it uses `tf.where`); used only inside forward passes.
  */
 function log1pAccurate(u: tf.Tensor): tf.Tensor {

@@ -2,14 +2,19 @@
  * Log-determinant, inverse and linear solves of dense square matrices, for tfjs tensors.
  *
  * tfjs 4.22 has no determinant, LU, inverse or solve. These functions copy the matrix into a
- * float64 JavaScript array and run the recursive algorithms of `lu.ts`, whose block products
- * run on the current tfjs backend in float32 (`tf.matMul`, untransposed) and whose small blocks
- * run in float64 JavaScript. On the cpu backend, whose `tf.matMul` is slower than JavaScript,
- * every product runs in float64 JavaScript instead.
+ * float64 JavaScript array and factor it with the recursive LU of `lu.ts`, whose block
+ * products run on the current backend in float32 (plain `tf.matMul`) and whose narrow panels
+ * run in float64 JavaScript. Inverses and solves then run as blocked tensor operations on the
+ * backend (`lu-backend.ts`). On the cpu backend, whose `tf.matMul` is slower than JavaScript,
+ * everything runs in float64 JavaScript instead.
  *
- * The ML objective needs log|det W| and its gradient W⁻ᵀ for every dense D×D weight, about
- * 8D³/3 operations per matrix and step (LU 2D³/3, inverse about 3D³/2 here); score-matching
- * objectives never call these functions.
+ * The ML objective needs log|det W| and its gradient W⁻ᵀ for every dense D×D weight; the
+ * usual count is 8D³/3 operations per matrix and step (LU 2D³/3, inverse 2D³), and these
+ * functions execute about 7D³/3. By that count, log|det W| with its gradient ran at 14–17
+ * GFLOP/s at D = 784 (75–95 ms; wasm matMul 29–31 GFLOP/s) and 23 GFLOP/s at D = 3072 (3.4 s;
+ * matMul 17 GFLOP/s), from the best CPU times of `node dist/src/cli/bench-linalg.js` on one
+ * core of the project's 2-core machine while other jobs shared it. Score-matching objectives
+ * never call these functions.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -20,24 +25,30 @@ import './register-gradients.js';
 
 export type { LuFactorization } from './lu.js';
 
-/** Where the block products of a factorisation run. */
+/** The placement of the block products of a factorisation. */
 export type ProductPlacement = 'auto' | 'backend' | 'float64';
 
 export interface LinalgOptions {
   /**
-   * Largest block solved without recursion, in rows; LU panels stop splitting at
-   * min(blockSize, 32) columns. Default 64. Small values exercise the recursion in tests.
+   * Rows of the smallest blocks: triangular blocks solved without recursion and the block
+   * rows of the inverse. LU panels stop splitting at min(blockSize, 8) columns. Default 64,
+   * or 128 for n ≥ 2048. Small values exercise the blocked paths in tests.
    */
   blockSize?: number;
   /**
-   * 'backend' runs every block product with `tf.matMul` on the current backend (float32),
-   * 'float64' runs all of them in JavaScript, and 'auto' (the default) uses the backend for
-   * products of at least 64³ multiply-adds unless the backend is 'cpu'.
+   * 'backend' runs every block product with `tf.matMul` on the current backend (float32) and
+   * the solves as tensor operations. 'float64' runs everything in JavaScript. 'auto' (the
+   * default) means 'float64' on the cpu backend; elsewhere it sends products of at least 32³
+   * multiply-adds to the backend.
    */
   products?: ProductPlacement;
 }
 
+// Block rows of 64 suit D = 784; from D = 2048 on, 128 halves the number of block steps of the
+// inverse (about 8% faster at D = 3072 on the project machine).
 const DEFAULT_BLOCK_SIZE = 64;
+const LARGE_MATRIX_BLOCK_SIZE = 128;
+const LARGE_MATRIX_SIZE = 2048;
 const AUTO_MINIMUM_WORK = 32 * 32 * 32;
 const AUTO_MINIMUM_DIMENSION = 8;
 
@@ -46,8 +57,8 @@ interface ResolvedSettings extends FactorSettings {
   solveOnBackend: boolean;
 }
 
-function resolveSettings(caller: string, options: LinalgOptions = {}): ResolvedSettings {
-  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+function resolveSettings(caller: string, n: number, options: LinalgOptions = {}): ResolvedSettings {
+  const blockSize = options.blockSize ?? (n >= LARGE_MATRIX_SIZE ? LARGE_MATRIX_BLOCK_SIZE : DEFAULT_BLOCK_SIZE);
   if (!Number.isInteger(blockSize) || blockSize < 2) {
     throw new RangeError(`${caller}: options.blockSize must be an integer ≥ 2, received ${blockSize}.`);
   }
@@ -68,7 +79,7 @@ function resolveSettings(caller: string, options: LinalgOptions = {}): ResolvedS
   }
 }
 
-/** Returns A⁻ᵀ from the factorisation of A as a float32 tensor, computed where `settings` says. */
+/** Returns A⁻ᵀ from the factorisation of A as a float32 tensor, on the backend or in JavaScript as `settings` selects. */
 function inverseTransposedTensor(factorization: LuFactorization, settings: ResolvedSettings): tf.Tensor2D {
   const n = factorization.n;
   if (!settings.solveOnBackend) {
@@ -106,13 +117,14 @@ export function luFactor(values: ArrayLike<number>, n: number, options?: LinalgO
   if (!Number.isInteger(n) || n < 0 || values.length !== n * n) {
     throw new Error(`luFactor: expected n×n = ${n}×${n} values, received ${values.length}.`);
   }
-  return luFactorInPlace(Float64Array.from(values), n, resolveSettings('luFactor', options));
+  return luFactorInPlace(Float64Array.from(values), n, resolveSettings('luFactor', n, options));
 }
 
 /**
  * Returns log|det A| in nats for the n×n row-major matrix `values`, computed entirely in
  * float64 (LU with partial pivoting, no float32 step). −Infinity for a singular matrix.
- * 2n³/3 operations at about 2 GFLOP/s: 0.2 s at n = 784, 10 s at n = 3072.
+ * 2n³/3 operations at about 2 GFLOP/s once the JIT has warmed up (1.3 s at n = 1536 on the
+ * project machine, so about 10 s at n = 3072).
  */
 export function logAbsDetFloat64(values: Float64Array | Float32Array, n: number): number {
   if (!Number.isInteger(n) || n < 0 || values.length !== n * n) {
@@ -125,16 +137,16 @@ export function logAbsDetFloat64(values: Float64Array | Float32Array, n: number)
  * Returns log|det W| in nats as a scalar, differentiable in W with gradient W⁻ᵀ.
  *
  * The forward pass factors W (2n³/3 operations); the gradient, computed only when requested,
- * reuses that factorisation for W⁻ᵀ (about 3n³/2 more). −Infinity for a singular W, whose
- * gradient then throws. Relative error of the value about 1e-6 for well-conditioned W (float32
- * block products).
+ * reuses that factorisation for W⁻ᵀ (about 5n³/3 more). −Infinity for a singular W, whose
+ * gradient then throws. The value's relative error was below 1e-6 for Gaussian W up to
+ * n = 3072 (float32 block products), the gradient's below 2e-5 at n = 300 (Frobenius norm).
  *
  * NOTE: differentiable once. The gradient W⁻ᵀ is built from the factorisation, not from tfjs
- * ops, so a second derivative in W would come out as zero; no objective needs one.
+ * ops, so a second derivative in W would come out as zero. No objective needs one.
  */
 export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
   const n = squareSize('logAbsDet', w);
-  const settings = resolveSettings('logAbsDet', options);
+  const settings = resolveSettings('logAbsDet', n, options);
   const op = tf.customGrad(((matrix: tf.Tensor2D) => {
     const factorization = luFactorInPlace(readMatrix(matrix, false), n, settings);
     return {
@@ -146,12 +158,12 @@ export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
 }
 
 /**
- * Returns W⁻¹ (float32). About 13n³/6 operations (LU, then L⁻¹ and the solve with U).
+ * Returns W⁻¹ (float32). About 7n³/3 operations: the LU of Wᵀ, then (Wᵀ)⁻ᵀ = W⁻¹.
  * Not differentiable. Throws when W is singular.
  */
 export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
   const n = squareSize('inverse', w);
-  const settings = resolveSettings('inverse', options);
+  const settings = resolveSettings('inverse', n, options);
   // W⁻¹ = ((Wᵀ)⁻¹)ᵀ, the transposed inverse of Wᵀ.
   const factorization = luFactorInPlace(readMatrix(w, true), n, settings);
   return inverseTransposedTensor(factorization, settings);
@@ -167,7 +179,7 @@ export function solve(w: tf.Tensor2D, b: tf.Tensor2D, options?: LinalgOptions): 
     throw new Error(`solve: the right-hand side must have shape [${n}, c] to match W [${n}, ${n}], received [${b.shape}].`);
   }
   const columns = b.shape[1];
-  const settings = resolveSettings('solve', options);
+  const settings = resolveSettings('solve', n, options);
   const factorization = luFactorInPlace(readMatrix(w, false), n, settings);
   if (!settings.solveOnBackend) {
     const x = solveFromLu(factorization, b.dataSync(), columns, settings);

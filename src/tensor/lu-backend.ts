@@ -6,19 +6,19 @@
  * (A⁻¹·B)ᵀ = (P·B)ᵀ·L⁻ᵀ·U⁻ᵀ. The right factors are triangular, so each product is computed one
  * column block of `blockSize` columns at a time, as plain `tf.matMul` calls (float32) whose
  * right operand is a thin block of the factorisation. That orientation matters on the wasm
- * backend of tfjs 4.22: XNNPACK repacks the right operand of every product whose right tensor
- * it has not seen before, at about 3.6 ns per element (measured on the 2-core project machine),
- * which would cost more than the arithmetic if the wide, freshly computed operand were on the
- * right.
+ * backend of tfjs 4.22, because XNNPACK repacks the right operand of every product whose right
+ * tensor it has not multiplied before. The repacking costs about 2–7 ns per element (measured
+ * on the 2-core project machine), more than the arithmetic if the wide, freshly computed
+ * operand were on the right.
  *
- * Nothing is sliced on the backend either (the wasm `tf.slice` copies its whole input out of
- * wasm memory first, and `tf.gather` manages about 35 M elements/s): the blocks of L and U are
- * packed and uploaded from the factorisation in JavaScript, with the float64 inverses of the
- * diagonal blocks, and the partial results are joined with `tf.concat`.
+ * Nothing is sliced on the backend either, because the wasm `tf.slice` copies its whole input
+ * out of wasm memory first and `tf.gather` manages about 35 M elements/s. Instead the blocks of
+ * L and U are packed and uploaded from the factorisation in JavaScript, with the float64
+ * inverses of the diagonal blocks, and the partial results are joined with `tf.concat`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { checkNonsingular, invertUnitLowerSmall, invertUpperSmall, permutationFromPivots, type LuFactorization } from './lu.js';
+import { checkNonsingular, diagonalBlockKey, invertUnitLowerSmall, invertUpperSmall, permutationFromPivots, type LuFactorization } from './lu.js';
 import type { Block } from './matrix-products.js';
 
 /** Index range [start, end) of one block. */
@@ -75,7 +75,7 @@ export class BackendLuSolver {
 
   /**
    * Returns X = A⁻¹·B for B of shape [n, c] as a new float32 tensor. 2n²c operations on the
-   * backend; B is downloaded and permuted in JavaScript. Throws when A is singular.
+   * backend, after B is downloaded and permuted in JavaScript. Throws when A is singular.
    */
   solve(b: tf.Tensor2D): tf.Tensor2D {
     checkNonsingular(this.factorization, 'solve');
@@ -109,9 +109,9 @@ export class BackendLuSolver {
   }
 
   /**
-   * Returns L⁻ᵀ in column blocks, each [n, width]. L⁻ᵀ is upper triangular; column block i is
-   * [−(L⁻ᵀ)_<i,<i·(L_i,<i)ᵀ·L_ii⁻ᵀ; L_ii⁻ᵀ; 0], so each step multiplies the leading square
-   * found so far by a thin uploaded block. About 2n³/3 operations.
+   * Returns L⁻ᵀ in column blocks, each [n, width]. L⁻ᵀ is upper triangular, and column block i
+   * stacks −(L⁻ᵀ)_<i,<i·(L_i,<i)ᵀ·L_ii⁻ᵀ, L_ii⁻ᵀ and zeros. So each step multiplies the leading
+   * square found so far by a thin uploaded block. About 2n³/3 operations.
    */
   private lowerInverseTransposedColumns(): tf.Tensor2D[] {
     const { n } = this.factorization;
@@ -210,7 +210,15 @@ export class BackendLuSolver {
   private lowerDiagonalInverseTransposed(b: number): tf.Tensor2D {
     const { start, end } = this.ranges[b];
     const width = end - start;
-    return this.upload(`lower inverse ${b}`, () => transposeSquare(invertUnitLowerSmall(this.diagonalBlock(start, width)), width), width, width);
+    return this.upload(
+      `lower inverse ${b}`,
+      () => {
+        const cached = this.factorization.lowerBlockInverses.get(diagonalBlockKey(start, width));
+        return transposeSquare(cached ?? invertUnitLowerSmall(this.diagonalBlock(start, width)), width);
+      },
+      width,
+      width,
+    );
   }
 
   private upperDiagonalInverseTransposed(b: number): tf.Tensor2D {

@@ -5,16 +5,21 @@
  * The algorithms split each matrix in halves until a block has at most `blockSize` rows
  * (Toledo's recursive LU, and the matching recursive triangular solve and inverse), so nearly all
  * arithmetic happens in a few large block products. `ProductPolicy` sends those products to the
- * tfjs backend (float32) or to float64 JavaScript; the small blocks at the bottom of the
+ * tfjs backend (float32) or to float64 JavaScript. The small blocks at the bottom of the
  * recursion are solved in float64 JavaScript. Flop counts below are for n×n matrices.
  */
 import { multiplyInto, subBlock, wholeMatrix, type Block, type ProductPolicy } from './matrix-products.js';
 
 /** The recursion's parameters. */
 export interface FactorSettings {
-  /** Largest block (rows of a triangular block, columns of an LU panel) solved without recursion. */
+  /** Rows of the largest triangular block solved without recursion; LU panels stop splitting at min(blockSize, 8) columns. */
   blockSize: number;
   policy: ProductPolicy;
+  /**
+   * Cache of inverted diagonal blocks of the unit lower triangle that the solves read, keyed by
+   * `diagonalBlockKey` of the block's offset in its array. Only valid while those blocks do not change.
+   */
+  lowerBlockInverses?: Map<string, Float64Array>;
 }
 
 /** P·A = L·U, with L unit lower triangular and U upper triangular. */
@@ -28,6 +33,16 @@ export interface LuFactorization {
   logAbsDet: number;
   /** The sign of det A: −1, 1, or 0 when a pivot is zero. */
   sign: -1 | 0 | 1;
+  /**
+   * Inverses of diagonal blocks of L computed during the factorisation, keyed by
+   * `diagonalBlockKey`; later solves reuse them.
+   */
+  lowerBlockInverses: Map<string, Float64Array>;
+}
+
+/** Returns the cache key of the size×size diagonal block of L starting at row and column `start`. */
+export function diagonalBlockKey(start: number, size: number): string {
+  return `${start}:${size}`;
 }
 
 // LU panels narrower than this are factored column by column; wider ones split in halves.
@@ -48,7 +63,8 @@ export function luFactorInPlace(matrix: Float64Array, n: number, settings: Facto
     throw new Error(`luFactorInPlace: expected ${n}×${n} = ${n * n} values, received ${matrix.length}.`);
   }
   const pivots = new Int32Array(n);
-  factorPanel(matrix, n, pivots, 0, n, settings);
+  const lowerBlockInverses = new Map<string, Float64Array>();
+  factorPanel(matrix, n, pivots, 0, n, { ...settings, lowerBlockInverses });
 
   // det A = det(P)⁻¹·Π u_jj, and det P = (−1)^(number of swaps).
   let logAbsDet = 0;
@@ -62,13 +78,17 @@ export function luFactorInPlace(matrix: Float64Array, n: number, settings: Facto
     logAbsDet += Math.log(Math.abs(pivot));
   }
   const sign = singular ? 0 : signChanges % 2 === 0 ? 1 : -1;
-  return { n, lu: matrix, pivots, logAbsDet, sign };
+  return { n, lu: matrix, pivots, logAbsDet, sign, lowerBlockInverses };
 }
 
 /**
  * Factors the panel of columns [k, k + width) over rows [k, n), whose values are already
  * updated by every earlier column. Row swaps are applied to whole rows, which also applies them
  * to the factored columns on the left and the not-yet-updated columns on the right.
+ *
+ * Panels wider than blockSize split at multiples of blockSize, so the diagonal blocks that the
+ * triangular solves invert lie on one grid and each is inverted once. A diagonal block of L is
+ * final once its columns are factored, because later swaps only move rows below it.
  */
 function factorPanel(a: Float64Array, n: number, pivots: Int32Array, k: number, width: number, settings: FactorSettings): void {
   const leafWidth = Math.min(settings.blockSize, MAX_PANEL_LEAF_WIDTH);
@@ -76,7 +96,7 @@ function factorPanel(a: Float64Array, n: number, pivots: Int32Array, k: number, 
     factorPanelByColumns(a, n, pivots, k, width);
     return;
   }
-  const left = splitSize(width, leafWidth);
+  const left = splitSize(width, width > settings.blockSize ? settings.blockSize : leafWidth);
   const right = width - left;
   const below = n - k - left;
   const whole = wholeMatrix(a, n, n);
@@ -185,7 +205,7 @@ export function solveUnitLowerInPlace(l: Block, b: Block, settings: FactorSettin
     } else {
       // Multiplying by the explicit inverse of a small diagonal block turns the solve into one
       // product on the backend; with partial pivoting |l_ij| ≤ 1, which keeps that inverse tame.
-      const inverse = invertUnitLowerSmall(l);
+      const inverse = cachedUnitLowerInverse(l, settings.lowerBlockInverses);
       multiplyInto(settings.policy, b, 1, wholeMatrix(inverse, s, s), 'general', b, 'general', 0);
     }
     return;
@@ -225,7 +245,7 @@ export function solveUpperInPlace(u: Block, b: Block, settings: FactorSettings):
 
 /**
  * Overwrites the strictly lower triangle of the s×s block `t` with that of L⁻¹, where L is the
- * unit lower triangle of `t`; the diagonal and upper part are not touched. About s³/2
+ * unit lower triangle of `t`. The diagonal and upper part are not touched. About s³/2
  * operations:
  *   [L11 0; L21 L22]⁻¹ = [L11⁻¹ 0; −L22⁻¹·L21·L11⁻¹ L22⁻¹].
  */
@@ -250,6 +270,19 @@ export function invertUnitLowerInPlace(t: Block, settings: FactorSettings): void
   multiplyInto(settings.policy, t21, -1, t21, 'general', t11, 'unit-lower', 0);
   solveUnitLowerInPlace(t22, t21, settings);
   invertUnitLowerInPlace(t22, settings);
+}
+
+/** Returns the inverse of the unit lower triangle of a diagonal block, from `cache` when it has it. */
+function cachedUnitLowerInverse(l: Block, cache: Map<string, Float64Array> | undefined): Float64Array {
+  if (cache === undefined) return invertUnitLowerSmall(l);
+  // For a diagonal block of an n×n array, offset = start·(n + 1) identifies the start.
+  const key = diagonalBlockKey(l.offset / (l.stride + 1), l.rows);
+  let inverse = cache.get(key);
+  if (inverse === undefined) {
+    inverse = invertUnitLowerSmall(l);
+    cache.set(key, inverse);
+  }
+  return inverse;
 }
 
 /** Returns the inverse of the unit lower triangle of a small block as a dense s×s array. s³/3 operations. */

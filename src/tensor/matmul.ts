@@ -52,18 +52,18 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
   if (a.rank !== 2 || b.rank !== 2) {
     throw new Error(`matMul: both operands must be 2-D, received shapes [${a.shape}] and [${b.shape}]; reshape them first.`);
   }
-  const m = transposeA ? a.shape[1] : a.shape[0];
-  const innerA = transposeA ? a.shape[0] : a.shape[1];
-  const innerB = transposeB ? b.shape[1] : b.shape[0];
-  const n = transposeB ? b.shape[0] : b.shape[1];
+  const a2 = a as tf.Tensor2D;
+  const b2 = b as tf.Tensor2D;
+  const m = transposeA ? a2.shape[1] : a2.shape[0];
+  const innerA = transposeA ? a2.shape[0] : a2.shape[1];
+  const innerB = transposeB ? b2.shape[1] : b2.shape[0];
+  const n = transposeB ? b2.shape[0] : b2.shape[1];
   if (innerA !== innerB) {
     throw new Error(
       `matMul: inner dimensions differ: a is [${a.shape}] with transposeA=${transposeA} and ` +
         `b is [${b.shape}] with transposeB=${transposeB}, giving ${innerA} and ${innerB}.`,
     );
   }
-  const a2 = a as tf.Tensor2D;
-  const b2 = b as tf.Tensor2D;
   return tf.tidy(() => {
     if (prefersSwappedOperands(m, innerA, n, transposeA, transposeB)) {
       const left = transposeB ? b2 : tf.transpose(b2);

@@ -21,9 +21,9 @@ export interface Block {
 }
 
 /**
- * How a block's stored values are read. 'unit-lower' reads the part strictly below the
- * diagonal, with ones on the diagonal and zeros above; 'upper' reads the diagonal and above,
- * with zeros below. Both let a factorisation keep L and U in one array.
+ * The part of a block's stored values that a product reads. 'unit-lower' reads the part
+ * strictly below the diagonal, with ones on the diagonal and zeros above. 'upper' reads the
+ * diagonal and above, with zeros below. Both let a factorisation keep L and U in one array.
  */
 export type BlockStructure = 'general' | 'unit-lower' | 'upper';
 
@@ -154,20 +154,21 @@ export const BACKEND_ENGINE: ProductEngine = {
   },
 };
 
-/** Which engine multiplies which product. */
+/** The rule that picks the engine for each product. */
 export interface ProductPolicy {
   /** Returns the engine for a product of [m×k] by [k×n]. */
   engineFor(m: number, k: number, n: number): ProductEngine;
 }
 
-/** A policy that sends every product to one engine. */
+/** Returns a policy that sends every product to one engine. */
 export function singleEnginePolicy(engine: ProductEngine): ProductPolicy {
   return { engineFor: () => engine };
 }
 
 /**
- * A policy that sends products of at least `minimumWork` multiply-adds (m·k·n), with every
- * dimension at least `minimumDimension`, to the backend, and the rest to float64 JavaScript.
+ * Returns a policy that sends products of at least `minimumWork` multiply-adds (m·k·n), with
+ * every dimension at least `minimumDimension`, to the backend, and the rest to float64
+ * JavaScript.
  */
 export function sizeBasedPolicy(minimumWork: number, minimumDimension: number): ProductPolicy {
   return {
@@ -205,7 +206,7 @@ export function multiplyInto(
     if (beta === 0) accumulate(c, new Float64Array(m * n), 0, 0);
     return;
   }
-  // The two branches keep every loop monomorphic in its array type.
+  // Operands are packed in the engine's precision: float32 for the backend, float64 in JavaScript.
   if (engine.precision === 'float32') {
     if (n > m) {
       // XNNPACK repacks the right operand of each product (k·n elements); Cᵀ = Bᵀ·Aᵀ repacks k·m.

@@ -1,12 +1,13 @@
 /**
  * Adam and AdamW with PyTorch's semantics (torch.optim.Adam / AdamW, no amsgrad), the optimisers
- * of EBFlow's toy experiments. After t updates,
+ * of EBFlow's toy experiments. Update t (from 1) computes
  *
- *   g ← ∇θ (+ λ·θ for Adam's L2 weight decay)
- *   m ← β₁·m + (1 − β₁)·g,   v ← β₂·v + (1 − β₂)·g²            (both start at 0)
+ *   g ← ∇θ + λ·θ                                  (Adam's L2 weight decay; AdamW leaves it out)
+ *   m ← β₁·m + (1 − β₁)·g
+ *   v ← β₂·v + (1 − β₂)·g²                        (m and v start at 0)
  *   θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
  *
- * with ε added after the square root; AdamW instead shrinks θ ← θ·(1 − lr·λ) before the step.
+ * with ε added after the square root. AdamW instead shrinks θ ← θ·(1 − lr·λ) before the step.
  * Defaults β = (0.9, 0.999), ε = 1e-8, λ = 0 (every toy configuration uses λ = 0, where Adam and
  * AdamW coincide).
  */
@@ -46,7 +47,12 @@ export class Adam {
     this.epsilon = options.epsilon ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0;
     this.decoupledWeightDecay = options.decoupledWeightDecay ?? false;
-    for (const [name, value] of [['learningRate', this.learningRate], ['epsilon', this.epsilon], ['weightDecay', this.weightDecay]] as const) {
+    const nonNegative = [
+      ['learningRate', this.learningRate],
+      ['epsilon', this.epsilon],
+      ['weightDecay', this.weightDecay],
+    ] as const;
+    for (const [name, value] of nonNegative) {
       if (!(Number.isFinite(value) && value >= 0)) {
         throw new RangeError(`Adam: ${name} must be a finite number ≥ 0, received ${value}`);
       }

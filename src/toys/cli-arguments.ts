@@ -1,8 +1,10 @@
 /**
- * Command-line arguments of `node dist/src/cli/toys.js`. Parsing only; src/cli/toys.ts acts on
- * them. Every option not given takes the authors' value for the chosen data set and objective.
+ * Command-line arguments of `node dist/src/cli/toys.js`. This module only parses them, and
+ * src/cli/toys.ts acts on them. Every option not given takes the authors' value for the chosen
+ * data set and objective.
  */
 import { OBJECTIVE_NAMES, type ObjectiveName } from '../objectives/objective.js';
+import { COUPLING_WEIGHT_INITS, type CouplingWeightInit } from './coupling-network.js';
 import { TOY_2D_DATASETS, TOY_DATASET_NAMES, type ToyDatasetName } from './datasets.js';
 import { BASE_DISTRIBUTIONS, type BaseDistribution } from './density.js';
 import { LINEAR_NET_MASKS, type LinearNetMask } from './linear-net.js';
@@ -33,6 +35,11 @@ Options:
                             and of the metrics, laplace as in the authors' code
   --blocks <n>              flow blocks (default: 10)
   --hidden <n>              2-D only: width of the coupling MLPs (default: 64)
+  --network-init <name>     2-D only: orthogonal (default, as the authors configure) or uniform
+                            (PyTorch's default, what the authors' code actually runs) for the
+                            coupling MLP weights
+  --train-points <n>        training points drawn (default: 10000 for the 2-D data sets, as the
+                            authors' code draws them, 50000 for multimodal10)
   --chunk-rows <n>          2-D only: rows per gradient pass (default: 512 for ssm, 2048 otherwise)
   --backend <name>          TensorFlow.js backend: gpu, node, wasm, cpu or auto (default: auto)
   --out <dir>               output folder (default: results/toys)
@@ -65,6 +72,8 @@ export interface ToyArguments {
   base: BaseDistribution;
   blocks: number | null;
   hidden: number | null;
+  networkInit: CouplingWeightInit;
+  trainPoints: number | null;
   chunkRows: number | null;
   backend: string | null;
   out: string;
@@ -87,6 +96,8 @@ const VALUE_OPTIONS: Readonly<Record<string, { key: keyof ToyArguments; kind: Ki
   '--base': { key: 'base', kind: 'text' },
   '--blocks': { key: 'blocks', kind: 'positive-integer' },
   '--hidden': { key: 'hidden', kind: 'positive-integer' },
+  '--network-init': { key: 'networkInit', kind: 'text' },
+  '--train-points': { key: 'trainPoints', kind: 'positive-integer' },
   '--chunk-rows': { key: 'chunkRows', kind: 'positive-integer' },
   '--backend': { key: 'backend', kind: 'text' },
   '--out': { key: 'out', kind: 'text' },
@@ -109,6 +120,8 @@ export function parseToyArguments(argv: readonly string[]): ToyArguments {
     base: 'gaussian',
     blocks: null,
     hidden: null,
+    networkInit: 'orthogonal',
+    trainPoints: null,
     chunkRows: null,
     backend: null,
     out: 'results/toys',
@@ -141,6 +154,7 @@ export function parseToyArguments(argv: readonly string[]): ToyArguments {
   requireChoice('--objective', parsed.objective as string, OBJECTIVE_NAMES);
   requireChoice('--mask', parsed.mask as string, LINEAR_NET_MASKS);
   requireChoice('--base', parsed.base as string, BASE_DISTRIBUTIONS);
+  requireChoice('--network-init', parsed.networkInit as string, COUPLING_WEIGHT_INITS);
   const twoDimensional = (TOY_2D_DATASETS as readonly string[]).includes(parsed.dataset as string);
   if (!twoDimensional && parsed.objective !== 'ml') {
     throw new ToyArgumentError(`--objective ${String(parsed.objective)} is not available for multimodal10, which the authors train by ML only; use --objective ml`);
@@ -148,7 +162,7 @@ export function parseToyArguments(argv: readonly string[]): ToyArguments {
   if (twoDimensional && seen.has('--mask')) {
     throw new ToyArgumentError(`--mask applies to multimodal10 only, but --dataset is ${String(parsed.dataset)}; leave --mask out`);
   }
-  for (const option of ['--hidden', '--chunk-rows'] as const) {
+  for (const option of ['--hidden', '--chunk-rows', '--network-init'] as const) {
     if (!twoDimensional && seen.has(option)) {
       throw new ToyArgumentError(`${option} applies to the 2-D data sets only, but --dataset is multimodal10; leave ${option} out`);
     }
@@ -159,14 +173,13 @@ export function parseToyArguments(argv: readonly string[]): ToyArguments {
 function convert(option: string, text: string, kind: Kind): string | number {
   if (kind === 'text') return text;
   const value = Number(text);
-  const valid =
-    kind === 'number'
-      ? Number.isFinite(value) && value >= 0
-      : Number.isInteger(value) && (kind === 'positive-integer' ? value >= 1 : value >= 0);
-  if (!valid) {
-    const expected = kind === 'number' ? 'a finite number ≥ 0' : kind === 'positive-integer' ? 'an integer ≥ 1' : 'an integer ≥ 0';
-    throw new ToyArgumentError(`option ${option} must be ${expected}, received "${text}"`);
-  }
+  const rules: Record<Exclude<Kind, 'text'>, { valid: boolean; expected: string }> = {
+    number: { valid: Number.isFinite(value) && value >= 0, expected: 'a finite number ≥ 0' },
+    integer: { valid: Number.isInteger(value) && value >= 0, expected: 'an integer ≥ 0' },
+    'positive-integer': { valid: Number.isInteger(value) && value >= 1, expected: 'an integer ≥ 1' },
+  };
+  const rule = rules[kind];
+  if (!rule.valid) throw new ToyArgumentError(`option ${option} must be ${rule.expected}, received "${text}"`);
   return value;
 }
 

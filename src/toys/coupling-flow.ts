@@ -8,17 +8,18 @@
  * width 64 with two hidden-to-hidden layers, and a standard normal base. Linear layers and
  * ActNorms are the constant-Jacobian set (log Z); the couplings are in the energy.
  *
- * Initialisation (from one `RandomStream`, in layer order): each Linear draws a random
- * orthogonal W and a bias uniform on ±1/√2; each coupling draws s_net with PyTorch's default
- * `nn.Linear` initialisation, and t_net starts as an exact copy of s_net (Swish, or ELU when
- * `shiftActivation` is 'elu'). The authors' 'ortho' option was meant to initialise the MLPs
- * orthogonally too but is a no-op on them, so they keep the default initialisation, as here.
+ * Initialisation draws from one `RandomStream`, in layer order. Each Linear draws a random
+ * orthogonal W and a bias uniform on ±1/√2. Each coupling draws s_net with (semi-)orthogonal
+ * weights and biases uniform on ±1/√fan_in, and t_net starts as an exact copy of s_net (with
+ * Swish, or with ELU when `shiftActivation` is 'elu'). The authors' 'ortho' setting requests
+ * orthogonal MLP weights but does not reach them, so their MLP weights keep PyTorch's uniform
+ * default; `networkInit: 'uniform'` reproduces that.
  *
  * Precision: float32 on every tfjs backend; the authors' toy code runs in float64.
  */
 import type { FlowLayer } from '../layers/layer.js';
 import type { RandomStream } from '../random/stream.js';
-import { CouplingNetwork, type CouplingActivation } from './coupling-network.js';
+import { CouplingNetwork, type CouplingActivation, type CouplingWeightInit } from './coupling-network.js';
 import { MaskedAffineCoupling, ToyActNorm, ToyLinearLayer } from './layers.js';
 import { ToyFlow } from './toy-flow.js';
 
@@ -34,6 +35,8 @@ export interface CouplingFlow2dOptions {
   shiftActivation?: CouplingActivation;
   /** Weight normalisation of the Linear layers; default false. */
   weightNorm?: boolean;
+  /** The coupling MLPs' weight initialisation; default 'orthogonal' ('uniform': the authors' code). */
+  networkInit?: CouplingWeightInit;
 }
 
 /** Default sizes of the authors' 2-D model. */
@@ -55,7 +58,7 @@ export function createCouplingFlow2d(options: CouplingFlow2dOptions): ToyFlow {
   let mask = [0, 1];
   for (let block = 0; block < blocks; block++) {
     layers.push(new ToyLinearLayer({ name: `linear[${block}]`, random, weightNorm }));
-    const networkOptions = { dimension: 2, hidden, hiddenLayers };
+    const networkOptions = { dimension: 2, hidden, hiddenLayers, weightInit: options.networkInit };
     const scaleNetwork = new CouplingNetwork({ ...networkOptions, activation: 'swish' }, random);
     const shiftNetwork = new CouplingNetwork({ ...networkOptions, activation: shiftActivation }, null, scaleNetwork.readValues());
     layers.push(new MaskedAffineCoupling({ name: `coupling[${block}]`, mask }, scaleNetwork, shiftNetwork));

@@ -6,19 +6,26 @@
  * Both are built from `src/tensor/elementwise.ts`, so their derivatives are right to third order
  * (tfjs's own sigmoid, exp and elu gradients are not).
  *
- * Linear layers keep their weight as [in, out] and compute x·W + b. Weights and biases are
- * initialised like PyTorch's `nn.Linear`: uniform on ±1/√fan_in.
+ * Linear layers keep their weight as [in, out] and compute x·W + b. Biases are initialised like
+ * PyTorch's `nn.Linear`, uniform on ±1/√fan_in. Weights are (semi-)orthogonal by default, which
+ * is what the authors' `weight_init = 'ortho'` setting requests. Their code applies that
+ * initialiser to the MLP container, where it does nothing, so their MLP weights keep the
+ * `nn.Linear` default, uniform on ±1/√fan_in; `weightInit: 'uniform'` reproduces that.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 import type { RandomStream } from '../random/stream.js';
 import { exp, sigmoid } from '../tensor/elementwise.js';
 import { matMul } from '../tensor/matmul.js';
-import { uniformSymmetric, variableFrom } from './init.js';
+import { randomSemiOrthogonal, uniformSymmetric, variableFrom } from './init.js';
 
 /** The activation between the MLP's linear layers. */
 export type CouplingActivation = 'swish' | 'elu';
 export const COUPLING_ACTIVATIONS: readonly CouplingActivation[] = ['swish', 'elu'];
+
+/** The initialisation of the MLP weights: (semi-)orthogonal, or PyTorch's uniform default. */
+export type CouplingWeightInit = 'orthogonal' | 'uniform';
+export const COUPLING_WEIGHT_INITS: readonly CouplingWeightInit[] = ['orthogonal', 'uniform'];
 
 export interface CouplingNetworkOptions {
   /** D, the input and output size. */
@@ -28,6 +35,8 @@ export interface CouplingNetworkOptions {
   /** Hidden-to-hidden layers n_hidden (the MLP has n_hidden + 2 linear layers). */
   hiddenLayers: number;
   activation: CouplingActivation;
+  /** Default 'orthogonal'. */
+  weightInit?: CouplingWeightInit;
 }
 
 /** The initial values of a network, so a second network can start as an exact copy. */
@@ -47,8 +56,8 @@ export class CouplingNetwork {
   private readonly sizes: number[];
 
   /**
-   * Creates the network with PyTorch's default `nn.Linear` initialisation drawn from `random`,
-   * or with a copy of `values` when given (then nothing is drawn). O(H²·n_hidden) memory.
+   * Creates the network with weights drawn from `random` by the `weightInit` scheme and uniform
+   * biases, or with a copy of `values` when given (then nothing is drawn). O(H²·n_hidden) memory.
    */
   constructor(options: CouplingNetworkOptions, random: RandomStream | null, values?: CouplingNetworkValues) {
     const { dimension, hidden, hiddenLayers, activation } = options;
@@ -59,6 +68,10 @@ export class CouplingNetwork {
     }
     if (!COUPLING_ACTIVATIONS.includes(activation)) {
       throw new RangeError(`CouplingNetwork: activation must be one of ${COUPLING_ACTIVATIONS.join(', ')}, received "${activation}"`);
+    }
+    const weightInit = options.weightInit ?? 'orthogonal';
+    if (!COUPLING_WEIGHT_INITS.includes(weightInit)) {
+      throw new RangeError(`CouplingNetwork: weightInit must be one of ${COUPLING_WEIGHT_INITS.join(', ')}, received "${weightInit}"`);
     }
     this.activation = activation;
     this.sizes = [dimension, ...new Array<number>(hiddenLayers + 1).fill(hidden), dimension];
@@ -75,7 +88,8 @@ export class CouplingNetwork {
         bias = values.biases[layer];
       } else if (random !== null) {
         const bound = 1 / Math.sqrt(fanIn);
-        weight = uniformSymmetric(fanIn * fanOut, bound, random);
+        if (weightInit === 'orthogonal') weight = Float32Array.from(randomSemiOrthogonal(fanIn, fanOut, random));
+        else weight = uniformSymmetric(fanIn * fanOut, bound, random);
         bias = uniformSymmetric(fanOut, bound, random);
       } else {
         throw new Error('CouplingNetwork: pass either a random stream or initial values');

@@ -2,16 +2,18 @@
  * Seeded generators of the toy data sets of EBFlow's 2-D and 10-D experiments (Chao et al.,
  * NeurIPS 2023, Table 1 and Figure A4).
  *
- * The authors' code draws each data set once with an unseeded NumPy/Torch generator; here every
+ * The authors' code draws each data set once with an unseeded NumPy/Torch generator. Here every
  * point comes from a `RandomStream`, so a data seed fixes the data set exactly. Points are stored
- * row-major in a Float32Array of `count × dimension` values. Split sizes follow the authors' code:
- * their train split of sine, swirl and checkerboard holds 10,000 points (the generator takes
- * 50,000 only for the tag 'train', and the train split is built with the tag 'all'), the test
- * split 10,000; multimodal10 has 50,000 train and 10,000 test points.
+ * row-major in a Float32Array of `count × dimension` values.
+ *
+ * Split sizes follow the authors' code. Their train split of sine, swirl and checkerboard
+ * contains 10,000 points, because the generator draws 50,000 only for the tag 'train' and the
+ * train split is built with the tag 'all'. The test split contains 10,000 points; multimodal10 has
+ * 50,000 train and 10,000 test points.
  */
 import type { RandomStream } from '../random/stream.js';
 
-/** The 2-D data sets of the paper's Table 1. */
+/** The 2-D data sets of the EBFlow paper's Table 1 (Chao et al., NeurIPS 2023). */
 export const TOY_2D_DATASETS = ['sine', 'swirl', 'checkerboard'] as const;
 export type Toy2dDataset = (typeof TOY_2D_DATASETS)[number];
 

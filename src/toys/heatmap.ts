@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import type { EnergyFlow } from '../models/energy-flow.js';
 import { flowLogDensity, type BaseDistribution } from './density.js';
-import { encodeRgbPng } from './png.js';
+import { encodePng } from '../sampling/png.js';
 
 export interface DensityGridOptions {
   /** Grid points per axis; default 100. */
@@ -47,24 +47,28 @@ export function densityGrid(model: EnergyFlow, options: DensityGridOptions = {})
       points[index + 1] = extent - row * step;
     }
   }
-  const logDensity = tf.tidy(() => flowLogDensity(model, tf.tensor2d(points, [resolution * resolution, 2]), options.base ?? 'gaussian').dataSync());
+  const logDensity = tf.tidy(() => {
+    const x = tf.tensor2d(points, [resolution * resolution, 2]);
+    return flowLogDensity(model, x, options.base ?? 'gaussian').dataSync();
+  });
   return { resolution, extent, logDensity: Float64Array.from(logDensity) };
 }
 
 /**
  * Control points of the viridis colour map (matplotlib's default, by van der Walt and Smith) at
- * t = 0, 1/8, …, 1, as RGB bytes; colours in between are interpolated linearly.
+ * t = 0, 1/8, …, 1: #440154, #472d7b, #3b528b, #2c728e, #21918c, #28ae80, #5ec962, #addc30 and
+ * #fde725. Colours in between are interpolated linearly in RGB, which approximates the map.
  */
 const VIRIDIS: readonly (readonly [number, number, number])[] = [
-  [68, 1, 84],
-  [71, 44, 122],
-  [59, 81, 139],
-  [44, 113, 142],
-  [33, 144, 141],
-  [39, 173, 129],
-  [92, 200, 99],
-  [170, 220, 50],
-  [253, 231, 37],
+  [0x44, 0x01, 0x54],
+  [0x47, 0x2d, 0x7b],
+  [0x3b, 0x52, 0x8b],
+  [0x2c, 0x72, 0x8e],
+  [0x21, 0x91, 0x8c],
+  [0x28, 0xae, 0x80],
+  [0x5e, 0xc9, 0x62],
+  [0xad, 0xdc, 0x30],
+  [0xfd, 0xe7, 0x25],
 ];
 
 /** Returns the viridis colour of t ∈ [0, 1] (clamped; NaN maps to 0). */
@@ -98,5 +102,5 @@ export function renderDensityPng(grid: DensityGrid, pixelsPerPoint = 1): Buffer 
       rgb.set(colour, (row * side + column) * 3);
     }
   }
-  return encodeRgbPng(rgb, side, side);
+  return encodePng({ width: side, height: side, channels: 3, pixels: rgb });
 }

@@ -21,19 +21,51 @@ export function randomOrthogonal(n: number, random: RandomStream): Float64Array 
   }
 }
 
+/**
+ * Returns a random rows×cols matrix, row-major, with orthonormal columns when rows ≥ cols and
+ * orthonormal rows otherwise, as PyTorch's `orthogonal_` initialises a rectangular weight (the Q
+ * factor of a standard normal matrix with R's diagonal made positive). O(rows·cols·min(rows, cols)).
+ */
+export function randomSemiOrthogonal(rows: number, cols: number, random: RandomStream): Float64Array {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) {
+    throw new RangeError(`randomSemiOrthogonal: rows and cols must be positive integers, received ${rows} × ${cols}`);
+  }
+  const tall = Math.max(rows, cols);
+  const narrow = Math.min(rows, cols);
+  for (;;) {
+    // A tall×narrow Gaussian matrix; its columns become orthonormal.
+    const matrix = Float64Array.from(random.normalArray(tall * narrow));
+    if (!orthonormalizeRectangularColumns(matrix, tall, narrow)) continue;
+    if (rows >= cols) return matrix;
+    const transposed = new Float64Array(rows * cols);
+    for (let i = 0; i < tall; i++) {
+      for (let j = 0; j < narrow; j++) transposed[j * cols + i] = matrix[i * narrow + j];
+    }
+    return transposed;
+  }
+}
+
 /** Orthonormalises the columns of a row-major n×n matrix in place; false when a column vanishes. */
 function orthonormalizeColumns(matrix: Float64Array, n: number): boolean {
-  for (let column = 0; column < n; column++) {
+  return orthonormalizeRectangularColumns(matrix, n, n);
+}
+
+/**
+ * Orthonormalises the columns of a row-major rows×cols matrix (rows ≥ cols) in place by modified
+ * Gram–Schmidt; false when a column vanishes.
+ */
+function orthonormalizeRectangularColumns(matrix: Float64Array, rows: number, cols: number): boolean {
+  for (let column = 0; column < cols; column++) {
     for (let previous = 0; previous < column; previous++) {
       let projection = 0;
-      for (let row = 0; row < n; row++) projection += matrix[row * n + previous] * matrix[row * n + column];
-      for (let row = 0; row < n; row++) matrix[row * n + column] -= projection * matrix[row * n + previous];
+      for (let row = 0; row < rows; row++) projection += matrix[row * cols + previous] * matrix[row * cols + column];
+      for (let row = 0; row < rows; row++) matrix[row * cols + column] -= projection * matrix[row * cols + previous];
     }
     let norm = 0;
-    for (let row = 0; row < n; row++) norm += matrix[row * n + column] ** 2;
+    for (let row = 0; row < rows; row++) norm += matrix[row * cols + column] ** 2;
     norm = Math.sqrt(norm);
     if (!(norm > 1e-10)) return false;
-    for (let row = 0; row < n; row++) matrix[row * n + column] /= norm;
+    for (let row = 0; row < rows; row++) matrix[row * cols + column] /= norm;
   }
   return true;
 }

@@ -3,10 +3,10 @@
  * coupling of the 2-D model, and the masked linear layer of the 10-D model.
  *
  * EBFlow split: the linear layers and ActNorm have input-independent Jacobians
- * (`constantJacobian = true`), so their log-dets form the normalising constant log Z(θ); the
+ * (`constantJacobian = true`), so their log-dets form the normalising constant log Z(θ). The
  * couplings' log-dets depend on x and belong to the energy. The authors' code switches the
- * constant log-dets on and off with a `dependency` flag; here every objective that needs them
- * (ML, exact evaluation) asks `constantLogDet()` and the others never do.
+ * constant log-dets on and off with a `dependency` flag. Here every computation that needs them
+ * (ML, exact evaluation) calls `constantLogDet()`, and the others never do.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -18,7 +18,7 @@ import { matMul } from '../tensor/matmul.js';
 import type { CouplingNetwork } from './coupling-network.js';
 import { randomOrthogonal, uniformSymmetric, variableFrom } from './init.js';
 
-/** A layer whose parameters are set from the first batch it sees (data-dependent initialisation). */
+/** A layer whose parameters are set from the first batch that reaches it (data-dependent initialisation). */
 export interface DataInitializedLayer extends FlowLayer {
   readonly initialized: boolean;
   /** Sets the parameters from the batch x [B, D] that reaches this layer. */
@@ -258,7 +258,7 @@ export class MaskedAffineCoupling implements FlowLayer {
   }
 }
 
-/** Which entries of a masked linear layer's matrix are free: all, or a triangle with the diagonal. */
+/** The free entries of a masked linear layer's matrix: all, or a triangle with the diagonal. */
 export type LinearMaskType = 'full' | 'lower' | 'upper';
 
 export interface MaskedLinearLayerOptions {

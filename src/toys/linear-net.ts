@@ -1,5 +1,5 @@
 /**
- * The 10-D linear network of EBFlow's multimodal experiment (paper Figure A4, trained by ML):
+ * The 10-D linear network of EBFlow's multimodal experiment (Chao et al., NeurIPS 2023, Figure A4; trained by ML):
  *
  *   full / lower / upper:  n_blocks × [MaskedLinear(M) → SLR(α = 0.3) → ActNorm] → MaskedLinear(M)
  *   lu:                    n_blocks × [MaskedLinear(U) → MaskedLinear(L) → SLR → ActNorm]

@@ -1,7 +1,7 @@
 /**
- * The metrics of EBFlow's 2-D experiments (paper Table 1): divergences of the model density q
- * from the oracle p* on a fixed evaluation set x_i = b_i + σ·ε_i (b_i the test points, σ = 0.375,
- * ε_i ~ N(0, I)), which are samples of p*:
+ * The metrics of EBFlow's 2-D experiments (Chao et al., NeurIPS 2023, Table 1): divergences of
+ * the model density q from the oracle p* on a fixed evaluation set x_i = b_i + σ·ε_i (b_i the test
+ * points, σ = 0.375, ε_i ~ N(0, I)), which are samples of p*:
  *
  *   kl          = mean_i [ln p*(x_i) − ln q(x_i)]                (Monte-Carlo estimate of KL(p*‖q))
  *   klReference = mean_i [−ln q(x_i) + p*(x_i)·ln p*(x_i)]        (what the authors' code reports)
@@ -21,7 +21,7 @@ import { GaussianKdeOracle, type DensityOracle, type DensityValues } from './kde
 
 /** A fixed set of evaluation points with the oracle's values there. */
 export interface EvaluationSet {
-  /** Row-major points x_i, float32 as the model sees them. */
+  /** Row-major points x_i, in float32 as the model receives them. */
   points: Float32Array;
   count: number;
   dimension: number;

@@ -1,8 +1,8 @@
 /**
- * The 10-D multimodal experiment of EBFlow (paper Figure A4): the linear network of
- * linear-net.ts with a full, lower-triangular, upper-triangular or LU-parameterised matrix per
- * linear stage, trained by maximum likelihood on clean multimodal10 points (no perturbation, no
- * EMA), reporting the test NLL on a fixed batch of the first 1024 test points.
+ * The 10-D multimodal experiment of EBFlow (Chao et al., NeurIPS 2023, Figure A4). The linear network of
+ * linear-net.ts, with a full, lower-triangular, upper-triangular or LU-parameterised matrix per
+ * linear stage, trains by maximum likelihood on clean multimodal10 points (no perturbation, no
+ * EMA). The test NLL is reported on a fixed batch of the first 1024 test points.
  *
  * Unlike the authors' code, which initialises ActNorm from its first evaluation on that test
  * batch, ActNorm here is initialised from the first training batch, so no test point shapes the
@@ -69,8 +69,8 @@ export interface MultimodalResult {
   losses: number[];
   skippedSteps: number;
   iterationMs: number[];
-  /** Test NLL in nats per point after the given number of updates. */
-  evaluations: { step: number; nll: number }[];
+  /** Test NLL in nats per point after `step` updates, evaluated after `iteration` iterations. */
+  evaluations: { step: number; iteration: number; nll: number }[];
   /** The last evaluation's NLL. */
   finalNll: number;
 }
@@ -108,7 +108,7 @@ export async function trainMultimodal(config: MultimodalConfig, onStep?: (progre
       evaluate: () => tf.tidy(() => -tf.mean(flowLogDensity(model, testBatch, config.base)).dataSync()[0]),
       onStep,
     });
-    const evaluations = loop.evaluations.map(({ step, value }) => ({ step, nll: value }));
+    const evaluations = loop.evaluations.map(({ step, iteration, value }) => ({ step, iteration, nll: value }));
     return {
       config,
       losses: loop.losses,

@@ -18,9 +18,13 @@
  * and in having no λ term. Score-matching derivatives come from nested `tf.grad`, because the
  * toy flows have no explicit derivative formulas.
  *
- * Costs per step for a flow whose forward pass costs F per row: ml B·F plus the constant
- * log-dets; sml 2B·F plus B inverse rows; fdssm 3B·F; dsm about 3B·F (second order); ssm about
- * 10B·F (third order). All need one more backward pass for θ.
+ * Cost per step, for a flow whose forward pass costs F per row, before the θ backward pass:
+ *   ml     B·F plus the constant log-dets
+ *   sml    2B·F plus B inverse rows
+ *   fdssm  3B·F
+ *   dsm    about 3B·F (second order)
+ *   ssm    about 10B·F (third order)
+ * These are estimates from the derivative order, not measurements.
  */
 import * as tf from '@tensorflow/tfjs-core';
 

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { EnvironmentInfo, ResultRecord } from '../runner/record.js';
+import type { CellOutcome, EnvironmentInfo, ResultRecord } from '../runner/record.js';
 import { RESULT_SCHEMA_VERSION } from '../runner/record.js';
 import { summarizeTiming } from '../runner/timing.js';
 import type { ToyMetrics } from './metrics.js';
@@ -60,7 +60,10 @@ export function configurationHash(config: object): string {
   return createHash('sha256').update(JSON.stringify(withoutSeed)).digest('hex').slice(0, 32);
 }
 
-function commonFields(losses: number[], iterationMs: number[], context: RunContext): Omit<ToyRunRecord, 'scenario' | 'cellId' | 'parameters' | 'outcome' | 'evaluations' | 'finalNll' | 'toy'> {
+/** The record fields every toy run fills the same way. */
+type CommonFields = Omit<ToyRunRecord, 'scenario' | 'cellId' | 'parameters' | 'outcome' | 'evaluations' | 'finalNll' | 'toy'>;
+
+function commonFields(losses: number[], iterationMs: number[], context: RunContext): CommonFields {
   const warmup = Math.min(context.warmupIterations, Math.max(0, iterationMs.length - 1));
   return {
     schemaVersion: RESULT_SCHEMA_VERSION,
@@ -81,10 +84,15 @@ export function toy2dRecord(result: Toy2dResult, context: RunContext, densityPat
   const { config } = result;
   const final = result.evaluations[result.evaluations.length - 1].metrics;
   const variant = config.base === 'laplace' ? 'laplace-base' : null;
+  const variantSuffix = variant === null ? '' : `/${variant}`;
+  const outcome: CellOutcome =
+    final.nonFinite > 0
+      ? { status: 'diverged', step: config.iterations, firstNonFiniteValue: `log-density not finite at ${final.nonFinite} evaluation points` }
+      : { status: 'completed' };
   return {
     ...commonFields(result.losses, result.iterationMs, context),
     scenario: { name: `toy-${config.dataset}-${config.objective}`, hash: configurationHash(config), file: '' },
-    cellId: `${config.dataset}/coupling2d/${config.objective}/D2/B${config.batchSize}/seed${config.seed}${variant === null ? '' : `/${variant}`}`,
+    cellId: `${config.dataset}/coupling2d/${config.objective}/D2/B${config.batchSize}/seed${config.seed}${variantSuffix}`,
     parameters: {
       dataset: config.dataset,
       architecture: 'coupling2d',
@@ -96,7 +104,7 @@ export function toy2dRecord(result: Toy2dResult, context: RunContext, densityPat
       seed: config.seed,
       variant,
     },
-    outcome: final.nonFinite > 0 ? { status: 'diverged', step: config.iterations, firstNonFiniteValue: `log-density not finite at ${final.nonFinite} evaluation points` } : { status: 'completed' },
+    outcome,
     evaluations: [],
     finalNll: null,
     metrics: { kl: final.kl, klReference: final.klReference, fisher: final.fisher },
@@ -121,13 +129,23 @@ export function multimodalRecord(result: MultimodalResult, context: RunContext):
     bitsPerDim: nll / (dimension * Math.LN2),
     nonFinite: Number.isFinite(nll) ? 0 : config.evaluationPoints,
   });
-  let elapsed = 0;
-  const secondsAt: number[] = result.iterationMs.map((ms) => (elapsed += ms / 1000));
+  // secondsAfter[i] is the training time of the first i iterations.
+  const secondsAfter = [0];
+  result.iterationMs.forEach((ms, i) => secondsAfter.push(secondsAfter[i] + ms / 1000));
   const variant = config.base === 'laplace' ? 'laplace-base' : null;
+  const variantSuffix = variant === null ? '' : `/${variant}`;
+  const outcome: CellOutcome = Number.isFinite(result.finalNll)
+    ? { status: 'completed' }
+    : { status: 'diverged', step: config.iterations, firstNonFiniteValue: String(result.finalNll) };
+  const evaluations = result.evaluations.map(({ step, iteration, nll }) => ({
+    step,
+    trainingSeconds: secondsAfter[iteration],
+    result: nllResult(nll),
+  }));
   return {
     ...commonFields(result.losses, result.iterationMs, context),
     scenario: { name: `toy-multimodal10-${config.mask}`, hash: configurationHash(config), file: '' },
-    cellId: `multimodal10/linear-${config.mask}/ml/D10/B${config.batchSize}/seed${config.seed}${variant === null ? '' : `/${variant}`}`,
+    cellId: `multimodal10/linear-${config.mask}/ml/D10/B${config.batchSize}/seed${config.seed}${variantSuffix}`,
     parameters: {
       dataset: 'multimodal10',
       architecture: `linear-${config.mask}`,
@@ -139,8 +157,8 @@ export function multimodalRecord(result: MultimodalResult, context: RunContext):
       seed: config.seed,
       variant,
     },
-    outcome: Number.isFinite(result.finalNll) ? { status: 'completed' } : { status: 'diverged', step: config.iterations, firstNonFiniteValue: String(result.finalNll) },
-    evaluations: result.evaluations.map(({ step, nll }) => ({ step, trainingSeconds: secondsAt[step - 1] ?? elapsed, result: nllResult(nll) })),
+    outcome,
+    evaluations,
     finalNll: nllResult(result.finalNll),
     toy: {
       config,

@@ -1,15 +1,16 @@
 /**
- * One training run of EBFlow's 2-D experiments (paper Table 1): data, model, objective, loop,
- * metrics against the Gaussian-KDE oracle and the density grid of the final EMA weights.
+ * One training run of EBFlow's 2-D experiments (Chao et al., NeurIPS 2023, Table 1): data, model,
+ * objective, loop, metrics against the Gaussian-KDE oracle and the density grid of the final EMA
+ * weights.
  *
- * `defaultToy2dConfig` returns the authors' settings for a data set and objective (their config
- * files for sine, swirl and checkerboard); tests and quick runs shorten `iterations`, the batch
- * and the model.
+ * `defaultToy2dConfig` returns the authors' settings for a data set and objective, from their
+ * config files for sine, swirl and checkerboard. Tests and quick runs shorten `iterations`, the
+ * batch and the model.
  */
 import type { ObjectiveName } from '../objectives/objective.js';
 import { OBJECTIVE_NAMES } from '../objectives/objective.js';
 import { RandomStream } from '../random/stream.js';
-import type { CouplingActivation } from './coupling-network.js';
+import { COUPLING_WEIGHT_INITS, type CouplingActivation, type CouplingWeightInit } from './coupling-network.js';
 import { COUPLING_FLOW_DEFAULTS, createCouplingFlow2d } from './coupling-flow.js';
 import { BatchSampler, generateSplits, TOY_2D_DATASETS, type Toy2dDataset } from './datasets.js';
 import { BASE_DISTRIBUTIONS, type BaseDistribution } from './density.js';
@@ -34,6 +35,8 @@ export interface Toy2dConfig {
   shiftActivation: CouplingActivation;
   /** Weight normalisation of the 2×2 linear layers (the authors' checkerboard FDSSM only). */
   weightNorm: boolean;
+  /** The coupling MLPs' weights: 'orthogonal' (as configured) or 'uniform' (as the authors' code runs). */
+  networkInit: CouplingWeightInit;
   /** Seed of the model initialisation and every training draw. */
   seed: number;
   /** Seed of the train and test points and of the evaluation noise, shared by runs with different seeds. */
@@ -45,9 +48,10 @@ export interface Toy2dConfig {
   /** EMA decay (0.999), or null for no EMA. */
   emaDecay: number | null;
   /**
-   * Base distribution of ML training, the metrics and the heat-map: 'gaussian' (one base for
-   * everything) or 'laplace' (the authors' ML objective and evaluation; their score-matching
-   * and SML objectives always train the Gaussian-base energy).
+   * Base distribution of ML training, the metrics and the heat-map. 'gaussian' uses one base
+   * everywhere. 'laplace' reproduces the authors' ML objective and evaluation, while their
+   * score-matching and SML objectives always train the Gaussian-base energy (and their heat-maps
+   * always show the Gaussian-base density).
    */
   base: BaseDistribution;
   /** Points of the evaluation set (at most the test split); 10,000. */
@@ -58,7 +62,11 @@ export interface Toy2dConfig {
   chunkRows: number;
   blocks: number;
   hidden: number;
-  /** Train and test split sizes (10,000 each). */
+  /**
+   * Train and test split sizes, 10,000 each as the authors' code draws them. Their generator
+   * draws 50,000 training points only for the split tag 'train', which their train split does
+   * not use. Set `trainPoints` to 50,000 for the size it was meant to have.
+   */
   trainPoints: number;
   testPoints: number;
 }
@@ -116,6 +124,7 @@ export function defaultToy2dConfig(dataset: Toy2dDataset, objective: ObjectiveNa
     optimizer: row.optimizer,
     shiftActivation: row.shiftActivation,
     weightNorm: row.weightNorm ?? false,
+    networkInit: 'orthogonal',
     seed: 0,
     dataSeed: 0,
     noiseStd: 0.375,
@@ -172,8 +181,10 @@ export async function trainToy2d(config: Toy2dConfig, onStep?: (progress: ToySte
     hidden: config.hidden,
     shiftActivation: config.shiftActivation,
     weightNorm: config.weightNorm,
+    networkInit: config.networkInit,
   });
-  let grid: DensityGrid | null = null;
+  // Set by the final evaluation, while the EMA weights are in place.
+  const final: { grid: DensityGrid | null } = { grid: null };
   try {
     const loop = await runToyLoop({
       model,
@@ -189,21 +200,22 @@ export async function trainToy2d(config: Toy2dConfig, onStep?: (progress: ToySte
       chunkRows: config.chunkRows,
       evaluateEvery: config.evaluateEvery,
       // 4. The final evaluation also renders the grid, while the EMA weights are in place.
-      evaluate: (step) => {
+      evaluate: (_step, iteration) => {
         const metrics = toyMetrics(model, evaluationSet, config.base);
-        if (step === config.iterations) grid = densityGrid(model, { base: config.base });
+        if (iteration === config.iterations) final.grid = densityGrid(model, { base: config.base });
         return metrics;
       },
       onStep,
     });
-    const finalGrid = grid ?? densityGrid(model, { base: config.base });
+    const { grid } = final;
+    if (grid === null) throw new Error('trainToy2d: the final evaluation did not run, so there is no density grid');
     return {
       config,
       losses: loop.losses,
       skippedSteps: loop.skippedSteps,
       iterationMs: loop.iterationMs,
       evaluations: loop.evaluations.map(({ step, value }) => ({ step, metrics: value })),
-      grid: finalGrid,
+      grid,
       oracleSeconds,
     };
   } finally {
@@ -213,7 +225,15 @@ export async function trainToy2d(config: Toy2dConfig, onStep?: (progress: ToySte
 
 function checkConfig(config: Toy2dConfig): void {
   const problems: string[] = [];
-  const positiveIntegers: (keyof Toy2dConfig)[] = ['iterations', 'batchSize', 'chunkRows', 'hidden', 'trainPoints', 'testPoints', 'evaluationPoints'];
+  const positiveIntegers: (keyof Toy2dConfig)[] = [
+    'iterations',
+    'batchSize',
+    'chunkRows',
+    'hidden',
+    'trainPoints',
+    'testPoints',
+    'evaluationPoints',
+  ];
   for (const key of positiveIntegers) {
     const value = config[key];
     if (!(Number.isInteger(value) && (value as number) >= 1)) problems.push(`${key} must be a positive integer, received ${String(value)}`);
@@ -223,7 +243,14 @@ function checkConfig(config: Toy2dConfig): void {
     problems.push(`evaluationPoints (${config.evaluationPoints}) must not exceed testPoints (${config.testPoints})`);
   }
   if (!(config.noiseStd > 0)) problems.push(`noiseStd must be > 0, received ${config.noiseStd}`);
-  if (!BASE_DISTRIBUTIONS.includes(config.base)) problems.push(`base must be one of ${BASE_DISTRIBUTIONS.join(', ')}, received "${config.base}"`);
-  if (config.emaDecay !== null && !(config.emaDecay >= 0 && config.emaDecay < 1)) problems.push(`emaDecay must lie in [0, 1) or be null, received ${config.emaDecay}`);
+  if (!COUPLING_WEIGHT_INITS.includes(config.networkInit)) {
+    problems.push(`networkInit must be one of ${COUPLING_WEIGHT_INITS.join(', ')}, received "${config.networkInit}"`);
+  }
+  if (!BASE_DISTRIBUTIONS.includes(config.base)) {
+    problems.push(`base must be one of ${BASE_DISTRIBUTIONS.join(', ')}, received "${config.base}"`);
+  }
+  if (config.emaDecay !== null && !(config.emaDecay >= 0 && config.emaDecay < 1)) {
+    problems.push(`emaDecay must lie in [0, 1) or be null, received ${config.emaDecay}`);
+  }
   if (problems.length > 0) throw new RangeError(`trainToy2d: invalid configuration: ${problems.join('; ')}`);
 }

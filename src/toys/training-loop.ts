@@ -1,8 +1,8 @@
 /**
- * The training loop shared by the toy experiments: perturb a batch, initialise ActNorm from the
- * first batch, take the objective's gradient (in row chunks when the batch is large), skip
- * non-finite steps, clip by global norm, update with Adam, update the EMA, and evaluate with the
- * EMA weights at fixed steps.
+ * The training loop shared by the toy experiments. Each iteration perturbs a batch (the first
+ * one also initialises ActNorm), takes the objective's gradient in row chunks, skips the update
+ * when it is not finite, clips by global norm, updates with Adam and then the EMA. Evaluations
+ * run with the EMA weights at fixed steps.
  *
  * Differences from the authors' toy loop, chosen deliberately:
  * - ActNorm is initialised from the first perturbed training batch for every objective. The
@@ -11,8 +11,8 @@
  * - The EMA shadows are taken after that initialisation. The authors' shadows start at ActNorm's
  *   pre-initialisation values (loc 0, scale 1) and catch up within a few dozen updates through
  *   the EMA's (1 + n)/(10 + n) warm-up.
- * - A step is skipped when the loss or the gradient norm is not finite (the authors skip on a NaN
- *   loss only); skipped steps are counted.
+ * - A step is skipped, and counted, when the loss or the gradient norm is not finite. The
+ *   authors skip a step on a NaN loss only.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -47,8 +47,11 @@ export interface ToyLoopOptions<Evaluation> {
    * also once before the first update (after ActNorm's initialisation). 0: after the last only.
    */
   evaluateEvery: number;
-  /** Computes an evaluation; called with the EMA weights in place. */
-  evaluate(step: number): Evaluation;
+  /**
+   * Computes an evaluation after `step` updates and `iteration` iterations (skipped ones
+   * included); called with the EMA weights in place.
+   */
+  evaluate(step: number, iteration: number): Evaluation;
   /** Called after every iteration, for progress output. */
   onStep?(progress: ToyStepProgress): void;
 }
@@ -69,7 +72,8 @@ export interface ToyLoopResult<Evaluation> {
   skippedSteps: number;
   /** Wall-clock time of every iteration, ms. */
   iterationMs: number[];
-  evaluations: { step: number; value: Evaluation }[];
+  /** `step` counts the updates applied, `iteration` the iterations run (skipped ones included). */
+  evaluations: { step: number; iteration: number; value: Evaluation }[];
 }
 
 /**
@@ -95,9 +99,9 @@ export async function runToyLoop<Evaluation>(options: ToyLoopOptions<Evaluation>
   let ema: ExponentialMovingAverage | null = null;
   const result: ToyLoopResult<Evaluation> = { losses: [], skippedSteps: 0, iterationMs: [], evaluations: [] };
 
-  const evaluate = async (step: number): Promise<void> => {
-    const value = ema === null ? options.evaluate(step) : await ema.withShadowWeights(() => options.evaluate(step));
-    result.evaluations.push({ step, value });
+  const evaluate = async (step: number, iteration: number): Promise<void> => {
+    const value = ema === null ? options.evaluate(step, iteration) : await ema.withShadowWeights(() => options.evaluate(step, iteration));
+    result.evaluations.push({ step, iteration, value });
   };
 
   try {
@@ -107,9 +111,14 @@ export async function runToyLoop<Evaluation>(options: ToyLoopOptions<Evaluation>
       // 1. Perturbed batch, and on the first batch the data-dependent initialisation.
       const batch = drawBatch(sampler, random, settings.noiseStd, model.dimension);
       if (!model.initialized) model.initializeFromData(batch.points);
+      let initialEvaluationMs = 0;
       if (iteration === 1) {
         if (options.emaDecay !== null) ema = new ExponentialMovingAverage(model.variables, options.emaDecay);
-        if (options.evaluateEvery > 0) await evaluate(0);
+        if (options.evaluateEvery > 0) {
+          const evaluationStarted = performance.now();
+          await evaluate(0, 0);
+          initialEvaluationMs = performance.now() - evaluationStarted;
+        }
       }
 
       // 2. The objective's own draws, then the gradient.
@@ -131,13 +140,13 @@ export async function runToyLoop<Evaluation>(options: ToyLoopOptions<Evaluation>
       }
       tf.dispose([norm, ...gradients]);
 
-      const milliseconds = performance.now() - started;
+      const milliseconds = performance.now() - started - initialEvaluationMs;
       result.losses.push(loss);
       result.iterationMs.push(milliseconds);
       options.onStep?.({ iteration, loss, skipped, milliseconds });
 
       const evaluateNow = (options.evaluateEvery > 0 && iteration % options.evaluateEvery === 0) || iteration === iterations;
-      if (evaluateNow) await evaluate(optimizer.updateCount);
+      if (evaluateNow) await evaluate(optimizer.updateCount, iteration);
     }
   } finally {
     optimizer.dispose();
@@ -158,9 +167,9 @@ function drawBatch(sampler: BatchSampler, random: RandomStream, noiseStd: number
 }
 
 /**
- * Returns the batch loss and its θ-gradient (one tensor per model variable, owned by the
- * caller), computed over row chunks of at most `chunkRows` and combined with weights
- * rows/B, which is exact because every toy loss is a mean over rows.
+ * Returns the batch loss and its θ-gradient, one tensor per model variable, owned by the caller.
+ * Both are computed over row chunks of at most `chunkRows` and combined with weights rows/B,
+ * which is exact because every toy loss is a mean over rows.
  */
 function chunkedGradients(
   model: ToyFlow,
@@ -181,7 +190,12 @@ function chunkedGradients(
     loss += weight * value.dataSync()[0];
     const current = variables.map((variable) => grads[variable.name] ?? tf.zerosLike(variable));
     const previous: tf.Tensor[] | null = total;
-    total = tf.tidy(() => current.map((gradient, i) => (previous === null ? tf.mul(gradient, weight) : tf.add(previous[i], tf.mul(gradient, weight)))));
+    total = tf.tidy(() =>
+      current.map((gradient, i) => {
+        const weighted = tf.mul(gradient, weight);
+        return previous === null ? weighted : tf.add(previous[i], weighted);
+      }),
+    );
     tf.dispose([value, ...current, ...Object.values(grads), ...(previous ?? [])]);
     if (chunk !== batch) tf.dispose(Object.values(chunk));
   }

@@ -41,7 +41,7 @@ const PREAMBLE_BYTES = 12;
  */
 export const LOCATION_KEYS: readonly (keyof TrainingConfig)[] = ['cifarDirectory'];
 
-/** What a stored tensor is: a trained parameter, its RMSprop average, its EMA shadow, a buffer, or the data order. */
+/** The role of a stored tensor: a trained parameter, its RMSprop average, its EMA shadow, a buffer, or the data order. */
 export type CheckpointTensorGroup = 'parameter' | 'optimizer' | 'ema' | 'buffer' | 'dataOrder';
 export type CheckpointDtype = 'float32' | 'int32';
 
@@ -101,10 +101,10 @@ export interface CheckpointHeader {
   payloadSha256: string;
 }
 
-/** Why a checkpoint could not be used. */
+/** The reason a checkpoint could not be used. */
 export type CheckpointProblem = 'missing' | 'corrupt' | 'unsupported' | 'mismatch';
 
-/** An unreadable, damaged or mismatched checkpoint; the message says what and the fix. */
+/** An unreadable, damaged or mismatched checkpoint, with a message that names the problem and the fix. */
 export class CheckpointError extends Error {
   constructor(
     readonly path: string,
@@ -159,7 +159,7 @@ export function namedModelTensors(model: EnergyFlow): { parameters: NamedVariabl
       });
     }
   }
-  // Buffers the model holds outside its layers.
+  // Buffers the model keeps outside its layers.
   const modelBuffers = (model as { buffers?: unknown }).buffers;
   if (Array.isArray(modelBuffers)) {
     const known = new Set(buffers.map((entry) => entry.variable));
@@ -269,8 +269,8 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
 
 /** Decodes and checks the bytes of a checkpoint file; `path` is only used in messages. O(size). */
 export function decodeCheckpoint(bytes: Uint8Array, path: string): CheckpointContents {
-  const corrupt = (what: string): CheckpointError =>
-    new CheckpointError(path, 'corrupt', `checkpoint ${path} is damaged: ${what}. Use another checkpoint or write it again`);
+  const corrupt = (reason: string): CheckpointError =>
+    new CheckpointError(path, 'corrupt', `checkpoint ${path} is damaged: ${reason}. Use another checkpoint or write it again`);
 
   // 1. The preamble and the header.
   if (bytes.length < PREAMBLE_BYTES) {
@@ -323,6 +323,9 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): CheckpointCon
     throw corrupt(`the config's sha256 is ${recomputedHash}, the header records ${header.configHash} (the header was edited or corrupted)`);
   }
 
+  const counterProblem = checkCounters(header.counters);
+  if (counterProblem !== null) throw corrupt(`its header's counters are invalid: ${counterProblem}`);
+
   // 3. The tensors.
   const tensors: CheckpointTensor[] = [];
   let expectedOffset = 0;
@@ -364,13 +367,13 @@ export function checkpointMismatches(
   const problems: string[] = [];
 
   const saved = withoutLocations(contents.config) as Record<string, unknown>;
-  const wanted = withoutLocations(expected.config) as Record<string, unknown>;
-  const keys = [...new Set([...Object.keys(saved), ...Object.keys(wanted)])].sort();
+  const current = withoutLocations(expected.config) as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(saved), ...Object.keys(current)])].sort();
   for (const key of keys) {
     const savedValue = canonicalJson(saved[key]);
-    const wantedValue = canonicalJson(wanted[key]);
-    if (savedValue !== wantedValue) {
-      problems.push(`config.${key} is ${savedValue ?? 'absent'} in the checkpoint and ${wantedValue ?? 'absent'} here`);
+    const currentValue = canonicalJson(current[key]);
+    if (savedValue !== currentValue) {
+      problems.push(`config.${key} is ${savedValue ?? 'absent'} in the checkpoint and ${currentValue ?? 'absent'} here`);
     }
   }
   if (contents.architecture !== expected.architecture) {
@@ -421,6 +424,23 @@ export function formatShape(shape: readonly number[]): string {
   return Array.isArray(shape) ? `[${shape.join(',')}]` : JSON.stringify(shape);
 }
 
+/** Returns what is wrong with stored counters, or null when they are valid. */
+function checkCounters(counters: CheckpointCounters | undefined): string | null {
+  if (counters === null || typeof counters !== 'object') return 'the "counters" entry is missing';
+  const count = (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 0;
+  for (const key of ['iteration', 'nonFiniteSteps', 'optimizerUpdates'] as const) {
+    if (!count(counters[key])) return `${key} is ${JSON.stringify(counters[key])}, not a non-negative integer`;
+  }
+  if (counters.emaUpdates !== null && !count(counters.emaUpdates)) {
+    return `emaUpdates is ${JSON.stringify(counters.emaUpdates)}, not null or a non-negative integer`;
+  }
+  const words = counters.random?.words;
+  if (!Array.isArray(words) || words.length !== 4 || !words.every((word) => count(word) && word < 2 ** 32)) {
+    return `random.words is ${JSON.stringify(words)}, not four 32-bit unsigned integers`;
+  }
+  return null;
+}
+
 function checkTensor(tensor: CheckpointTensor): void {
   const elements = tensor.shape.reduce((product, size) => product * size, 1);
   if (!(tensor.values instanceof Float32Array || tensor.values instanceof Int32Array) || tensor.values.length !== elements) {
@@ -435,7 +455,7 @@ function tensorBytes(values: Float32Array | Int32Array): Uint8Array {
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
-/** Finds the own field of `owner` (or of one of its plain-object fields) that holds `target`. */
+/** Returns the name of the field of `owner` (or of one of its plain-object fields) that contains `target`. */
 function fieldPath(owner: object, target: unknown): string | null {
   for (const [key, value] of Object.entries(owner)) {
     if (key === 'variables' || key === 'buffers') continue;
@@ -462,6 +482,9 @@ function canonicalJson(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   return JSON.stringify(value, (_key, item: unknown) => {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) return item;
-    return Object.fromEntries(Object.entries(item as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const sortedKeys = Object.keys(item).sort();
+    const sorted: Record<string, unknown> = {};
+    for (const key of sortedKeys) sorted[key] = (item as Record<string, unknown>)[key];
+    return sorted;
   });
 }

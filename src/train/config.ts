@@ -78,6 +78,11 @@ const SPECTRAL_NORM_OBJECTIVES: readonly ObjectiveName[] = ['ml', 'ssm', 'dsm'];
  * Objectives that perturb the model's input with noise (DSM's Gaussian noise, FDSSM's ±ε
  * directions). Without MaP the input is the dequantised pixel value, and a perturbed value
  * below 0 or at 256 and above has no logit, so these objectives need MaP.
+ *
+ * NOTE: the EBFlow paper's MaP ablation reports DSM and FDSSM NLLs without MaP, but here every
+ * such step had a non-finite loss (8 of 8 steps each, MNIST FC with the default σ and ε), because
+ * MNIST's many 0-valued pixels leave the range under the noise. How the paper's runs avoided this
+ * is not known.
  */
 const INPUT_PERTURBING_OBJECTIVES: readonly ObjectiveName[] = ['dsm', 'fdssm'];
 

@@ -210,7 +210,7 @@ export async function createTrainingSession(
  * Creates a session with the config stored in the checkpoint at `path` and restores the
  * checkpoint into it, so stepping it continues the saved run exactly. `options` are those of
  * `createTrainingSession`; pass `dataset` when the data lives elsewhere than the stored config
- * says. Costs a session creation plus reading the file.
+ * names. Costs a session creation plus reading the file.
  */
 export async function resumeTrainingSession(path: string, options: SessionOptions = {}): Promise<EbflowTrainingSession> {
   const contents = await readCheckpoint(path);
@@ -228,7 +228,7 @@ export async function resumeTrainingSession(path: string, options: SessionOption
 export interface CheckpointModel {
   model: EnergyFlow;
   config: TrainingConfig;
-  /** Which weights the model holds: the EMA shadows or the raw trained parameters. */
+  /** The weights the model contains: the EMA shadows or the raw trained parameters. */
   weights: 'ema' | 'raw';
   /** Training iterations the checkpoint had run. */
   iteration: number;
@@ -238,7 +238,7 @@ export interface CheckpointModel {
 
 /**
  * Loads the model of the checkpoint at `path` without data or optimiser, in evaluation mode.
- * With `weights: 'ema'` (the default) it holds the EMA shadows, as evaluation does, and the raw
+ * With `weights: 'ema'` (the default) it contains the EMA shadows, as evaluation does, and the raw
  * parameters when the run had no EMA; `'raw'` always loads the raw parameters. Throws a
  * `CheckpointError` when the file is damaged or its tensors do not fit the model its config
  * builds. O(parameters).
@@ -480,10 +480,37 @@ class Session implements EbflowTrainingSession {
     };
   }
 
+  /**
+   * Restores a state from `getState()`: every check runs before anything changes, then the
+   * optimiser, EMA, parameters, buffers, stream, data order and counters are set.
+   */
   setState(state: SessionState): void {
     this.checkUsable('setState');
+    this.checkState(state);
+
+    // RmsProp.setState and ExponentialMovingAverage.setState leave the tensors they assign
+    // registered, so the tidy scope releases them. The variables keep the values.
+    tf.tidy(() => {
+      this.optimizer.setState(state.optimizer);
+      if (this.ema !== null && state.ema !== null) this.ema.setState(state.ema);
+    });
+    this.model.variables.forEach((v, i) => assignValues(v, state.parameters[i]));
+    state.buffers?.forEach((values, i) => assignValues(this.named.buffers[i].variable, values));
+    this.random.setState(state.random);
+
+    this.epochOrder = state.epochOrder === null ? null : Int32Array.from(state.epochOrder);
+    this.iterationCount = state.iteration;
+    this.nonFiniteCount = state.nonFiniteSteps;
+    this.optimizer.learningRate = learningRateForEpoch(epochOfIteration(this.iterationCount, this.iterationsPerEpoch), this.config);
+  }
+
+  /** Throws a RangeError naming the first field of `state` that does not fit this session. */
+  private checkState(state: SessionState): void {
     if (!Number.isInteger(state.iteration) || state.iteration < 0) {
       throw new RangeError(`training session: state.iteration must be a non-negative integer, received ${state.iteration}`);
+    }
+    if (!Number.isInteger(state.nonFiniteSteps) || state.nonFiniteSteps < 0) {
+      throw new RangeError(`training session: state.nonFiniteSteps must be a non-negative integer, received ${state.nonFiniteSteps}`);
     }
     if ((state.ema === null) !== (this.ema === null)) {
       throw new RangeError(
@@ -491,9 +518,7 @@ class Session implements EbflowTrainingSession {
           'restore it into a session with the same config',
       );
     }
-    if (!Number.isInteger(state.nonFiniteSteps) || state.nonFiniteSteps < 0) {
-      throw new RangeError(`training session: state.nonFiniteSteps must be a non-negative integer, received ${state.nonFiniteSteps}`);
-    }
+
     const variables = this.model.variables;
     if (state.parameters.length !== variables.length || state.parameters.some((p, i) => p.length !== variables[i].size)) {
       throw new RangeError('training session: state.parameters do not match this model\'s variables; restore it into a session with the same config');
@@ -501,7 +526,7 @@ class Session implements EbflowTrainingSession {
     const buffers = this.named.buffers.map(({ variable }) => variable);
     if (state.buffers !== undefined && (state.buffers.length !== buffers.length || state.buffers.some((b, i) => b.length !== buffers[i].size))) {
       throw new RangeError(
-        `training session: state.buffers hold ${state.buffers.length} arrays but the model has ${buffers.length} buffers of other sizes; ` +
+        `training session: state.buffers contain ${state.buffers.length} arrays but the model has ${buffers.length} buffers of other sizes; ` +
           'restore it into a session with the same config',
       );
     }
@@ -511,15 +536,6 @@ class Session implements EbflowTrainingSession {
           'restore it into a session with the same data set',
       );
     }
-    this.optimizer.setState(state.optimizer);
-    if (this.ema !== null && state.ema !== null) this.ema.setState(state.ema);
-    variables.forEach((v, i) => assignValues(v, state.parameters[i]));
-    state.buffers?.forEach((values, i) => assignValues(buffers[i], values));
-    this.random.setState(state.random);
-    this.epochOrder = state.epochOrder === null ? null : Int32Array.from(state.epochOrder);
-    this.iterationCount = state.iteration;
-    this.nonFiniteCount = state.nonFiniteSteps;
-    this.optimizer.learningRate = learningRateForEpoch(epochOfIteration(this.iterationCount, this.iterationsPerEpoch), this.config);
   }
 
   checkpointContents(): CheckpointContents {
@@ -646,8 +662,8 @@ class Session implements EbflowTrainingSession {
     const pixels = this.dataset.batch('train', indices, augmentation);
     const [height, width, channels] = this.dataset.imageShape;
     if (!this.config.matchAfterPreprocessing) {
-      // The model holds the scalings and the logit: its input is the dequantised pixel value,
-      // with the same uniform draws `preprocess` would take.
+      // The model contains the scalings and the logit, so its input is the dequantised pixel
+      // value, with the same uniform draws `preprocess` would take.
       const noise = this.random.uniformArray(pixels.length);
       return tf.tidy(() => {
         const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [batchSize, height, width, channels]);

@@ -48,8 +48,8 @@ export interface TrainingConfig {
   /** Use explicit energy derivatives where the model has them. */
   explicitDerivatives: boolean;
   /**
-   * Spectral normalisation of every convolution of the CNN (on for the CIFAR-10 CNN with ml, ssm
-   * and dsm in the paper, off otherwise); must be false for `fc`.
+   * Spectral normalisation of every convolution of the CNN. The EBFlow authors' configs turn it on
+   * for the CIFAR-10 CNN with ml, ssm and dsm and off otherwise. Must be false for `fc`.
    */
   spectralNorm: boolean;
   /** Folder of CIFAR-10 binary batches, for `cifar10`. */

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { BACKEND_REQUESTS, backendRequestFromEnv, selectBackend, useBackend } from '../../src/backend/select.js';
 
-/** Whether a package can be resolved from this test file, without loading it. */
+/** Returns whether a package can be resolved from this test file, without loading it. */
 function isResolvable(specifier: string): boolean {
   try {
     import.meta.resolve(specifier);

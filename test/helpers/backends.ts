@@ -37,7 +37,7 @@ const TOLERANCES: Record<BackendName, Omit<BackendUnderTest, 'name'>> = {
   'tensorflow-gpu': { elementwise: { relative: 1e-4, absolute: 1e-5 }, accumulated: { relative: 1e-3, absolute: 1e-4 } },
 };
 
-/** The backends this test run covers. */
+/** Returns the backends this test run covers, with their tolerances. */
 export function backendsUnderTest(): BackendUnderTest[] {
   const listed = process.env.EBFLOW_TEST_BACKENDS?.split(',').map((name) => name.trim()).filter((name) => name !== '');
   const names = listed === undefined || listed.length === 0 ? ['wasm', 'cpu'] : listed;
@@ -81,7 +81,7 @@ export function isClose(actual: number, expected: number, tolerance: Tolerance):
 
 /**
  * Returns a description of the first element of `actual` that is not close to `expected`, or
- * null when every element is close; for use in `assert.equal(mismatch(...), null)`.
+ * null when every element is close. Use it as `assert.equal(firstMismatch(...), null)`.
  */
 export function firstMismatch(
   actual: ArrayLike<number>,

@@ -17,7 +17,7 @@ export type VectorFunction = (x: Float64Array) => number;
 /** Default steps per derivative order. */
 export const DEFAULT_STEPS: Readonly<Record<1 | 2 | 3, number>> = { 1: 1e-3, 2: 1e-3, 3: 1e-2 };
 
-/** One central stencil of order 1, 2 or 3 with step h; truncation error O(h²). */
+/** Returns one central-difference estimate of order 1, 2 or 3 with step h (truncation error O(h²)). */
 function centralStencil(f: ScalarFunction, t: number, order: 1 | 2 | 3, h: number): number {
   switch (order) {
     case 1:

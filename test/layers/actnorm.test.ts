@@ -8,8 +8,8 @@ import { registerLayerKit } from '../helpers/bijection-kit.js';
 
 /**
  * A batch [B = 2, H = 1, W = 2, C = 2] whose statistics are easy by hand.
- * Channel 0 holds 1, 3, 5, 11: mean 5, squared deviations 16 + 4 + 0 + 36 = 56, unbiased variance 56/3.
- * Channel 1 holds 2, 2, 2, 4: mean 2.5, squared deviations 3·0.25 + 2.25 = 3, unbiased variance 1.
+ * Channel 0 contains 1, 3, 5, 11: mean 5, squared deviations 16 + 4 + 0 + 36 = 56, unbiased variance 56/3.
+ * Channel 1 contains 2, 2, 2, 4: mean 2.5, squared deviations 3·0.25 + 2.25 = 3, unbiased variance 1.
  */
 const HAND_BATCH = [1, 2, 3, 2, 5, 2, 11, 4];
 const HAND_MEANS = [5, 2.5];

@@ -7,29 +7,39 @@ import { matMul } from '../../src/tensor/matmul.js';
 import { firstMismatch, forEachBackend } from '../helpers/backends.js';
 import { gradient, hessianVectorProduct } from '../helpers/finite-difference.js';
 
-// op(A) is [M, K] and op(B) is [K, N].
-const M = 3;
-const K = 4;
-const N = 5;
-
+/** Shapes of one case: op(A) is [m, k] and op(B) is [k, n], and A and B are stored transposed when the flags are set. */
 interface Layout {
+  m: number;
+  k: number;
+  n: number;
   transposeA: boolean;
   transposeB: boolean;
   shapeA: [number, number];
   shapeB: [number, number];
 }
 
-const LAYOUTS: Layout[] = [false, true].flatMap((transposeA) =>
-  [false, true].map((transposeB) => ({
-    transposeA,
-    transposeB,
-    shapeA: (transposeA ? [K, M] : [M, K]) as [number, number],
-    shapeB: (transposeB ? [N, K] : [K, N]) as [number, number],
-  })),
+// matMul computes some layouts of 3×4·4×5 as (op(B)ᵀ·op(A)ᵀ)ᵀ and every layout of 6×2·2×6
+// directly, so the two sizes cover both paths.
+const LAYOUTS: Layout[] = [
+  [3, 4, 5],
+  [6, 2, 6],
+].flatMap(([m, k, n]) =>
+  [false, true].flatMap((transposeA) =>
+    [false, true].map((transposeB) => ({
+      m,
+      k,
+      n,
+      transposeA,
+      transposeB,
+      shapeA: (transposeA ? [k, m] : [m, k]) as [number, number],
+      shapeB: (transposeB ? [n, k] : [k, n]) as [number, number],
+    })),
+  ),
 );
 
 /** Float64 op(A)·op(B), with A and B row-major in the stored (possibly transposed) layout. */
 function product64(a: ArrayLike<number>, b: ArrayLike<number>, layout: Layout): Float64Array {
+  const { m: M, k: K, n: N } = layout;
   const at = (i: number, k: number): number => (layout.transposeA ? a[k * M + i] : a[i * K + k]);
   const bt = (k: number, j: number): number => (layout.transposeB ? b[j * K + k] : b[k * N + j]);
   const c = new Float64Array(M * N);
@@ -45,7 +55,7 @@ function product64(a: ArrayLike<number>, b: ArrayLike<number>, layout: Layout): 
 
 /** The scalar test function F(A, B) = Σ wᵢⱼ·(op(A)·op(B))ᵢⱼ², float64, on the packed vector [A; B]. */
 function objective64(packed: Float64Array, weights: Float64Array, layout: Layout): number {
-  const c = product64(packed.subarray(0, M * K), packed.subarray(M * K), layout);
+  const c = product64(packed.subarray(0, layout.m * layout.k), packed.subarray(layout.m * layout.k), layout);
   let sum = 0;
   for (let i = 0; i < c.length; i++) sum += weights[i] * c[i] * c[i];
   return sum;
@@ -69,7 +79,8 @@ function readAll(compute: () => tf.Tensor[]): Float64Array {
 
 forEachBackend((backend) => {
   for (const layout of LAYOUTS) {
-    const label = `transposeA=${layout.transposeA} transposeB=${layout.transposeB}`;
+    const { m: M, k: K, n: N } = layout;
+    const label = `${M}×${K}·${K}×${N} transposeA=${layout.transposeA} transposeB=${layout.transposeB}`;
 
     test(`matMul ${label} matches float64 to second order`, () => {
       const random = new RandomStream(7);

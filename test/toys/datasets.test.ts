@@ -50,7 +50,8 @@ describe('toy data sets', () => {
     for (let i = 0; i < points.count; i++) {
       const x = points.values[2 * i];
       const y = points.values[2 * i + 1];
-      assert.ok(x >= -8 && x < 8, `x = ${x} outside [−8, 8)`);
+      assert.ok(x >= -8, `x = ${x} below −8`);
+      assert.ok(x < 8, `x = ${x} not below 8`);
       residuals.push(y / 4 - Math.sin((3 * x) / 4));
     }
     // e ~ N(0, 0.25²).
@@ -82,7 +83,10 @@ describe('toy data sets', () => {
     for (let i = 0; i < points.count; i++) {
       const x = points.values[2 * i];
       const y = points.values[2 * i + 1];
-      assert.ok(x >= -6 && x < 6 && y >= -6 && y < 6, `(${x}, ${y}) outside [−6, 6)²`);
+      for (const value of [x, y]) {
+        assert.ok(value >= -6, `(${x}, ${y}) has a coordinate below −6`);
+        assert.ok(value < 6, `(${x}, ${y}) has a coordinate not below 6`);
+      }
       const column = Math.floor(x / 3);
       const row = Math.floor(y / 3);
       // float32 rounding can move a point onto a square's edge; skip those.

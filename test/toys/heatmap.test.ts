@@ -7,7 +7,7 @@ import { RandomStream } from '../../src/random/stream.js';
 import { createCouplingFlow2d } from '../../src/toys/coupling-flow.js';
 import { densityGrid, renderDensityPng, viridis } from '../../src/toys/heatmap.js';
 import { ToyLinearLayer } from '../../src/toys/layers.js';
-import { crc32, encodeRgbPng } from '../../src/toys/png.js';
+import { crc32 } from '../../src/sampling/png.js';
 import { forEachBackend } from '../helpers/backends.js';
 
 interface DecodedPng {
@@ -17,7 +17,7 @@ interface DecodedPng {
   rgb: Uint8Array;
 }
 
-/** Decodes the PNGs `encodeRgbPng` writes (8-bit RGB, filter 0), checking every chunk's CRC. */
+/** Decodes 8-bit RGB PNGs with filter type 0, as the heat-maps are written, checking every chunk CRC. */
 function decodePng(file: Buffer): DecodedPng {
   assert.deepEqual([...file.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
   let offset = 8;
@@ -50,25 +50,10 @@ function decodePng(file: Buffer): DecodedPng {
   return { width, height, rgb };
 }
 
-describe('PNG encoder', () => {
-  it('computes the standard CRC-32 check value', () => {
-    assert.equal(crc32(Buffer.from('123456789', 'latin1')), 0xcbf43926);
-  });
-
-  it('round-trips an RGB image', () => {
-    const rgb = Uint8Array.from({ length: 3 * 4 * 3 }, (_, k) => (k * 37) % 256);
-    const decoded = decodePng(encodeRgbPng(rgb, 4, 3));
-    assert.equal(decoded.width, 4);
-    assert.equal(decoded.height, 3);
-    assert.deepEqual(decoded.rgb, rgb);
-  });
-
-  it('rejects a buffer of the wrong size', () => {
-    assert.throws(() => encodeRgbPng(new Uint8Array(5), 2, 1), /expected 2 × 1 × 3 = 6 bytes, received 5/);
-  });
-
-  it('viridis runs from dark purple to yellow', () => {
+describe('viridis colour map', () => {
+  it('runs from dark purple to yellow', () => {
     assert.deepEqual(viridis(0), [68, 1, 84]);
+    assert.deepEqual(viridis(0.5), [0x21, 0x91, 0x8c]);
     assert.deepEqual(viridis(1), [253, 231, 37]);
     assert.deepEqual(viridis(Number.NaN), [68, 1, 84]);
   });

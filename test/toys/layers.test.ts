@@ -7,7 +7,7 @@ import { RandomStream } from '../../src/random/stream.js';
 import { logAbsDetFloat64 } from '../../src/tensor/linalg.js';
 import { CouplingNetwork, elu } from '../../src/toys/coupling-network.js';
 import { createCouplingFlow2d } from '../../src/toys/coupling-flow.js';
-import { randomOrthogonal } from '../../src/toys/init.js';
+import { randomOrthogonal, randomSemiOrthogonal } from '../../src/toys/init.js';
 import { MaskedAffineCoupling, MaskedLinearLayer, maskValues, ToyActNorm, ToyLinearLayer } from '../../src/toys/layers.js';
 import { createLinearNet, LINEAR_NET_MASKS, type LinearNetMask } from '../../src/toys/linear-net.js';
 import type { ToyFlow } from '../../src/toys/toy-flow.js';
@@ -23,7 +23,7 @@ function coupling(random: RandomStream, mask: number[], shiftActivation: 'swish'
 }
 
 /**
- * A linear network whose matrices are I + 0.2·N(0, 1)/√D before masking. The orthogonal
+ * Creates a linear network whose matrices are I + 0.2·N(0, 1)/√D before masking. The orthogonal
  * initialisation masked to a triangle can leave diagonal entries near 0, and the kit's float32
  * inverse and finite differences cannot resolve such ill-conditioned matrices.
  */
@@ -88,6 +88,37 @@ forEachBackend((backend) => {
           assert.ok(Math.abs(dot - (i === j ? 1 : 0)) < 1e-12, `(WᵀW)[${i}, ${j}] = ${dot}`);
         }
       }
+    });
+
+    it('semi-orthogonal initialisation has orthonormal columns or rows', () => {
+      for (const [rows, cols] of [[2, 64], [64, 64], [64, 2]]) {
+        const w = randomSemiOrthogonal(rows, cols, new RandomStream(rows + cols));
+        // Gram matrix of the shorter side: WᵀW (cols × cols) when rows ≥ cols, W·Wᵀ otherwise.
+        const size = Math.min(rows, cols);
+        for (let i = 0; i < size; i++) {
+          for (let j = 0; j < size; j++) {
+            let dot = 0;
+            if (rows >= cols) for (let k = 0; k < rows; k++) dot += w[k * cols + i] * w[k * cols + j];
+            else for (let k = 0; k < cols; k++) dot += w[i * cols + k] * w[j * cols + k];
+            assert.ok(Math.abs(dot - (i === j ? 1 : 0)) < 1e-12, `${rows}×${cols}: Gram[${i}, ${j}] = ${dot}`);
+          }
+        }
+      }
+    });
+
+    it('MLP weights are orthogonal by default and uniform on request', () => {
+      const options = { dimension: 2, hidden: 64, hiddenLayers: 2, activation: 'swish' as const };
+      const orthogonal = new CouplingNetwork(options, new RandomStream(1));
+      const hidden = orthogonal.weights[1].dataSync();
+      let columnNorm = 0;
+      for (let k = 0; k < 64; k++) columnNorm += hidden[k * 64] ** 2;
+      assert.ok(Math.abs(columnNorm - 1) < 1e-5, `a 64×64 weight column has norm² ${columnNorm}`);
+      const uniform = new CouplingNetwork({ ...options, weightInit: 'uniform' }, new RandomStream(1));
+      const values = uniform.weights[1].dataSync();
+      assert.ok(values.every((v) => Math.abs(v) <= 1 / 8), 'uniform weights lie within ±1/√64');
+      assert.ok(values.some((v) => Math.abs(v) > 0.1), 'uniform weights fill the interval');
+      orthogonal.dispose();
+      uniform.dispose();
     });
 
     it('t_net starts as an exact copy of s_net', () => {

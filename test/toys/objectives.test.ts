@@ -12,7 +12,7 @@ import { forEachBackend } from '../helpers/backends.js';
 
 const LOG_TWO_PI = Math.log(2 * Math.PI);
 
-/** A flow that is the single affine map z = W x + b, so q = N(−W⁻¹b, (WᵀW)⁻¹). */
+/** Creates a flow that is the single affine map z = W x + b, so q = N(−W⁻¹b, (WᵀW)⁻¹). */
 function gaussianFlow(w: number[], b: number[]): ToyFlow {
   const model = createCouplingFlow2d({ random: new RandomStream(0), blocks: 0 });
   const layer = model.layers[0] as ToyLinearLayer;
@@ -107,7 +107,8 @@ forEachBackend(() => {
       model.dispose();
     });
 
-    it('fdssm is (D/ε²)·mean[(vᵀ∇E)²/2 − vᵀ∇²E v] for a quadratic energy, with ‖v‖ = ε', () => {
+    // For a quadratic energy, fdssm is (D/ε²)·mean[(vᵀ∇E)²/2 − vᵀ∇²E v] with ‖v‖ = ε.
+    it('fdssm matches its quadratic closed form', () => {
       const model = gaussianFlow(w, b);
       const { batch, points } = batchOf(5);
       const objective = getToyObjective('fdssm');

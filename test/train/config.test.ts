@@ -139,8 +139,12 @@ describe('training config', () => {
       /dataset "synthetic" needs imageShape/,
     );
     assert.throws(
-      () => resolveTrainingConfig({ dataset: 'mnist', architecture: 'fc', objective: 'ssm', matchAfterPreprocessing: false }),
-      /matchAfterPreprocessing false .* not supported yet; set matchAfterPreprocessing to true/,
+      () => resolveTrainingConfig({ dataset: 'mnist', architecture: 'fc', objective: 'dsm', matchAfterPreprocessing: false }),
+      /objective "dsm" perturbs the model input .* set matchAfterPreprocessing to true, or use objective "ml", "sml" or "ssm"/,
+    );
+    assert.throws(
+      () => resolveTrainingConfig({ dataset: 'mnist', architecture: 'fc', objective: 'ssm', spectralNorm: true }),
+      /spectralNorm normalises convolutions, but architecture "fc" has none/,
     );
     assert.throws(
       () => resolveTrainingConfig({ dataset: 'mnist', architecture: 'fc', objective: 'dsm', batchSize: 60_000 }),
