@@ -97,7 +97,11 @@ export class ExponentialMovingAverage {
       throw new RangeError(`EMA: state.updates must be a non-negative integer, received ${state.updates}`);
     }
     checkArrays('EMA', 'shadows', state.shadows, this.shadows);
-    this.shadows.forEach((v, i) => v.assign(tf.tensor(state.shadows[i], v.shape, 'float32')));
+    this.shadows.forEach((v, i) => {
+      const value = tf.tensor(state.shadows[i], v.shape, 'float32');
+      v.assign(value);
+      value.dispose();
+    });
     this.updates = state.updates;
   }
 

@@ -120,7 +120,11 @@ export class RmsProp {
       throw new RangeError(`RMSprop: state.updates must be a non-negative integer, received ${state.updates}`);
     }
     checkArrays('RMSprop', 'squareAverages', state.squareAverages, this.squareAverages);
-    this.squareAverages.forEach((v, i) => v.assign(tf.tensor(state.squareAverages[i], v.shape, 'float32')));
+    this.squareAverages.forEach((v, i) => {
+      const value = tf.tensor(state.squareAverages[i], v.shape, 'float32');
+      v.assign(value);
+      value.dispose();
+    });
     this.updates = state.updates;
   }
 

@@ -488,12 +488,8 @@ class Session implements EbflowTrainingSession {
     this.checkUsable('setState');
     this.checkState(state);
 
-    // RmsProp.setState and ExponentialMovingAverage.setState leave the tensors they assign
-    // registered, so the tidy scope releases them. The variables keep the values.
-    tf.tidy(() => {
-      this.optimizer.setState(state.optimizer);
-      if (this.ema !== null && state.ema !== null) this.ema.setState(state.ema);
-    });
+    this.optimizer.setState(state.optimizer);
+    if (this.ema !== null && state.ema !== null) this.ema.setState(state.ema);
     this.model.variables.forEach((v, i) => assignValues(v, state.parameters[i]));
     state.buffers?.forEach((values, i) => assignValues(this.named.buffers[i].variable, values));
     this.random.setState(state.random);
