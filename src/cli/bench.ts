@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 
 import type { RunEvent } from '../runner/events.js';
 import { mergeResults, MixedHashError } from '../runner/results.js';
-import { planRun, runScenario, ScenarioChangedError } from '../runner/sweep.js';
+import { planRun, runScenario, ScenarioChangedError, type CellSummary } from '../runner/sweep.js';
 import { DEFAULT_SCENARIO, loadScenario, shippedScenarioNames } from '../scenarios/catalog.js';
 import { ScenarioError } from '../scenarios/problems.js';
 import type { ResolvedScenario } from '../scenarios/scenario.js';
@@ -109,6 +109,8 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
     log(`no cell of scenario "${resolved.scenario.name}" matches${args.only ? ` --only ${args.only.text}` : ''}${args.shard ? ` in shard ${args.shard.index}/${args.shard.count}` : ''}`);
   } else {
     process.stdout.write(`\n${summaryTable(summary.cells)}\n`);
+    const metrics = toyMetricsTable(summary.cells);
+    if (metrics !== null) process.stdout.write(`\n${metrics}\n`);
   }
   log(`records: ${summary.folder}`);
 
@@ -147,6 +149,9 @@ function merge(args: BenchArguments): number {
     const summary = mergeResults(args.merge ?? [], args.resultsRoot);
     for (const skipped of summary.skippedFiles) log(`warning: ignoring ${skipped.file}: ${skipped.reason}`);
     for (const scenario of summary.scenarios) {
+      for (const missing of scenario.missingArtifacts) {
+        log(`warning: ${missing.cellId} names ${missing.path}, which is not next to its source record; merged the record without it`);
+      }
       log(
         `merged scenario ${scenario.name} (hash ${scenario.hash.slice(0, 12)}…): ${scenario.records} records in ${scenario.folder}` +
           (scenario.duplicates.length > 0 ? `; ${scenario.duplicates.length} cells appeared more than once, kept the best outcome: ${scenario.duplicates.join(', ')}` : ''),
@@ -158,6 +163,28 @@ function merge(args: BenchArguments): number {
     log(`bench: ${(error as Error).message}`);
     return error instanceof MixedHashError || (error as Error).message.startsWith('merge:') ? EXIT_USAGE : 1;
   }
+}
+
+/**
+ * Renders the final metrics of the 2-D toy cells (the paper's Table 1 quantities) as a table, or
+ * returns null when no cell has them.
+ */
+function toyMetricsTable(cells: readonly CellSummary[]): string | null {
+  const rows = cells
+    .filter(({ record }) => record.metrics !== undefined)
+    .map(({ cellId, record }) => [
+      cellId,
+      formatNumber(record.metrics?.kl ?? null, 4),
+      formatNumber(record.metrics?.klReference ?? null, 4),
+      formatNumber(record.metrics?.fisher ?? null, 4),
+      record.artifacts?.[0]?.path ?? '–',
+    ]);
+  if (rows.length === 0) return null;
+  const header = ['toy cell', 'KL nats', "authors' KL nats", 'Fisher', 'heat-map'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  const render = (row: string[]): string =>
+    row.map((cell, column) => (column >= 1 && column <= 3 ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ').trimEnd();
+  return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)].join('\n');
 }
 
 function listScenarios(): string {
@@ -263,11 +290,20 @@ class ProgressPrinter {
         break;
       }
       case 'cell-end': {
-        const timing = event.record.timing;
+        const { record } = event;
+        const timing = record.timing;
         const speed = timing
           ? `; median ${formatIterationTime(timing.medianMs)} (95% CI ${formatMedianInterval(timing)} ms), ${formatNumber(1000 / timing.medianMs, 3)} it/s`
           : '';
-        log(`  -> ${describeOutcome(event.record)}${speed} (cell took ${formatSeconds(event.wallSeconds)})`);
+        log(`  -> ${describeOutcome(record)}${speed} (cell took ${formatSeconds(event.wallSeconds)})`);
+        if (record.metrics) {
+          log(
+            `  KL ${formatNumber(record.metrics.kl ?? null, 4)} nats, the authors' KL-type quantity ${formatNumber(record.metrics.klReference ?? null, 4)} nats, ` +
+              `Fisher divergence ${formatNumber(record.metrics.fisher ?? null, 4)}${record.artifacts?.[0] ? `; heat-map ${record.artifacts[0].path}` : ''}`,
+          );
+        } else if (record.toy && record.finalNll) {
+          log(`  test NLL ${formatNumber(record.finalNll.nllNats, 6)} nats per point on ${record.finalNll.images} points`);
+        }
         break;
       }
       case 'warning':

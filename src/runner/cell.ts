@@ -1,7 +1,8 @@
 /**
  * Running one cell: create its training session, run the measure (runtime or train), and build
  * the result record with its outcome. A failing session creation, step or evaluation becomes an
- * "errored" record instead of an exception.
+ * "errored" record instead of an exception. Toy cells train through the loops of src/toys instead
+ * of a session (toy-cell.ts).
  */
 import type { CellPlan, Measure, ResolvedScenario } from '../scenarios/scenario.js';
 import type { NllResult, TrainingConfig, TrainingSession } from '../train/session.js';
@@ -14,6 +15,7 @@ import {
   type ResultRecord,
 } from './record.js';
 import { runStepLoop, summarizeTiming, type IterationInfo, type StepLoopResult } from './timing.js';
+import { defaultToyTrainers, measureToyCell, type ToyTrainers } from './toy-cell.js';
 
 /** Creates the training session of one cell. */
 export type SessionFactory = (config: TrainingConfig) => Promise<TrainingSession>;
@@ -28,6 +30,13 @@ export interface CellContext {
   tensorBytes?: () => number;
   /** Milliseconds, monotonic. */
   now?: () => number;
+  /** Trains toy cells; default: the loops of src/toys on the environment's backend. */
+  toyTrainers?: ToyTrainers;
+  /**
+   * Writes an image next to the cell's record and returns its path relative to the record's
+   * folder. Without it, toy cells write no heat-map.
+   */
+  writeArtifact?: (fileName: string, bytes: Uint8Array) => string;
 }
 
 /** Plain text of an error for a record: the message, or the value for a non-Error throw. */
@@ -87,9 +96,23 @@ export async function runCell(plan: CellPlan, position: CellPosition, context: C
     ...measured,
   });
 
-  if (plan.config === null || plan.skipReason !== null) {
-    return finish({ status: 'skipped', reason: plan.skipReason ?? 'no configuration' });
+  if (plan.skipReason !== null) return finish({ status: 'skipped', reason: plan.skipReason });
+  if (plan.toy) {
+    const fields = await measureToyCell(plan, plan.toy, {
+      trainers: context.toyTrainers ?? defaultToyTrainers(context.environment.backend),
+      environment: context.environment,
+      startedAt,
+      warmupIterations: measure.kind === 'train' ? measure.warmupIterations : 0,
+      maxConsecutiveNonFinite: context.resolved.scenario.divergence.maxConsecutiveNonFinite,
+      emit: context.emit,
+      estimateRunSeconds: context.estimateRunSeconds,
+      writeArtifact: context.writeArtifact,
+      tensorBytes: context.tensorBytes,
+      now: context.now,
+    });
+    return finish(fields.outcome, fields);
   }
+  if (plan.config === null) return finish({ status: 'skipped', reason: 'no configuration' });
 
   let session: TrainingSession;
   try {

@@ -78,6 +78,40 @@ export type CellOutcome =
   | { status: 'errored'; message: string }
   | { status: 'skipped'; reason: string };
 
+/** The final divergences of a 2-D toy model from the KDE oracle on the noisy test points (the paper's Table 1 metrics). */
+export interface ToyMetricValues {
+  /** mean_i [ln p*(x_i) − ln q(x_i)], nats: a Monte-Carlo estimate of KL(p*‖q). */
+  kl: number;
+  /** mean_i [−ln q(x_i) + p*(x_i)·ln p*(x_i)], nats: the quantity the authors' code reports as KL. */
+  klReference: number;
+  /** mean_i ½‖s*(x_i) − ∇ₓ ln q(x_i)‖²: the Fisher divergence. */
+  fisher: number;
+}
+
+/** An image a cell wrote next to its record, such as a toy density heat-map. */
+export interface ArtifactReference {
+  /** What the image shows, such as "density". */
+  kind: string;
+  /** Path of the file, relative to the folder of the record (the scenario's results folder). */
+  path: string;
+}
+
+/** What a toy cell (2-D or multimodal10) records beyond the common fields. */
+export interface ToyRunDetails {
+  /** The toy configuration the cell trained with, every field (`Toy2dConfig` or `MultimodalConfig`). */
+  config: object;
+  /** Iterations whose update was skipped because the loss or the gradient was not finite. */
+  skippedSteps: number;
+  /** 2-D: the metrics after `step` updates (the last entry is the final model); multimodal10: the test NLL. */
+  history: {
+    step: number;
+    metrics?: ToyMetricValues & { points: number; nonFinite: number };
+    nll?: number;
+  }[];
+  /** Seconds spent building the KDE oracle's values at the evaluation points (2-D only). */
+  oracleSeconds?: number;
+}
+
 export interface ResultRecord {
   schemaVersion: typeof RESULT_SCHEMA_VERSION;
   scenario: { name: string; hash: string; file: string };
@@ -86,8 +120,8 @@ export interface ResultRecord {
   /** The grid point, present for every cell (also for skipped cells without a config). */
   parameters: CellParameters;
   /**
-   * The full training configuration; null only for a skipped cell whose architecture or data set
-   * has no `TrainingConfig` yet (glow, the 2-D toys).
+   * The full training configuration; null for a toy cell (its configuration is `toy.config`) and
+   * for a skipped cell whose architecture has no `TrainingConfig` yet (glow).
    */
   config: TrainingConfig | null;
   measure: 'runtime' | 'train';
@@ -104,4 +138,13 @@ export interface ResultRecord {
   evaluations: EvaluationPoint[];
   /** The last evaluation's result, when the cell trained and evaluated. */
   finalNll: NllResult | null;
+  /**
+   * The final metrics of a completed 2-D toy cell (NaN, written as null, when they are not
+   * finite). Partial because readers may meet records of other tools that leave a value out.
+   */
+  metrics?: Partial<ToyMetricValues>;
+  /** Images the cell wrote next to its record (2-D toy cells: the density heat-map). */
+  artifacts?: ArtifactReference[];
+  /** Toy cells only: the toy configuration, skipped updates and evaluation history. */
+  toy?: ToyRunDetails;
 }

@@ -5,6 +5,7 @@
  * Layout (results/README.md describes it for users):
  *   <results>/<scenario name>/scenario.json        the resolved scenario (manifest) with its hash
  *   <results>/<scenario name>/<cell id>.json       one ResultRecord; "/" in the id becomes "_"
+ *   <results>/<scenario name>/<cell id>-density.png the heat-map of a 2-D toy cell (its record's `artifacts`)
  *   <results>/<scenario name>.old-<timestamp>/     a folder moved aside by --fresh
  */
 import {
@@ -18,13 +19,13 @@ import {
   renameSync,
   statSync,
   unlinkSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 
 import { compareIds } from '../scenarios/resolve.js';
-import type { CellParameters, ResolvedScenario } from '../scenarios/scenario.js';
+import type { CellParameters, ResolvedScenario, ToyPlan } from '../scenarios/scenario.js';
 import type { TrainingConfig } from '../train/session.js';
 import { RESULT_SCHEMA_VERSION, type CellOutcome, type ResultRecord } from './record.js';
 
@@ -47,7 +48,7 @@ export interface ScenarioManifest {
   estimatedMinutes: number | null;
   measure: ResolvedScenario['scenario']['measure'];
   divergence: ResolvedScenario['scenario']['divergence'];
-  cells: { cellId: string; parameters: CellParameters; config: TrainingConfig | null; skipReason: string | null }[];
+  cells: { cellId: string; parameters: CellParameters; config: TrainingConfig | null; toy?: ToyPlan; skipReason: string | null }[];
 }
 
 /** A file a reader left out, and why. */
@@ -87,7 +88,7 @@ export function manifestOf(resolved: ResolvedScenario): ScenarioManifest {
     estimatedMinutes: scenario.estimatedMinutes,
     measure: scenario.measure,
     divergence: scenario.divergence,
-    cells: resolved.cells.map(({ cellId, parameters, config, skipReason }) => ({ cellId, parameters, config, skipReason })),
+    cells: resolved.cells.map(({ cellId, parameters, config, toy, skipReason }) => ({ cellId, parameters, config, toy, skipReason })),
   };
 }
 
@@ -103,14 +104,19 @@ export interface AtomicWriteHooks {
  * durable. Non-finite numbers are written as null, because JSON has no NaN or Infinity.
  */
 export function writeJsonAtomic(file: string, value: unknown, hooks: AtomicWriteHooks = {}): void {
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, hooks);
+}
+
+/** Writes `content` to `file` atomically, in the same steps as `writeJsonAtomic`. */
+export function writeFileAtomic(file: string, content: string | Uint8Array, hooks: AtomicWriteHooks = {}): void {
   const folder = dirname(file);
   mkdirSync(folder, { recursive: true });
   const temporary = join(folder, temporaryName(basename(file)));
-  const text = `${JSON.stringify(value, null, 2)}\n`;
 
   const descriptor = openSync(temporary, 'w');
   try {
-    writeSync(descriptor, text);
+    // writeFileSync on a descriptor repeats the write until every byte is written.
+    writeFileSync(descriptor, content);
     fsyncSync(descriptor);
   } finally {
     closeSync(descriptor);
@@ -185,7 +191,8 @@ export function removeStaleTemporaryFiles(folder: string, nowMs = Date.now()): s
 
 /**
  * Parses the text of a record file. Returns the record, or the reason it is not a readable
- * record. Losses and NLL values written as null (non-finite numbers) come back as NaN.
+ * record. Losses, NLL values and toy metrics written as null (non-finite numbers) come back as
+ * NaN.
  */
 export function parseRecord(text: string): ResultRecord | string {
   let value: unknown;
@@ -214,6 +221,12 @@ export function parseRecord(text: string): ResultRecord | string {
   };
   restoreNll(record.finalNll);
   for (const point of record.evaluations ?? []) restoreNll(point.result);
+  if (typeof record.metrics === 'object' && record.metrics !== null) {
+    const metrics = record.metrics as Record<string, unknown>;
+    for (const key of ['kl', 'klReference', 'fisher']) {
+      if (metrics[key] === null) metrics[key] = Number.NaN;
+    }
+  }
   return record as ResultRecord;
 }
 
@@ -225,8 +238,19 @@ export function parseRecord(text: string): ResultRecord | string {
  * file once: O(total bytes).
  */
 export function readResults(folder: string, options: ReadOptions = {}): ResultRecord[] {
-  const records: ResultRecord[] = [];
-  if (!existsSync(folder)) return records;
+  return readRecordFiles(folder, options).map(({ record }) => record);
+}
+
+/** A record with the path of the file it was read from. */
+interface RecordFile {
+  record: ResultRecord;
+  file: string;
+}
+
+/** Does what `readResults` does and also returns each record's file. */
+function readRecordFiles(folder: string, options: ReadOptions = {}): RecordFile[] {
+  const found: RecordFile[] = [];
+  if (!existsSync(folder)) return found;
   const visit = (current: string): void => {
     for (const name of readdirSync(current).sort()) {
       const path = join(current, name);
@@ -237,11 +261,13 @@ export function readResults(folder: string, options: ReadOptions = {}): ResultRe
       if (!name.endsWith('.json') || name === MANIFEST_FILE || name.startsWith('.')) continue;
       const parsed = parseRecord(readFileSync(path, 'utf8'));
       if (typeof parsed === 'string') options.onSkippedFile?.({ file: path, reason: parsed });
-      else records.push(parsed);
+      else found.push({ record: parsed, file: path });
     }
   };
   visit(folder);
-  return records.sort((a, b) => compareIds(a.scenario.name, b.scenario.name) || compareIds(a.cellId, b.cellId));
+  return found.sort(
+    (a, b) => compareIds(a.record.scenario.name, b.record.scenario.name) || compareIds(a.record.cellId, b.record.cellId),
+  );
 }
 
 /** Reads a scenario folder's manifest, or returns null when there is none (or it is unreadable). */
@@ -274,6 +300,8 @@ export interface MergedScenario {
   folder: string;
   /** Records written to the target folder. */
   records: number;
+  /** Images the kept records name (toy heat-maps) that were not found next to their source record; the record is merged without them. */
+  missingArtifacts: { cellId: string; path: string }[];
   /** Cell ids run more than once across the sources; the kept record has the better outcome, then the later finish. */
   duplicates: string[];
 }
@@ -309,7 +337,7 @@ const OUTCOME_RANK: Record<CellOutcome['status'], number> = { completed: 3, dive
  */
 export function mergeResults(sources: string[], resultsRoot: string): MergeSummary {
   const skippedFiles: SkippedFile[] = [];
-  const byScenario = new Map<string, { records: Map<string, ResultRecord>; hashes: Record<string, string[]>; duplicates: Set<string>; manifest: ScenarioManifest | null }>();
+  const byScenario = new Map<string, { records: Map<string, RecordFile>; hashes: Record<string, string[]>; duplicates: Set<string>; manifest: ScenarioManifest | null }>();
 
   const folders = sources.map((source) => resolve(source));
   for (const source of folders) {
@@ -318,8 +346,8 @@ export function mergeResults(sources: string[], resultsRoot: string): MergeSumma
 
   // Targets that already exist take part, so a merge never drops what is there.
   const take = (folder: string): void => {
-    const found = readResults(folder, { onSkippedFile: (skipped) => skippedFiles.push(skipped) });
-    for (const record of found) {
+    const found = readRecordFiles(folder, { onSkippedFile: (skipped) => skippedFiles.push(skipped) });
+    for (const { record, file } of found) {
       const name = record.scenario.name;
       let group = byScenario.get(name);
       if (!group) {
@@ -327,7 +355,7 @@ export function mergeResults(sources: string[], resultsRoot: string): MergeSumma
         byScenario.set(name, group);
       }
       (group.hashes[record.scenario.hash] ??= []).push(join(folder, cellFileName(record.cellId)));
-      const previous = group.records.get(record.cellId);
+      const previous = group.records.get(record.cellId)?.record;
       // The same record reached through two folders (a copy) is not a duplicate run.
       const copy = previous !== undefined && previous.startedAt === record.startedAt && previous.finishedAt === record.finishedAt;
       if (copy) continue;
@@ -338,7 +366,7 @@ export function mergeResults(sources: string[], resultsRoot: string): MergeSumma
           compareIds(record.finishedAt, previous.finishedAt);
         if (better <= 0) continue;
       }
-      group.records.set(record.cellId, record);
+      group.records.set(record.cellId, { record, file });
     }
     collectManifests(folder);
   };
@@ -373,14 +401,37 @@ export function mergeResults(sources: string[], resultsRoot: string): MergeSumma
   for (const [name, group] of [...byScenario].sort(([a], [b]) => compareIds(a, b))) {
     const folder = scenarioResultsDirectory(resultsRoot, name);
     if (group.manifest) writeJsonAtomic(join(folder, MANIFEST_FILE), group.manifest);
-    for (const record of group.records.values()) writeJsonAtomic(join(folder, cellFileName(record.cellId)), record);
+    const missingArtifacts: MergedScenario['missingArtifacts'] = [];
+    for (const { record, file } of group.records.values()) {
+      // Images first, so a merged record never names a file the target lacks.
+      for (const artifact of record.artifacts ?? []) {
+        if (!copyArtifact(artifact.path, dirname(file), folder)) missingArtifacts.push({ cellId: record.cellId, path: artifact.path });
+      }
+      writeJsonAtomic(join(folder, cellFileName(record.cellId)), record);
+    }
     scenarios.push({
       name,
       hash: Object.keys(group.hashes)[0],
       folder,
       records: group.records.size,
+      missingArtifacts,
       duplicates: [...group.duplicates].sort(compareIds),
     });
   }
   return { scenarios, skippedFiles };
+}
+
+/**
+ * Copies an artifact named by a record (a path relative to the record's folder) from
+ * `sourceFolder` to the same relative path under `targetFolder`, atomically. Absolute paths are
+ * left as they are. Returns false when the source file does not exist or the path leaves the
+ * record's folder.
+ */
+function copyArtifact(path: string, sourceFolder: string, targetFolder: string): boolean {
+  if (isAbsolute(path)) return existsSync(path);
+  const source = resolve(sourceFolder, path);
+  const target = resolve(targetFolder, path);
+  if (!source.startsWith(resolve(sourceFolder)) || !existsSync(source)) return false;
+  if (source !== target) writeFileAtomic(target, readFileSync(source));
+  return true;
 }

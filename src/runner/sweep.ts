@@ -13,6 +13,7 @@ import type { RunEvent } from './events.js';
 import type { EnvironmentInfo, ResultRecord } from './record.js';
 import {
   cellFileName,
+  writeFileAtomic,
   manifestOf,
   MANIFEST_FILE,
   moveAside,
@@ -24,6 +25,7 @@ import {
   type AtomicWriteHooks,
 } from './results.js';
 import { selectShard, type CellFilter, type Shard } from './selection.js';
+import { defaultToyTrainers, type ToyTrainers } from './toy-cell.js';
 
 export interface RunOptions {
   /** The results root; records go to `<resultsRoot>/<scenario name>/`. Default "results". */
@@ -43,6 +45,8 @@ export interface RunOptions {
   writeHooks?: AtomicWriteHooks;
   /** Returns the bytes held by tfjs tensors; default reads tfjs's engine counter. */
   tensorBytes?: () => number;
+  /** Trains the toy cells; default: the loops of src/toys on `backend`. */
+  toyTrainers?: ToyTrainers;
 }
 
 export interface CellSummary {
@@ -172,6 +176,12 @@ export async function runScenario(resolved: ResolvedScenario, options: RunOption
 
   // 3. Cells.
   const environment = options.environment ?? collectEnvironment(options.backend);
+  const toyTrainers = options.toyTrainers ?? defaultToyTrainers(options.backend.name);
+  // Images (toy heat-maps) go next to the records, written before the record that names them.
+  const writeArtifact = (fileName: string, bytes: Uint8Array): string => {
+    writeFileAtomic(join(folder, fileName), bytes, options.writeHooks);
+    return fileName;
+  };
   const produced = new Map<string, ResultRecord>();
   const finishedSeconds: number[] = [];
   for (const [position, cell] of toRun.entries()) {
@@ -188,6 +198,8 @@ export async function runScenario(resolved: ResolvedScenario, options: RunOption
       emit,
       estimateRunSeconds,
       tensorBytes: options.tensorBytes,
+      toyTrainers,
+      writeArtifact,
     });
     const file = join(folder, cellFileName(cell.cellId));
     writeJsonAtomic(file, record, options.writeHooks);

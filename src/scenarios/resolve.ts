@@ -1,29 +1,37 @@
 /**
  * Expands a validated scenario into its cells and computes the scenario hash.
  *
- * Each cell's training configuration comes from `resolveTrainingConfig`, which fills the paper's
- * settings for the data set, architecture and objective; the grid point and the scenario's
- * overrides are laid on top. Cells of an architecture that is not built yet, or that need a
+ * Each image cell's training configuration comes from `resolveTrainingConfig`, which fills the
+ * paper's settings for the data set, architecture and objective; the grid point and the scenario's
+ * overrides are laid on top. Toy cells start from the authors' toy settings
+ * (`defaultToy2dConfig`, `defaultMultimodalConfig`) in the same way. Cells of an architecture that is not built yet, or that need a
  * setting the training code does not support yet, resolve to no configuration and carry the
  * reason the runner records them as skipped.
  */
 import { createHash } from 'node:crypto';
 
+import type { Toy2dDataset } from '../toys/datasets.js';
+import type { LinearNetMask } from '../toys/linear-net.js';
+import { defaultMultimodalConfig, type MultimodalConfig } from '../toys/multimodal.js';
+import { defaultToy2dConfig, type Toy2dConfig } from '../toys/train-2d.js';
 import { resolveTrainingConfig, type TrainingConfigInput } from '../train/config.js';
 import type { TrainingConfig } from '../train/session.js';
 import { ProblemList, type ScenarioProblem } from './problems.js';
 import {
   DATASET_IMAGE_SHAPES,
+  familyOfDataset,
+  MULTIMODAL_DIMENSION,
   SCENARIO_FORMAT_VERSION,
-  TOY_DATASETS,
   TOY_DIMENSION,
   UNBUILT_ARCHITECTURES,
   type CellParameters,
   type CellPlan,
+  type ConfigOverrides,
   type ResolvedScenario,
   type Scenario,
   type ScenarioDataset,
   type ScenarioVariant,
+  type ToyPlan,
 } from './scenario.js';
 
 /** The largest grid a scenario may expand to; a typo such as an extra zero should not plan a year of runs. */
@@ -149,7 +157,9 @@ interface CellShape {
  */
 function shapesFor(dataset: ScenarioDataset, scenario: Scenario): CellShape[] {
   const { grid } = scenario;
-  if (TOY_DATASETS.includes(dataset)) return [{ dimension: TOY_DIMENSION, imageShape: null }];
+  const family = familyOfDataset(dataset);
+  if (family === 'toy2d') return [{ dimension: TOY_DIMENSION, imageShape: null }];
+  if (family === 'multimodal10') return [{ dimension: MULTIMODAL_DIMENSION, imageShape: null }];
   const fixed = DATASET_IMAGE_SHAPES[dataset];
   const channelCounts = grid.channels ?? [fixed ? fixed[2] : 1];
   const shapes: CellShape[] = [];
@@ -178,6 +188,7 @@ function shapesFor(dataset: ScenarioDataset, scenario: Scenario): CellShape[] {
 
 function resolveCell(point: GridPoint, scenario: Scenario, resolveConfig: ConfigResolver, problems: ProblemList): CellPlan {
   const { parameters } = point;
+  if (familyOfDataset(parameters.dataset) !== 'image') return resolveToyCell(point, scenario, problems);
   const unbuilt = UNBUILT_ARCHITECTURES[parameters.architecture];
   if (unbuilt !== undefined || parameters.imageShape === null) {
     const reason = unbuilt ?? `data set "${parameters.dataset}" has no training pipeline yet`;
@@ -220,6 +231,86 @@ function resolveCell(point: GridPoint, scenario: Scenario, resolveConfig: Config
 }
 
 /**
+ * Resolves a toy cell: the authors' settings for its data set and objective (or mask), the grid
+ * point, the budget and evaluation interval of the measure, then the overrides. Reports overrides
+ * that contradict each other, with the path of the override that set them.
+ */
+function resolveToyCell(point: GridPoint, scenario: Scenario, problems: ProblemList): CellPlan {
+  const { parameters, variant } = point;
+  const { measure } = scenario;
+  if (measure.kind !== 'train' || !('iterations' in measure.budget)) {
+    // validateScenario rejects this; a scenario built in code may still hold it.
+    problems.add('$.measure', measure, 'a train measure with an iterations budget for toy cells', 'set measure to {"kind": "train", "budget": {"iterations": n}}');
+    return { cellId: cellIdOf(parameters), parameters, config: null, skipReason: 'toy cells need a train measure with an iterations budget' };
+  }
+  const overrides: ConfigOverrides = { ...scenario.overrides, ...(variant?.overrides ?? {}) };
+  const pathOf = (key: keyof ConfigOverrides): string =>
+    variant && variant.overrides[key] !== undefined ? `$.variants[${scenario.variants.indexOf(variant)}].overrides.${key}` : `$.overrides.${key}`;
+  const iterations = measure.budget.iterations;
+  const evaluateEvery = measure.evaluation && 'iterations' in measure.evaluation.every ? measure.evaluation.every.iterations : 0;
+
+  let toy: ToyPlan;
+  if (familyOfDataset(parameters.dataset) === 'toy2d') {
+    const defaults = defaultToy2dConfig(parameters.dataset as Toy2dDataset, parameters.objective);
+    const config: Toy2dConfig = {
+      ...defaults,
+      iterations,
+      batchSize: parameters.batchSize ?? defaults.batchSize,
+      seed: parameters.seed,
+      evaluateEvery,
+      learningRate: overrides.learningRate ?? defaults.learningRate,
+      // The toy loop turns clipping off with 0 where scenarios write null.
+      gradientClip: overrides.gradientClip === undefined ? defaults.gradientClip : (overrides.gradientClip ?? 0),
+      emaDecay: overrides.emaDecay === undefined ? defaults.emaDecay : overrides.emaDecay,
+      epsilon: overrides.epsilon ?? defaults.epsilon,
+      base: overrides.base ?? defaults.base,
+      blocks: overrides.blocks ?? defaults.blocks,
+      hidden: overrides.hidden ?? defaults.hidden,
+      noiseStd: overrides.noiseStd ?? defaults.noiseStd,
+      networkInit: overrides.networkInit ?? defaults.networkInit,
+      chunkRows: overrides.chunkRows ?? defaults.chunkRows,
+      evaluationPoints: overrides.evaluationPoints ?? defaults.evaluationPoints,
+      trainPoints: overrides.trainPoints ?? defaults.trainPoints,
+      testPoints: overrides.testPoints ?? defaults.testPoints,
+      dataSeed: overrides.dataSeed ?? defaults.dataSeed,
+    };
+    toy = { kind: 'toy2d', config };
+  } else {
+    const mask = parameters.architecture.replace(/^linear-/, '') as LinearNetMask;
+    const defaults = defaultMultimodalConfig(mask);
+    const config: MultimodalConfig = {
+      ...defaults,
+      iterations,
+      batchSize: parameters.batchSize ?? defaults.batchSize,
+      seed: parameters.seed,
+      evaluateEvery,
+      learningRate: overrides.learningRate ?? defaults.learningRate,
+      gradientClip: overrides.gradientClip === undefined ? defaults.gradientClip : (overrides.gradientClip ?? 0),
+      base: overrides.base ?? defaults.base,
+      blocks: overrides.blocks ?? defaults.blocks,
+      evaluationPoints: overrides.evaluationPoints ?? defaults.evaluationPoints,
+      trainPoints: overrides.trainPoints ?? defaults.trainPoints,
+      testPoints: overrides.testPoints ?? defaults.testPoints,
+      dataSeed: overrides.dataSeed ?? defaults.dataSeed,
+    };
+    toy = { kind: 'multimodal10', config };
+  }
+
+  const { evaluationPoints, testPoints } = toy.config;
+  if (evaluationPoints > testPoints) {
+    const key = overrides.evaluationPoints !== undefined ? 'evaluationPoints' : 'testPoints';
+    problems.add(
+      pathOf(key),
+      overrides[key],
+      `evaluationPoints ≤ testPoints (here ${evaluationPoints} > ${testPoints}): the evaluation points are drawn from the test split`,
+      `lower evaluationPoints to ${testPoints} or raise testPoints to ${evaluationPoints}`,
+    );
+  }
+  const resolvedParameters: CellParameters = { ...parameters, batchSize: toy.config.batchSize };
+  return { cellId: cellIdOf(resolvedParameters), parameters: resolvedParameters, config: null, toy, skipReason: null };
+}
+
+/**
  * Builds a cell id from its grid point: data set, architecture, objective, then D (with "c<C>"
  * for more than one channel, and "-<H>x<W>" when the image is not square), "L<depth>" for fc,
  * "B<batch>", "seed<seed>" and the variant name, joined by "/".
@@ -240,17 +331,23 @@ export function cellIdOf(parameters: CellParameters): string {
 
 /**
  * Returns what the scenario hash covers: the format version, the name, the measure, the
- * divergence rule and every cell (id, configuration, skip reason). The description and the
- * duration estimate are left out, so editing them keeps old results comparable.
+ * divergence rule and every cell (id, configuration, toy configuration, skip reason). The
+ * description and the duration estimate are left out, so editing them keeps old results
+ * comparable. A train measure's warm-up and an image cell's absent toy configuration are left out
+ * when they are 0 and absent, so scenarios written before they existed keep their hash.
  */
 export function hashInput(resolved: Pick<ResolvedScenario, 'scenario' | 'cells'>): unknown {
   const { scenario, cells } = resolved;
+  const measure =
+    scenario.measure.kind === 'train' && scenario.measure.warmupIterations === 0
+      ? { ...scenario.measure, warmupIterations: undefined }
+      : scenario.measure;
   return {
     formatVersion: SCENARIO_FORMAT_VERSION,
     name: scenario.name,
-    measure: scenario.measure,
+    measure,
     divergence: scenario.divergence,
-    cells: cells.map((cell) => ({ cellId: cell.cellId, config: cell.config, skipReason: cell.skipReason })),
+    cells: cells.map((cell) => ({ cellId: cell.cellId, config: cell.config, toy: cell.toy, skipReason: cell.skipReason })),
   };
 }
 

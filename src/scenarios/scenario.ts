@@ -8,21 +8,39 @@
  * JSON Schema.
  */
 import type { ObjectiveName } from '../objectives/objective.js';
+import type { CouplingWeightInit } from '../toys/coupling-network.js';
+import type { BaseDistribution } from '../toys/density.js';
+import type { MultimodalConfig } from '../toys/multimodal.js';
+import type { Toy2dConfig } from '../toys/train-2d.js';
 import type { TrainingConfig } from '../train/session.js';
 
 /** Version of the scenario format; part of every scenario hash. */
 export const SCENARIO_FORMAT_VERSION = 1;
 
-/** Data sets a scenario may name: the image sets of `TrainingConfig` and the 2-D toy sets. */
-export const SCENARIO_DATASETS = ['mnist', 'cifar10', 'synthetic', 'sine', 'swirl', 'checkerboard'] as const;
+/**
+ * Data sets a scenario may name: the image sets of `TrainingConfig`, the 2-D toy sets of the
+ * paper's Table 1 and the 10-D multimodal set of its appendix A5 (Figure A4).
+ */
+export const SCENARIO_DATASETS = ['mnist', 'cifar10', 'synthetic', 'sine', 'swirl', 'checkerboard', 'multimodal10'] as const;
 export type ScenarioDataset = (typeof SCENARIO_DATASETS)[number];
 
 /** The 2-D toy data sets of the paper's Table 1; only the `coupling2d` architecture takes them. */
 export const TOY_DATASETS: readonly ScenarioDataset[] = ['sine', 'swirl', 'checkerboard'];
 
-/** Architectures a scenario may name. Cells of an architecture that is not built yet are skipped. */
-export const SCENARIO_ARCHITECTURES = ['fc', 'cnn', 'glow', 'coupling2d'] as const;
+/** The 10-D multimodal data set of the paper's appendix A5; only the `linear-*` architectures take it. */
+export const MULTIMODAL_DATASETS: readonly ScenarioDataset[] = ['multimodal10'];
+
+/**
+ * Architectures a scenario may name. `coupling2d` is the 2-D toy flow (src/toys/coupling-flow.ts);
+ * `linear-<mask>` is the 10-D linear network (src/toys/linear-net.ts) with full, lower-triangular,
+ * upper-triangular or LU-parameterised linear layers (the authors' mask types full, tril, triu and
+ * trilu). Cells of an architecture that is not built yet are skipped.
+ */
+export const SCENARIO_ARCHITECTURES = ['fc', 'cnn', 'glow', 'coupling2d', 'linear-full', 'linear-lower', 'linear-upper', 'linear-lu'] as const;
 export type ScenarioArchitecture = (typeof SCENARIO_ARCHITECTURES)[number];
+
+/** The architectures of the multimodal10 experiment, one per linear-layer mask type. */
+export const LINEAR_ARCHITECTURES: readonly ScenarioArchitecture[] = ['linear-full', 'linear-lower', 'linear-upper', 'linear-lu'];
 
 /**
  * Architectures with no model in this code base yet, and why. Their cells resolve to no training
@@ -30,9 +48,27 @@ export type ScenarioArchitecture = (typeof SCENARIO_ARCHITECTURES)[number];
  */
 export const UNBUILT_ARCHITECTURES: Readonly<Partial<Record<ScenarioArchitecture, string>>> = {
   glow: "architecture 'glow' (the paper's MNIST Glow of Figure 4) is not implemented yet; TrainingConfig supports fc and cnn",
-  coupling2d:
-    "architecture 'coupling2d' (the paper's 2-D coupling flow of Table 1) is not implemented yet; TrainingConfig supports fc and cnn",
 };
+
+/**
+ * The three kinds of scenario, decided by the data sets: image cells train through
+ * `TrainingSession`, toy cells through the loops of src/toys. One scenario holds one kind.
+ */
+export type ScenarioFamily = 'image' | 'toy2d' | 'multimodal10';
+
+/** Returns the family of a data set. */
+export function familyOfDataset(dataset: ScenarioDataset): ScenarioFamily {
+  if (TOY_DATASETS.includes(dataset)) return 'toy2d';
+  if (MULTIMODAL_DATASETS.includes(dataset)) return 'multimodal10';
+  return 'image';
+}
+
+/** Returns the family an architecture belongs to. */
+export function familyOfArchitecture(architecture: ScenarioArchitecture): ScenarioFamily {
+  if (architecture === 'coupling2d') return 'toy2d';
+  if (LINEAR_ARCHITECTURES.includes(architecture)) return 'multimodal10';
+  return 'image';
+}
 
 /** Image shape [H, W, C] of the fixed-shape data sets. */
 export const DATASET_IMAGE_SHAPES: Readonly<Partial<Record<ScenarioDataset, [number, number, number]>>> = {
@@ -43,13 +79,19 @@ export const DATASET_IMAGE_SHAPES: Readonly<Partial<Record<ScenarioDataset, [num
 /** Dimension D of each 2-D toy data set's samples. */
 export const TOY_DIMENSION = 2;
 
+/** Dimension D of the multimodal10 samples. */
+export const MULTIMODAL_DIMENSION = 10;
+
 /**
  * The CNN squeezes twice (space-to-depth by 2 each time), so its image side must be a multiple
  * of 4.
  */
 export const CNN_SIDE_MULTIPLE = 4;
 
-/** Keys of `TrainingConfig` a scenario may override; the grid axes (shape, depth, batch, seed) are not among them. */
+/**
+ * Settings a scenario may override: keys of `TrainingConfig` for image cells and of the toy
+ * configurations for toy cells. The grid axes (shape, depth, batch, seed) are not among them.
+ */
 export const OVERRIDE_KEYS = [
   'learningRate',
   'decay',
@@ -66,9 +108,80 @@ export const OVERRIDE_KEYS = [
   'matchAfterPreprocessing',
   'explicitDerivatives',
   'cifarDirectory',
+  'base',
+  'blocks',
+  'hidden',
+  'noiseStd',
+  'networkInit',
+  'chunkRows',
+  'evaluationPoints',
+  'trainPoints',
+  'testPoints',
+  'dataSeed',
 ] as const;
 export type OverrideKey = (typeof OVERRIDE_KEYS)[number];
-export type ConfigOverrides = Partial<Pick<TrainingConfig, OverrideKey>>;
+
+/** The override keys each family accepts; validation rejects the others with the family named. */
+export const FAMILY_OVERRIDE_KEYS: Readonly<Record<ScenarioFamily, readonly OverrideKey[]>> = {
+  image: [
+    'learningRate',
+    'decay',
+    'milestones',
+    'weightDecay',
+    'gradientClip',
+    'emaDecay',
+    'sigma',
+    'epsilon',
+    'slices',
+    'energyWeight',
+    'logitScale',
+    'residual',
+    'matchAfterPreprocessing',
+    'explicitDerivatives',
+    'cifarDirectory',
+  ],
+  toy2d: [
+    'learningRate',
+    'gradientClip',
+    'emaDecay',
+    'epsilon',
+    'base',
+    'blocks',
+    'hidden',
+    'noiseStd',
+    'networkInit',
+    'chunkRows',
+    'evaluationPoints',
+    'trainPoints',
+    'testPoints',
+    'dataSeed',
+  ],
+  multimodal10: ['learningRate', 'gradientClip', 'base', 'blocks', 'evaluationPoints', 'trainPoints', 'testPoints', 'dataSeed'],
+};
+
+/** Settings of the toy cells (src/toys) a scenario may override; see `Toy2dConfig` and `MultimodalConfig`. */
+export interface ToyOverrides {
+  /** Base distribution of ML training, the metrics and the heat-map: 'gaussian' (this project) or 'laplace' (the authors' evaluation). */
+  base?: BaseDistribution;
+  /** Flow blocks (coupling blocks in 2-D, linear stages in 10-D). */
+  blocks?: number;
+  /** Hidden width of the couplings' networks (2-D only). */
+  hidden?: number;
+  /** std of the data perturbation and bandwidth of the KDE oracle (2-D only). */
+  noiseStd?: number;
+  /** Initialisation of the couplings' networks (2-D only). */
+  networkInit?: CouplingWeightInit;
+  /** Largest number of rows per gradient pass (2-D only). */
+  chunkRows?: number;
+  /** Points of the evaluation set (2-D) or of the fixed test batch (10-D). */
+  evaluationPoints?: number;
+  trainPoints?: number;
+  testPoints?: number;
+  /** Seed of the train and test points, shared by cells with different seeds. */
+  dataSeed?: number;
+}
+
+export type ConfigOverrides = Partial<Pick<TrainingConfig, Exclude<OverrideKey, keyof ToyOverrides>>> & ToyOverrides;
 
 /** The axes of the grid; every combination of their values is one cell. */
 export interface ScenarioGrid {
@@ -126,6 +239,11 @@ export interface FinalEvaluation {
 export interface TrainMeasure {
   kind: 'train';
   budget: TrainBudget;
+  /**
+   * Iterations at the start of each cell that train and count toward the budget but are left out
+   * of the timing samples. Toy cells only; image train cells time every iteration (0).
+   */
+  warmupIterations: number;
   /** Periodic evaluations, or null for none. */
   evaluation: EvaluationSchedule | null;
   /** The evaluation after the last iteration, or null to skip it. */
@@ -160,7 +278,7 @@ export interface CellParameters {
   objective: ObjectiveName;
   /** D, the number of elements of one sample. */
   dimension: number;
-  /** [H, W, C] of one image, or null for the 2-D toy data. */
+  /** [H, W, C] of one image, or null for the toy data (2-D and multimodal10). */
   imageShape: [number, number, number] | null;
   /** Dense-layer count L for fc; null for other architectures. */
   depth: number | null;
@@ -171,13 +289,18 @@ export interface CellParameters {
   variant: string | null;
 }
 
+/** The full configuration of a toy cell, for the loops of src/toys. */
+export type ToyPlan = { kind: 'toy2d'; config: Toy2dConfig } | { kind: 'multimodal10'; config: MultimodalConfig };
+
 /** One cell of a resolved scenario. */
 export interface CellPlan {
   /** Stable id, such as "mnist/fc/ssm/D784/L2/B100/seed0"; cells are sorted by it. */
   cellId: string;
   parameters: CellParameters;
-  /** The full training configuration, or null when the cell cannot run (see `skipReason`). */
+  /** The full training configuration of an image cell, or null for a toy cell and a cell that cannot run (see `skipReason`). */
   config: TrainingConfig | null;
+  /** The configuration of a toy cell (2-D or multimodal10); absent for image cells. */
+  toy?: ToyPlan;
   /** Why the runner records this cell as skipped without running it; null for a runnable cell. */
   skipReason: string | null;
 }

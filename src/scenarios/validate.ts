@@ -20,14 +20,19 @@ import {
   type JsonObject,
 } from './fields.js';
 import { ProblemList, quoteList, type ScenarioProblem } from './problems.js';
+import { COUPLING_WEIGHT_INITS } from '../toys/coupling-network.js';
+import { BASE_DISTRIBUTIONS } from '../toys/density.js';
 import {
   CNN_SIDE_MULTIPLE,
   DATASET_IMAGE_SHAPES,
+  FAMILY_OVERRIDE_KEYS,
+  familyOfArchitecture,
+  familyOfDataset,
   OVERRIDE_KEYS,
   SCENARIO_ARCHITECTURES,
   SCENARIO_DATASETS,
-  TOY_DATASETS,
   type ConfigOverrides,
+  type ScenarioFamily,
   type DivergenceRule,
   type EvaluationSchedule,
   type FinalEvaluation,
@@ -62,7 +67,7 @@ export const GRID_KEYS = [
 ] as const;
 export const VARIANT_KEYS = ['name', 'overrides'] as const;
 export const RUNTIME_MEASURE_KEYS = ['kind', 'warmupIterations', 'iterations', 'maxSeconds'] as const;
-export const TRAIN_MEASURE_KEYS = ['kind', 'budget', 'evaluation', 'final'] as const;
+export const TRAIN_MEASURE_KEYS = ['kind', 'budget', 'warmupIterations', 'evaluation', 'final'] as const;
 export const BUDGET_KEYS = ['iterations', 'epochs', 'seconds'] as const;
 export const EVALUATION_KEYS = ['every', 'split', 'maxImages', 'atStart'] as const;
 export const EVERY_KEYS = ['iterations', 'seconds'] as const;
@@ -98,7 +103,8 @@ export interface ValidationResult {
  *
  * Plan:
  * 1. Read every top-level field, reporting problems and going on.
- * 2. Check the grid's combinations (data set × architecture × shape × depth).
+ * 2. Check the grid's combinations (data set × architecture × shape × depth) and the keys, objectives
+ *    and measures the scenario's family allows.
  * 3. Return the scenario only when no problem was found.
  */
 export function validateScenario(document: unknown): ValidationResult {
@@ -123,8 +129,12 @@ export function validateScenario(document: unknown): ValidationResult {
   const measure = requireKey(problems, '$', root, 'measure', 'the measure object') ? readMeasure(problems, root.measure) : undefined;
   const divergence = root.divergence === undefined ? { maxConsecutiveNonFinite: SCENARIO_DEFAULTS.maxConsecutiveNonFinite } : readDivergence(problems, root.divergence);
 
-  // 2. Combinations.
-  if (grid) checkCombinations(problems, grid);
+  // 2. Combinations, and the rules of the scenario's family (image, 2-D toy or multimodal10).
+  if (grid) {
+    const family = checkFamilies(problems, grid);
+    checkCombinations(problems, grid);
+    if (family !== null) checkFamilyRules(problems, family, { grid, root, overrides, variants, measure });
+  }
 
   // 3. Result.
   if (
@@ -259,6 +269,36 @@ function readOverrides(problems: ProblemList, path: string, value: unknown): Con
         if (read !== undefined) result.cifarDirectory = read;
         break;
       }
+      case 'base': {
+        const read = readChoice(problems, at(key), item, BASE_DISTRIBUTIONS, 'base distributions');
+        if (read !== undefined) result.base = read;
+        break;
+      }
+      case 'networkInit': {
+        const read = readChoice(problems, at(key), item, COUPLING_WEIGHT_INITS, 'initialisations');
+        if (read !== undefined) result.networkInit = read;
+        break;
+      }
+      case 'noiseStd': {
+        const read = readNumber(problems, at(key), item, positive);
+        if (read !== undefined) result.noiseStd = read;
+        break;
+      }
+      case 'blocks':
+      case 'hidden':
+      case 'chunkRows':
+      case 'evaluationPoints':
+      case 'trainPoints':
+      case 'testPoints': {
+        const read = readNumber(problems, at(key), item, POSITIVE_INTEGER);
+        if (read !== undefined) result[key] = read;
+        break;
+      }
+      case 'dataSeed': {
+        const read = readNumber(problems, at(key), item, { integer: true, min: 0 });
+        if (read !== undefined) result.dataSeed = read;
+        break;
+      }
       default:
         // Unknown keys were reported by readObject.
         break;
@@ -333,12 +373,22 @@ function readTrainMeasure(problems: ProblemList, object: JsonObject): Measure | 
   const budget = requireKey(problems, '$.measure', object, 'budget', 'a budget: {"iterations": n}, {"epochs": e} or {"seconds": s}')
     ? readBudget(problems, '$.measure.budget', object.budget, BUDGET_KEYS, 'budget')
     : undefined;
+  const warmupIterations =
+    object.warmupIterations === undefined ? 0 : readNumber(problems, '$.measure.warmupIterations', object.warmupIterations, { integer: true, min: 0 });
+  if (budget !== undefined && warmupIterations !== undefined && 'iterations' in budget && warmupIterations >= budget.iterations) {
+    problems.add(
+      '$.measure.warmupIterations',
+      warmupIterations,
+      `fewer than the budget's ${budget.iterations} iterations (warm-up iterations count toward the budget)`,
+      `use at most ${budget.iterations - 1}, or raise measure.budget.iterations`,
+    );
+  }
   const evaluation = object.evaluation === undefined || object.evaluation === null ? null : readEvaluation(problems, object.evaluation);
   let final: FinalEvaluation | null | undefined = { split: SCENARIO_DEFAULTS.finalSplit, maxImages: null };
   if (object.final === false || object.final === null) final = null;
   else if (object.final !== undefined) final = readFinal(problems, object.final);
-  if (budget === undefined || evaluation === undefined || final === undefined) return undefined;
-  return { kind: 'train', budget: budget as TrainBudget, evaluation, final };
+  if (budget === undefined || warmupIterations === undefined || evaluation === undefined || final === undefined) return undefined;
+  return { kind: 'train', budget: budget as TrainBudget, warmupIterations, evaluation, final };
 }
 
 /** Reads an object with exactly one of `keys`, a positive number (an integer for "iterations"). */
@@ -401,38 +451,70 @@ function readDivergence(problems: ProblemList, value: unknown): DivergenceRule |
   return count === undefined ? undefined : { maxConsecutiveNonFinite: count };
 }
 
-/**
- * Reports grid combinations no cell can have: toy data with image architectures (and back),
- * shapes that contradict a fixed-shape data set, CNN or Glow sizes that are not square images
- * with a side divisible by 4, explicit D not divisible by C, and depths for non-fc architectures.
- */
-function checkCombinations(problems: ProblemList, grid: ScenarioGrid): void {
-  const hasToyData = grid.datasets.some((dataset) => TOY_DATASETS.includes(dataset));
-  const hasImageData = grid.datasets.some((dataset) => !TOY_DATASETS.includes(dataset));
-  const hasToyArchitecture = grid.architectures.includes('coupling2d');
-  const imageArchitectures = grid.architectures.filter((architecture) => architecture !== 'coupling2d');
+/** Words for the data sets and architectures of each family, for problem messages. */
+const FAMILY_LABELS: Readonly<Record<ScenarioFamily, string>> = {
+  image: 'image',
+  toy2d: '2-D toy',
+  multimodal10: 'multimodal10',
+};
 
-  if (hasToyData && imageArchitectures.length > 0) {
-    problems.add(
-      '$.grid.architectures',
-      grid.architectures,
-      `only "coupling2d" with the 2-D data sets ${quoteList(TOY_DATASETS)}`,
-      'put the 2-D data sets and the image architectures in separate scenarios',
-    );
-  }
-  if (hasImageData && hasToyArchitecture) {
+function datasetsOf(family: ScenarioFamily): string {
+  return quoteList(SCENARIO_DATASETS.filter((dataset) => familyOfDataset(dataset) === family));
+}
+
+function architecturesOf(family: ScenarioFamily): string {
+  return quoteList(SCENARIO_ARCHITECTURES.filter((architecture) => familyOfArchitecture(architecture) === family));
+}
+
+/**
+ * Returns the family of the grid's data sets, or null when they mix families. Reports data sets
+ * of several families, and architectures that do not take the grid's data.
+ */
+function checkFamilies(problems: ProblemList, grid: ScenarioGrid): ScenarioFamily | null {
+  const families = [...new Set(grid.datasets.map(familyOfDataset))];
+  if (families.length > 1) {
     problems.add(
       '$.grid.datasets',
       grid.datasets,
-      `only the 2-D data sets ${quoteList(TOY_DATASETS)} with architecture "coupling2d"`,
-      'put "coupling2d" and the image data sets in separate scenarios',
+      `data sets of one kind: the image sets ${datasetsOf('image')}, the 2-D toy sets ${datasetsOf('toy2d')} or ${datasetsOf('multimodal10')}`,
+      'put each kind of data set in its own scenario',
+    );
+    return null;
+  }
+  const family = families[0];
+  const foreign = grid.architectures.filter((architecture) => familyOfArchitecture(architecture) !== family);
+  if (foreign.length === 0) return family;
+  if (family === 'image') {
+    const other = familyOfArchitecture(foreign[0]);
+    problems.add(
+      '$.grid.datasets',
+      grid.datasets,
+      `only the ${FAMILY_LABELS[other]} data sets ${datasetsOf(other)} with architecture "${foreign[0]}"`,
+      `put ${quoteList(foreign)} and the image data sets in separate scenarios`,
+    );
+  } else {
+    problems.add(
+      '$.grid.architectures',
+      grid.architectures,
+      `only ${architecturesOf(family)} with the ${FAMILY_LABELS[family]} data sets ${datasetsOf(family)}`,
+      `put the ${FAMILY_LABELS[family]} data sets and ${quoteList(foreign)} in separate scenarios`,
     );
   }
+  return family;
+}
+
+/**
+ * Reports grid combinations no cell can have: shapes for the toy data, shapes that contradict a
+ * fixed-shape data set, CNN or Glow sizes that are not square images with a side divisible by 4,
+ * explicit D not divisible by C, and depths for non-fc architectures.
+ */
+function checkCombinations(problems: ProblemList, grid: ScenarioGrid): void {
+  const hasToyData = grid.datasets.some((dataset) => familyOfDataset(dataset) !== 'image');
   if (hasToyData && (grid.imageSides || grid.dimensions || grid.channels)) {
     problems.add(
       grid.imageSides ? '$.grid.imageSides' : grid.dimensions ? '$.grid.dimensions' : '$.grid.channels',
       grid.imageSides ?? grid.dimensions ?? grid.channels,
-      'no shape keys for the 2-D data sets (D = 2)',
+      'no shape keys for the toy data sets (D = 2 for the 2-D sets, 10 for multimodal10)',
       'remove imageSides, dimensions and channels',
     );
   }
@@ -511,5 +593,125 @@ function checkCombinations(problems: ProblemList, grid: ScenarioGrid): void {
         }
       }
     });
+  }
+}
+
+/** The fields of a scenario that `checkFamilyRules` checks; undefined where reading failed. */
+interface FamilyRuleInput {
+  grid: ScenarioGrid;
+  /** The raw document, to tell keys the file sets from filled defaults. */
+  root: JsonObject;
+  overrides: ConfigOverrides | undefined;
+  variants: ScenarioVariant[] | undefined;
+  measure: Measure | undefined;
+}
+
+/**
+ * Reports what the scenario's family does not allow: override keys of another family, objectives
+ * other than ML for multimodal10, batches of one row for the toys, and measures the toy loops
+ * cannot run (runtime measures, seconds or epoch budgets, image evaluation settings) or a train
+ * warm-up for image cells.
+ */
+function checkFamilyRules(problems: ProblemList, family: ScenarioFamily, input: FamilyRuleInput): void {
+  const { grid, root, overrides, variants, measure } = input;
+
+  // Overrides.
+  const checkOverrideKeys = (path: string, set: ConfigOverrides): void => {
+    for (const key of Object.keys(set) as (keyof ConfigOverrides)[]) {
+      if (FAMILY_OVERRIDE_KEYS[family].includes(key)) continue;
+      const owners = (Object.keys(FAMILY_OVERRIDE_KEYS) as ScenarioFamily[]).filter((other) => FAMILY_OVERRIDE_KEYS[other].includes(key));
+      const hint = key === 'sigma' && family === 'toy2d' ? '; the toy noise std is "noiseStd"' : '';
+      problems.add(
+        `${path}.${key}`,
+        key,
+        `for ${FAMILY_LABELS[family]} cells the keys ${quoteList(FAMILY_OVERRIDE_KEYS[family])}`,
+        `remove "${key}" (it sets ${owners.map((owner) => FAMILY_LABELS[owner]).join(' and ')} cells only${hint})`,
+      );
+    }
+  };
+  if (overrides) checkOverrideKeys('$.overrides', overrides);
+  variants?.forEach((variant, index) => checkOverrideKeys(`$.variants[${index}].overrides`, variant.overrides));
+
+  // Grid values.
+  if (family === 'multimodal10') {
+    grid.objectives.forEach((objective, index) => {
+      if (objective !== 'ml') {
+        problems.add(`$.grid.objectives[${index}]`, objective, '"ml" only for multimodal10 (the experiment trains by maximum likelihood)', `remove "${objective}"`);
+      }
+    });
+  }
+  if (family !== 'image') {
+    grid.batchSizes?.forEach((batchSize, index) => {
+      if (batchSize < 2) {
+        problems.add(`$.grid.batchSizes[${index}]`, batchSize, 'at least 2 for toy cells (ActNorm initialises from the batch mean and std)', 'use 2 or more');
+      }
+    });
+  }
+
+  // Measure.
+  if (measure === undefined) return;
+  if (family === 'image') {
+    if (measure.kind === 'train' && measure.warmupIterations > 0) {
+      problems.add(
+        '$.measure.warmupIterations',
+        measure.warmupIterations,
+        '0 for image train cells (they time every iteration; the key is for toy cells)',
+        'remove it, or use a runtime measure for warm-up',
+      );
+    }
+    return;
+  }
+  checkToyMeasure(problems, family, measure, root);
+}
+
+/** Reports measure settings the toy loops cannot honour. */
+function checkToyMeasure(problems: ProblemList, family: ScenarioFamily, measure: Measure, root: JsonObject): void {
+  const label = FAMILY_LABELS[family];
+  if (measure.kind === 'runtime') {
+    problems.add(
+      '$.measure.kind',
+      'runtime',
+      `"train" for ${label} cells (the toy loop trains a fixed number of iterations and ends with the metrics)`,
+      'use {"kind": "train", "budget": {"iterations": n}, "warmupIterations": k}: toy records keep every iteration time',
+    );
+    return;
+  }
+  if (!('iterations' in measure.budget)) {
+    problems.add(
+      '$.measure.budget',
+      measure.budget,
+      `{"iterations": n} for ${label} cells (the toy loop runs a fixed number of updates)`,
+      'give the budget in iterations',
+    );
+  }
+  const raw = root.measure as JsonObject;
+  const rawEvaluation = typeof raw.evaluation === 'object' && raw.evaluation !== null ? (raw.evaluation as JsonObject) : null;
+  if (measure.evaluation && !('iterations' in measure.evaluation.every)) {
+    problems.add('$.measure.evaluation.every', measure.evaluation.every, `{"iterations": k} for ${label} cells`, 'give the interval in iterations');
+  }
+  if (rawEvaluation?.maxImages !== undefined) {
+    problems.add('$.measure.evaluation.maxImages', rawEvaluation.maxImages, `no maxImages for ${label} cells`, 'remove it and set "evaluationPoints" in overrides');
+  }
+  if (rawEvaluation?.split !== undefined && rawEvaluation.split !== 'test') {
+    problems.add('$.measure.evaluation.split', rawEvaluation.split, `"test" for ${label} cells (their evaluation points come from the test split)`, 'remove "split" or write "test"');
+  }
+  if (rawEvaluation?.atStart === false) {
+    problems.add(
+      '$.measure.evaluation.atStart',
+      false,
+      `true or absent for ${label} cells (the toy loop also evaluates at step 0 when evaluations are periodic)`,
+      'remove "atStart"',
+    );
+  }
+  if (measure.final === null) {
+    problems.add('$.measure.final', raw.final, `a final evaluation for ${label} cells (their metrics are what they measure)`, 'remove "final" or write {"split": "test"}');
+    return;
+  }
+  const rawFinal = typeof raw.final === 'object' && raw.final !== null ? (raw.final as JsonObject) : null;
+  if (rawFinal?.maxImages !== undefined) {
+    problems.add('$.measure.final.maxImages', rawFinal.maxImages, `no maxImages for ${label} cells`, 'remove it and set "evaluationPoints" in overrides');
+  }
+  if (rawFinal?.split !== undefined && rawFinal.split !== 'test') {
+    problems.add('$.measure.final.split', rawFinal.split, `"test" for ${label} cells (their evaluation points come from the test split)`, 'remove "split" or write "test"');
   }
 }

@@ -7,10 +7,14 @@
  * and impossible combinations are rejected with a message that names the options and the fix.
  */
 import { OBJECTIVE_NAMES, type ObjectiveName } from '../objectives/objective.js';
-import type { ArchitectureName, DatasetName, TrainingConfig } from './session.js';
+import type { ArchitectureName, DatasetName, OptimizerName, TrainingConfig } from './session.js';
 
 export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'cifar10', 'synthetic'];
-export const ARCHITECTURE_NAMES: readonly ArchitectureName[] = ['fc', 'cnn'];
+export const ARCHITECTURE_NAMES: readonly ArchitectureName[] = ['fc', 'cnn', 'glow'];
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['rmsprop', 'adam'];
+
+/** The architectures with a row per data set in the reference's config table. */
+type TabledArchitecture = Exclude<ArchitectureName, 'glow'>;
 
 /** A partial config: the three names are required, every other option has a default. */
 export type TrainingConfigInput = Partial<TrainingConfig> & Pick<TrainingConfig, 'dataset' | 'architecture' | 'objective'>;
@@ -35,7 +39,7 @@ export interface PaperSettings {
 type Row = Pick<PaperSettings, 'decay' | 'milestones' | 'weightDecay' | 'gradientClip'>;
 
 /** Settings shared by every objective of one data set and architecture. */
-const FAMILY: Record<'mnist' | 'cifar10', Record<ArchitectureName, Omit<PaperSettings, keyof Row | 'spectralNorm'>>> = {
+const FAMILY: Record<'mnist' | 'cifar10', Record<TabledArchitecture, Omit<PaperSettings, keyof Row | 'spectralNorm'>>> = {
   mnist: {
     fc: { learningRate: 1e-4, batchSize: 100, sigma: 1.0, epsilon: 1.0, energyWeight: 0, logitScale: 0.5, residual: false },
     cnn: { learningRate: 1e-4, batchSize: 100, sigma: 0.1, epsilon: 0.1, energyWeight: 0, logitScale: 0.75, residual: true },
@@ -51,7 +55,7 @@ function row(decay: number, milestones: number, weightDecay = 0, gradientClip: n
 }
 
 /** The schedule, weight decay and clipping of each objective (the reference's config table). */
-const ROWS: Record<'mnist' | 'cifar10', Record<ArchitectureName, Record<ObjectiveName, Row>>> = {
+const ROWS: Record<'mnist' | 'cifar10', Record<TabledArchitecture, Record<ObjectiveName, Row>>> = {
   mnist: {
     fc: { ml: row(0.95, 50), sml: row(0.95, 50), ssm: row(0.95, 50), dsm: row(0.95, 50), fdssm: row(0.95, 50, 0, 5.0) },
     cnn: {
@@ -67,6 +71,40 @@ const ROWS: Record<'mnist' | 'cifar10', Record<ArchitectureName, Record<Objectiv
     cnn: { ml: row(0.8, 20), sml: row(0.8, 20), ssm: row(0.9, 20), dsm: row(0.8, 20), fdssm: row(0.85, 50) },
   },
 };
+
+/**
+ * The MNIST Glow runs (Figure 4 of the EBFlow paper, Chao et al. 2023): Adam with lr 1e-5 and no decay, weight decay 0
+ * (the reference's setting has no effect on its optimiser), gradient clipping at 500, λ = 0.1,
+ * logit scale 1.0, DSM σ = 0.1. The reference has no FDSSM Glow run, so ε only fills the field.
+ */
+const GLOW_SETTINGS: PaperSettings = {
+  learningRate: 1e-5,
+  batchSize: 100,
+  decay: 1.0,
+  milestones: 1,
+  weightDecay: 0,
+  gradientClip: 500,
+  sigma: 0.1,
+  epsilon: 0.1,
+  energyWeight: 0.1,
+  logitScale: 1.0,
+  residual: false,
+  spectralNorm: false,
+};
+
+/** Objectives a Glow run accepts: SSM and DSM of the Figure 4 runs, and ML, whose log Z costs only L·C³. */
+export const GLOW_OBJECTIVES: readonly ObjectiveName[] = ['ml', 'ssm', 'dsm'];
+
+/** Glow squeezes once per block and has 2 blocks, so H and W must be multiples of 4. */
+const GLOW_SPATIAL_DIVISOR = 4;
+
+/**
+ * Default microbatch sizes of Glow per objective, sized for wasm32's 4 GB address space: with the
+ * tfjs 4.22 wasm backend the full-size MNIST Glow fits about 8 rows for DSM and 3 for SSM (third
+ * order). The cpu backend and tfjs-node have more memory and may use larger ones.
+ * NOTE: ML's 8 is an estimate from DSM's (both differentiate the energy once in θ), not measured.
+ */
+const GLOW_MICROBATCH_SIZES: Partial<Record<ObjectiveName, number>> = { ml: 8, ssm: 3, dsm: 8 };
 
 /**
  * The objectives whose CIFAR-10 CNN runs use spectral normalisation in the reference's configs.
@@ -121,6 +159,11 @@ const KNOWN_KEYS: readonly (keyof TrainingConfig)[] = [
   'matchAfterPreprocessing',
   'explicitDerivatives',
   'spectralNorm',
+  'workers',
+  'optimizer',
+  'microbatchSize',
+  'glowBlockSize',
+  'glowWidth',
   'cifarDirectory',
 ];
 
@@ -134,6 +177,7 @@ export function paperSettings(
   objective: ObjectiveName,
   channels: number,
 ): PaperSettings {
+  if (architecture === 'glow') return { ...GLOW_SETTINGS };
   let family: 'mnist' | 'cifar10';
   if (dataset === 'synthetic') {
     family = channels === 1 ? 'mnist' : 'cifar10';
@@ -187,7 +231,29 @@ export function resolveTrainingConfig(input: TrainingConfigInput): TrainingConfi
     matchAfterPreprocessing: input.matchAfterPreprocessing ?? true,
     explicitDerivatives: input.explicitDerivatives ?? true,
     spectralNorm: input.spectralNorm ?? defaults.spectralNorm,
+    workers: input.workers ?? 1,
+    optimizer: input.optimizer ?? (architecture === 'glow' ? 'adam' : 'rmsprop'),
+    microbatchSize: 0,
   };
+  const batchSize = config.batchSize;
+  if (input.microbatchSize !== undefined) {
+    config.microbatchSize = input.microbatchSize;
+  } else {
+    const glowDefault = architecture === 'glow' ? GLOW_MICROBATCH_SIZES[objective] : undefined;
+    config.microbatchSize = Number.isInteger(batchSize) && glowDefault !== undefined ? Math.min(glowDefault, batchSize) : batchSize;
+  }
+  if (architecture === 'glow') {
+    config.glowBlockSize = input.glowBlockSize ?? 16;
+    config.glowWidth = input.glowWidth ?? 512;
+  } else {
+    for (const option of ['glowBlockSize', 'glowWidth'] as const) {
+      if (input[option] !== undefined) {
+        throw new RangeError(
+          `training config: ${option} configures the Glow model, but architecture is "${architecture}"; remove ${option} or use architecture "glow"`,
+        );
+      }
+    }
+  }
   if (dataset === 'cifar10' || input.cifarDirectory !== undefined) {
     config.cifarDirectory = input.cifarDirectory ?? 'datasets/cifar-10-batches-bin';
   }
@@ -238,6 +304,12 @@ function resolveImageShape(
     throw new RangeError(
       `training config: architecture "cnn" squeezes twice, so H and W must be multiples of ${CNN_SPATIAL_DIVISOR}, ` +
         `but imageShape is [${resolved.join(', ')}]; choose such a shape or architecture "fc"`,
+    );
+  }
+  if (architecture === 'glow' && (resolved[0] % GLOW_SPATIAL_DIVISOR !== 0 || resolved[1] % GLOW_SPATIAL_DIVISOR !== 0)) {
+    throw new RangeError(
+      `training config: architecture "glow" squeezes once in each of its 2 blocks, so H and W must be multiples of ${GLOW_SPATIAL_DIVISOR}, ` +
+        `but imageShape is [${resolved.join(', ')}]; choose such a shape`,
     );
   }
   return resolved;
@@ -310,6 +382,34 @@ function checkValues(config: TrainingConfig): void {
   if (config.cifarDirectory !== undefined && (typeof config.cifarDirectory !== 'string' || config.cifarDirectory === '')) {
     throw new RangeError(`training config: cifarDirectory must be a non-empty folder path, received ${JSON.stringify(config.cifarDirectory)}`);
   }
+  if (config.workers !== 1 && config.workers !== 2) {
+    throw new RangeError(
+      `training config: workers must be 1 (gradient on the calling thread) or 2 (batch split over two worker threads), ` +
+        `received ${JSON.stringify(config.workers)}`,
+    );
+  }
+  if (!OPTIMIZER_NAMES.includes(config.optimizer)) {
+    throw new RangeError(`training config: unknown optimizer ${JSON.stringify(config.optimizer)}; use "rmsprop" or "adam"`);
+  }
+  integerAtLeast('microbatchSize', 1);
+  if (config.microbatchSize > config.batchSize) {
+    throw new RangeError(
+      `training config: microbatchSize ${config.microbatchSize} exceeds batchSize ${config.batchSize}; use at most ${config.batchSize}, or leave it out for the whole batch`,
+    );
+  }
+  if (config.workers === 2 && config.microbatchSize < config.batchSize) {
+    throw new RangeError(
+      `training config: workers 2 cannot be combined with microbatchSize ${config.microbatchSize} < batchSize ${config.batchSize}; ` +
+        'set workers to 1, or microbatchSize to the batch size',
+    );
+  }
+  if (config.architecture === 'glow') checkGlow(config);
+  if (config.workers === 2 && config.spectralNorm) {
+    throw new RangeError(
+      'training config: workers 2 cannot be combined with spectralNorm true, because every worker would advance its own ' +
+        'power-iteration vectors during the step; set workers to 1 or spectralNorm to false',
+    );
+  }
   if (config.spectralNorm && config.architecture !== 'cnn') {
     throw new RangeError(
       `training config: spectralNorm normalises convolutions, but architecture "${config.architecture}" has none; ` +
@@ -322,5 +422,37 @@ function checkValues(config: TrainingConfig): void {
         'that input is the dequantised pixel value in [0, 256), where a perturbed value outside the range has no logit; ' +
         'set matchAfterPreprocessing to true, or use objective "ml", "sml" or "ssm"',
     );
+  }
+}
+
+/** Rejects the options a Glow run does not support, naming the fix. */
+function checkGlow(config: TrainingConfig): void {
+  if (config.dataset === 'cifar10') {
+    throw new RangeError(
+      'training config: architecture "glow" has the settings of the MNIST Glow runs only; use dataset "mnist" or "synthetic", or architecture "fc" or "cnn" for CIFAR-10',
+    );
+  }
+  if (!GLOW_OBJECTIVES.includes(config.objective)) {
+    throw new RangeError(
+      `training config: architecture "glow" trains with objective ${GLOW_OBJECTIVES.map((o) => `"${o}"`).join(', ')}, received "${config.objective}"; ` +
+        'Glow has no tested sml or fdssm setting, so choose one of those',
+    );
+  }
+  if (!config.matchAfterPreprocessing) {
+    throw new RangeError(
+      'training config: architecture "glow" initialises its ActNorm layers on preprocessed images, so matchAfterPreprocessing must be true; remove the option',
+    );
+  }
+  if (config.workers !== 1) {
+    throw new RangeError(
+      `training config: architecture "glow" computes its gradient on the calling thread only, received workers ${JSON.stringify(config.workers)}; ` +
+        'set workers to 1 and use microbatchSize to bound memory',
+    );
+  }
+  for (const option of ['glowBlockSize', 'glowWidth'] as const) {
+    const value = config[option];
+    if (!Number.isInteger(value) || (value as number) < 1) {
+      throw new RangeError(`training config: ${option} must be an integer ≥ 1, received ${JSON.stringify(value)}`);
+    }
   }
 }

@@ -2,12 +2,13 @@
  * The training session: one EBFlow training run that the runner steps and evaluates.
  *
  * One `RandomStream`, seeded with `config.seed`, makes every draw of the run. The order is fixed:
- * model initialisation and synthetic images first, then per step the data order (at each epoch
+ * model initialisation, synthetic images and, for Glow, the dequantisation noise of the ActNorm
+ * initialisation batch first, then per step the data order (at each epoch
  * start, for shuffled data sets), the augmentation, the dequantisation noise and the objective's
  * noise or directions. Evaluations draw their dequantisation noise from the same stream, so a run
  * repeats exactly when its sequence of `step` and `evaluate` calls repeats.
  *
- * A checkpoint (`saveCheckpoint`, `resumeTrainingSession`) stores the parameters, the RMSprop
+ * A checkpoint (`saveCheckpoint`, `resumeTrainingSession`) stores the parameters, the optimiser
  * and EMA state, the model's buffers, the stream's state, the data order and the counters, so a
  * resumed run continues exactly as the uninterrupted one would.
  */
@@ -23,6 +24,7 @@ import { DEFAULT_EVALUATION_BATCH_SIZE, evaluateNll } from '../evaluation/nll.js
 import type { EnergyFlow } from '../models/energy-flow.js';
 import { createCnnFlow } from '../models/cnn-flow.js';
 import { createFcFlow } from '../models/fc-flow.js';
+import { createGlow, GlowFlow } from '../models/glow.js';
 import { PreprocessedFlow, withInModelPreprocessing } from '../models/preprocessed-flow.js';
 import { getObjective } from '../objectives/index.js';
 import type { Objective, ObjectiveOptions, PreparedBatch } from '../objectives/objective.js';
@@ -40,9 +42,12 @@ import {
   type ExpectedTensor,
   type NamedVariable,
 } from './checkpoint.js';
+import { Adam, type AdamState } from './adam.js';
 import { clipByGlobalNorm, globalNorm } from './clip.js';
+import { ParallelGradientEngine } from './parallel/gradient-engine.js';
 import { resolveTrainingConfig } from './config.js';
 import { ExponentialMovingAverage, type EmaState } from './ema.js';
+import { accumulateGradients } from './microbatch.js';
 import { RmsProp, type RmsPropState } from './rmsprop.js';
 import { epochOfIteration, learningRateForEpoch } from './schedule.js';
 import type { NllResult, PhaseTimes, StepResult, TrainingConfig, TrainingSession } from './session.js';
@@ -81,7 +86,8 @@ export interface SessionState {
   random: RandomState;
   /** The model's parameters, in `model.variables` order. */
   parameters: Float32Array[];
-  optimizer: RmsPropState;
+  /** RMSprop's or Adam's state, as `config.optimizer` names. */
+  optimizer: RmsPropState | AdamState;
   ema: EmaState | null;
   /**
    * The model's buffers (spectral-norm vectors), in `namedModelTensors(model).buffers` order.
@@ -98,6 +104,8 @@ export interface EbflowTrainingSession extends TrainingSession {
   readonly iteration: number;
   /** Iterations whose loss or gradient was not finite; their updates were skipped. */
   readonly nonFiniteSteps: number;
+  /** The gradient workers when `config.workers` is 2 (their timings and tensor counts), otherwise null. */
+  readonly gradientWorkers: ParallelGradientEngine | null;
   step(): Promise<SessionStepResult>;
   getState(): SessionState;
   setState(state: SessionState): void;
@@ -136,8 +144,11 @@ export function createModel(config: TrainingConfig, random: RandomStream): Energ
     case 'cnn':
       flow = createCnnFlow({ imageShape: config.imageShape, residual: config.residual, spectralNorm: config.spectralNorm, random });
       break;
+    case 'glow':
+      flow = createGlow({ imageShape: config.imageShape, blockSize: config.glowBlockSize, width: config.glowWidth, random });
+      break;
     default:
-      throw new RangeError(`training session: unknown architecture ${JSON.stringify(config.architecture)}; use "fc" or "cnn"`);
+      throw new RangeError(`training session: unknown architecture ${JSON.stringify(config.architecture)}; use "fc", "cnn" or "glow"`);
   }
   return config.matchAfterPreprocessing ? flow : withInModelPreprocessing(flow, config.logitScale);
 }
@@ -199,10 +210,39 @@ export async function createTrainingSession(
           `[${resolved.imageShape.join(', ')}]; make them equal`,
       );
     }
-    return new Session(resolved, model, dataset, random, options.evaluationBatchSize ?? DEFAULT_EVALUATION_BATCH_SIZE);
+    if (model instanceof GlowFlow) initializeActNorms(model, dataset, random, resolved.logitScale);
+    const parallel = resolved.workers === 2 ? await ParallelGradientEngine.create(resolved, model, tf.getBackend()) : null;
+    return new Session(resolved, model, dataset, random, options.evaluationBatchSize ?? DEFAULT_EVALUATION_BATCH_SIZE, parallel);
   } catch (error) {
     disposeModel(model);
     throw error;
+  }
+}
+
+/** Images of the validation split that initialise Glow's ActNorm layers, as in the reference. */
+export const ACTNORM_INITIALIZATION_IMAGES = 50;
+
+/**
+ * Runs Glow's data-dependent ActNorm initialisation on the first 50 validation images (fewer when
+ * the split is smaller), preprocessed as training batches are, with dequantisation noise drawn
+ * from `random`. Costs one forward pass on 50 images.
+ */
+function initializeActNorms(model: GlowFlow, dataset: ImageDataset, random: RandomStream, logitScale: number): void {
+  const count = Math.min(ACTNORM_INITIALIZATION_IMAGES, dataset.sizes.validation);
+  const indices = Array.from({ length: count }, (_, i) => i);
+  const pixels = dataset.batch('validation', indices);
+  const [height, width, channels] = dataset.imageShape;
+  const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [count, height, width, channels]);
+  try {
+    const { x, logDet } = preprocess(pixelTensor, random, logitScale);
+    try {
+      model.initialize(x);
+    } finally {
+      x.dispose();
+      logDet.dispose();
+    }
+  } finally {
+    pixelTensor.dispose();
   }
 }
 
@@ -289,6 +329,26 @@ function assignValues(variable: tf.Variable, values: Float32Array | Int32Array):
   tensor.dispose();
 }
 
+/**
+ * The per-parameter arrays of each optimiser's state and the suffix their checkpoint names add
+ * to the parameter's name. The squared-gradient averages (RMSprop's, Adam's v) keep the bare name.
+ */
+const OPTIMIZER_SLOTS = {
+  rmsprop: [{ field: 'squareAverages', suffix: '' }],
+  adam: [
+    { field: 'squareAverages', suffix: '' },
+    { field: 'firstMoments', suffix: '.adam.firstMoment' },
+  ],
+} as const;
+
+/** Builds the optimiser state of `config.optimizer` from the arrays `arraysFor(suffix)` returns. */
+function optimizerStateOf(config: TrainingConfig, updates: number, arraysFor: (suffix: string) => Float32Array[]): RmsPropState | AdamState {
+  if (config.optimizer === 'adam') {
+    return { updates, squareAverages: arraysFor(''), firstMoments: arraysFor('.adam.firstMoment') };
+  }
+  return { updates, squareAverages: arraysFor('') };
+}
+
 /** Milliseconds since an arbitrary origin, sub-millisecond resolution. */
 function now(): number {
   return performance.now();
@@ -298,7 +358,7 @@ class Session implements EbflowTrainingSession {
   readonly iterationsPerEpoch: number;
   private readonly objective: Objective;
   private readonly objectiveOptions: ObjectiveOptions;
-  private readonly optimizer: RmsProp;
+  private readonly optimizer: RmsProp | Adam;
   private readonly ema: ExponentialMovingAverage | null;
   private readonly shuffle: boolean;
   /** The checkpoint names of the model's parameters (in `model.variables` order) and buffers. */
@@ -315,6 +375,8 @@ class Session implements EbflowTrainingSession {
     readonly dataset: ImageDataset,
     private readonly random: RandomStream,
     private readonly evaluationBatchSize: number,
+    /** The gradient workers when `config.workers` is 2, otherwise null. */
+    readonly gradientWorkers: ParallelGradientEngine | null = null,
   ) {
     // Drop the last partial batch, so every step has B images. MNIST's 50,000 and CIFAR-10's
     // 40,000 training images divide evenly into the reference's batches of 100.
@@ -335,10 +397,8 @@ class Session implements EbflowTrainingSession {
     };
     // The reference shuffles CIFAR-10's training images every epoch and keeps MNIST in file order.
     this.shuffle = config.dataset === 'cifar10';
-    this.optimizer = new RmsProp(model.variables, {
-      learningRate: learningRateForEpoch(1, config),
-      weightDecay: config.weightDecay,
-    });
+    const optimizerOptions = { learningRate: learningRateForEpoch(1, config), weightDecay: config.weightDecay };
+    this.optimizer = config.optimizer === 'adam' ? new Adam(model.variables, optimizerOptions) : new RmsProp(model.variables, optimizerOptions);
     this.ema = config.emaDecay === null ? null : new ExponentialMovingAverage(model.variables, config.emaDecay);
     this.named = namedModelTensors(model);
   }
@@ -357,9 +417,10 @@ class Session implements EbflowTrainingSession {
    * 1. Preprocess: pick the batch (a new epoch sets the learning rate and, for CIFAR-10, draws
    *    a new order), augment, dequantise, scale and logit, without gradients.
    * 2. Prepare: the objective draws its noise, directions or samples.
-   * 3. Forward and backward: `tf.variableGrads` of the loss; the loss value is read back.
+   * 3. Forward and backward: `tf.variableGrads` of the loss, one microbatch at a time when
+   *    `microbatchSize` is below the batch size; the loss value is read back.
    * 4. Update: the global gradient norm is read back. When the loss and the norm are finite,
-   *    the gradient is clipped (if configured) and applied by RMSprop, and the EMA moves.
+   *    the gradient is clipped (if configured) and applied by RMSprop or Adam, and the EMA moves.
    *    Otherwise the update is skipped and counted, and no non-finite value is zeroed.
    * On backends that run kernels asynchronously (webgl, tfjs-node), phases 1 and 2 measure only
    * the dispatch time. Phases 3 and 4 end with a read-back, so the total is complete.
@@ -386,24 +447,11 @@ class Session implements EbflowTrainingSession {
 
       // 3. Forward and backward.
       start = now();
-      const { value, grads } = tf.variableGrads(
-        () => this.objective.loss(this.model, x, prepared, this.objectiveOptions),
-        this.model.variables,
-      );
-      owned.push(value, ...Object.values(grads));
-      const loss = (await value.data())[0];
+      const { loss, gradients } = await this.forwardBackward(x, prepared, owned);
       phases.forwardBackward = now() - start;
 
       // 4. Update.
       start = now();
-      const gradients = this.model.variables.map((v) => {
-        const gradient = grads[v.name];
-        if (gradient !== undefined) return gradient;
-        // tf.variableGrads leaves out variables the loss does not reach: their gradient is zero.
-        const zero = tf.zerosLike(v);
-        owned.push(zero);
-        return zero;
-      });
       const norm = globalNorm(gradients);
       owned.push(norm);
       const gradientNorm = (await norm.data())[0];
@@ -432,6 +480,42 @@ class Session implements EbflowTrainingSession {
       owned.forEach((t) => t.dispose());
       this.busy = false;
     }
+  }
+
+  /**
+   * Returns the loss and one gradient per model variable (zeros where the loss does not reach
+   * it), computed on this thread or, with `workers` 2, by the gradient workers. The gradients
+   * are added to `owned`.
+   */
+  private async forwardBackward(x: tf.Tensor, prepared: PreparedBatch, owned: tf.Tensor[]): Promise<{ loss: number; gradients: tf.Tensor[] }> {
+    if (this.gradientWorkers !== null) {
+      const { loss, gradients } = await this.gradientWorkers.computeGradients(x, prepared);
+      owned.push(...gradients);
+      return { loss, gradients };
+    }
+    if (this.config.microbatchSize < x.shape[0]) {
+      const lossOf = (rows: tf.Tensor, preparedRows: PreparedBatch): tf.Scalar =>
+        this.objective.loss(this.model, rows, preparedRows, this.objectiveOptions);
+      const { loss, gradients } = await accumulateGradients(lossOf, this.model.variables, x, prepared, this.config.microbatchSize);
+      owned.push(...gradients);
+      return { loss, gradients };
+    }
+
+    const { value, grads } = tf.variableGrads(
+      () => this.objective.loss(this.model, x, prepared, this.objectiveOptions),
+      this.model.variables,
+    );
+    owned.push(value, ...Object.values(grads));
+    const loss = (await value.data())[0];
+    const gradients = this.model.variables.map((v) => {
+      const gradient = grads[v.name];
+      if (gradient !== undefined) return gradient;
+      // tf.variableGrads leaves out variables the loss does not reach: their gradient is zero.
+      const zero = tf.zerosLike(v);
+      owned.push(zero);
+      return zero;
+    });
+    return { loss, gradients };
   }
 
   /**
@@ -488,7 +572,8 @@ class Session implements EbflowTrainingSession {
     this.checkUsable('setState');
     this.checkState(state);
 
-    this.optimizer.setState(state.optimizer);
+    // Each optimiser checks that the state has its own fields and rejects another's.
+    (this.optimizer as { setState(optimizerState: RmsPropState | AdamState): void }).setState(state.optimizer);
     if (this.ema !== null && state.ema !== null) this.ema.setState(state.ema);
     this.model.variables.forEach((v, i) => assignValues(v, state.parameters[i]));
     state.buffers?.forEach((values, i) => assignValues(this.named.buffers[i].variable, values));
@@ -541,9 +626,12 @@ class Session implements EbflowTrainingSession {
     parameters.forEach(({ name, variable }, i) => {
       tensors.push({ group: 'parameter', name, shape: [...variable.shape], values: state.parameters[i] });
     });
-    parameters.forEach(({ name, variable }, i) => {
-      tensors.push({ group: 'optimizer', name, shape: [...variable.shape], values: state.optimizer.squareAverages[i] });
-    });
+    for (const { field, suffix } of OPTIMIZER_SLOTS[this.config.optimizer]) {
+      const arrays = (state.optimizer as unknown as Record<string, Float32Array[]>)[field];
+      parameters.forEach(({ name, variable }, i) => {
+        tensors.push({ group: 'optimizer', name: name + suffix, shape: [...variable.shape], values: arrays[i] });
+      });
+    }
     if (state.ema !== null) {
       const shadows = state.ema.shadows;
       parameters.forEach(({ name, variable }, i) => tensors.push({ group: 'ema', name, shape: [...variable.shape], values: shadows[i] }));
@@ -581,9 +669,12 @@ class Session implements EbflowTrainingSession {
     // 1. Differences.
     const { parameters, buffers } = this.named;
     const expected: ExpectedTensor[] = [];
-    const groups: ('parameter' | 'optimizer' | 'ema')[] = this.ema === null ? ['parameter', 'optimizer'] : ['parameter', 'optimizer', 'ema'];
+    const groups: ('parameter' | 'ema')[] = this.ema === null ? ['parameter'] : ['parameter', 'ema'];
     for (const group of groups) {
       for (const { name, variable } of parameters) expected.push({ group, name, shape: [...variable.shape] });
+    }
+    for (const { suffix } of OPTIMIZER_SLOTS[this.config.optimizer]) {
+      for (const { name, variable } of parameters) expected.push({ group: 'optimizer', name: name + suffix, shape: [...variable.shape] });
     }
     for (const { name, variable } of buffers) expected.push({ group: 'buffer', name, shape: [...variable.shape] });
     const problems = checkpointMismatches(contents, { config: this.config, architecture: this.model.architecture, tensors: expected });
@@ -613,7 +704,7 @@ class Session implements EbflowTrainingSession {
       epochOrder: order === undefined ? null : (order.values as Int32Array),
       random: counters.random,
       parameters: parameters.map(({ name }) => valuesOf('parameter', name)),
-      optimizer: { updates: counters.optimizerUpdates, squareAverages: parameters.map(({ name }) => valuesOf('optimizer', name)) },
+      optimizer: optimizerStateOf(this.config, counters.optimizerUpdates, (suffix) => parameters.map(({ name }) => valuesOf('optimizer', name + suffix))),
       ema:
         this.ema === null
           ? null
@@ -630,6 +721,8 @@ class Session implements EbflowTrainingSession {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    // Terminating the workers finishes in the background; no step can run after this point.
+    void this.gradientWorkers?.dispose();
     this.optimizer.dispose();
     this.ema?.dispose();
     disposeModel(this.model);

@@ -8,7 +8,8 @@
 import type { ObjectiveName } from '../objectives/objective.js';
 
 export type DatasetName = 'mnist' | 'cifar10' | 'synthetic';
-export type ArchitectureName = 'fc' | 'cnn';
+export type ArchitectureName = 'fc' | 'cnn' | 'glow';
+export type OptimizerName = 'rmsprop' | 'adam';
 
 /** Everything that defines a training run; `resolveTrainingConfig` fills paper defaults. */
 export interface TrainingConfig {
@@ -52,6 +53,26 @@ export interface TrainingConfig {
    * for the CIFAR-10 CNN with ml, ssm and dsm and off otherwise. Must be false for `fc`.
    */
   spectralNorm: boolean;
+  /**
+   * Threads that compute each step's gradient: 1 computes it on the calling thread; 2 splits the
+   * batch over two worker threads, each with its own tfjs backend, while the calling thread keeps
+   * the parameters, the random stream, the optimiser and the EMA. The losses and parameters agree
+   * with a run on one thread up to float32 rounding.
+   */
+  workers: 1 | 2;
+  /** The optimiser: PyTorch-style RMSprop (every FC and CNN run) or Adam (β 0.9/0.999, ε 1e-8; the Glow runs). */
+  optimizer: OptimizerName;
+  /**
+   * Rows per gradient computation. Each step splits its batch into microbatches of at most this
+   * many rows and sums their gradients weighted by their share of the batch, which gives the
+   * full-batch step up to float32 rounding with the memory of one microbatch. Equal to batchSize
+   * (no splitting) by default, except for Glow.
+   */
+  microbatchSize: number;
+  /** Glow only: steps [ActNorm → Conv1x1 → AffineCoupling] per block (16 in the paper); absent for other architectures. */
+  glowBlockSize?: number;
+  /** Glow only: hidden channels of every coupling network (512 in the paper); absent for other architectures. */
+  glowWidth?: number;
   /** Folder of CIFAR-10 binary batches, for `cifar10`. */
   cifarDirectory?: string;
 }

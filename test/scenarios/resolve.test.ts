@@ -4,6 +4,10 @@ import { describe, it } from 'node:test';
 import { resolveDocument } from '../../src/scenarios/catalog.js';
 import { ScenarioError } from '../../src/scenarios/problems.js';
 import { canonicalJson, cellIdOf, isNotSupportedYet } from '../../src/scenarios/resolve.js';
+import { defaultMultimodalConfig } from '../../src/toys/multimodal.js';
+import { defaultToy2dConfig } from '../../src/toys/train-2d.js';
+import { resolveTrainingConfig, type TrainingConfigInput } from '../../src/train/config.js';
+import type { TrainingConfig } from '../../src/train/session.js';
 
 function mnistDocument(): Record<string, any> {
   return {
@@ -80,15 +84,16 @@ describe('resolveScenario cells', () => {
     const document = {
       name: 'unbuilt',
       description: 'probe',
-      grid: { datasets: ['sine', 'swirl'], architectures: ['coupling2d'], objectives: ['ml'] },
+      grid: { datasets: ['mnist'], architectures: ['glow'], objectives: ['ssm', 'dsm'] },
       measure: { kind: 'train', budget: { iterations: 1 } },
     };
     const cells = resolveDocument(document, '').cells;
     assert.equal(cells.length, 2);
     for (const cell of cells) {
       assert.equal(cell.config, null);
-      assert.match(cell.skipReason ?? '', /coupling2d/);
-      assert.equal(cell.parameters.dimension, 2);
+      assert.equal(cell.toy, undefined);
+      assert.match(cell.skipReason ?? '', /glow/);
+      assert.equal(cell.parameters.dimension, 784);
     }
   });
 
@@ -100,7 +105,12 @@ describe('resolveScenario cells', () => {
       { name: 'map', overrides: { matchAfterPreprocessing: true } },
       { name: 'no-map', overrides: { matchAfterPreprocessing: false } },
     ];
-    const cells = resolveDocument(document, '').cells;
+    // A resolver that does not support MaP off yet, as the training configuration once did.
+    const resolver = (input: TrainingConfigInput): TrainingConfig => {
+      if (input.matchAfterPreprocessing === false) throw new RangeError('matchAfterPreprocessing = false is not supported yet');
+      return resolveTrainingConfig(input);
+    };
+    const cells = resolveDocument(document, '', resolver).cells;
     const byVariant = Object.fromEntries(cells.map((cell) => [cell.parameters.variant, cell]));
     assert.notEqual(byVariant.map.config, null);
     assert.equal(byVariant['no-map'].config, null);
@@ -139,6 +149,102 @@ describe('resolveScenario cells', () => {
     assert.equal(isNotSupportedYet(new RangeError('x is not supported yet; use y')), true);
     assert.equal(isNotSupportedYet(new RangeError('x is impossible')), false);
     assert.equal(isNotSupportedYet('not supported yet'), false);
+  });
+});
+
+function toyDocument(): Record<string, any> {
+  return {
+    name: 'toy-probe',
+    description: 'probe',
+    grid: { datasets: ['sine', 'checkerboard'], architectures: ['coupling2d'], objectives: ['ml', 'fdssm'], seeds: [0, 2] },
+    measure: { kind: 'train', budget: { iterations: 40 }, warmupIterations: 2, evaluation: { every: { iterations: 10 } } },
+  };
+}
+
+describe('resolveScenario toy cells', () => {
+  it('authors settings fill 2-D cells', () => {
+    const cells = resolveDocument(toyDocument(), '').cells;
+    assert.equal(cells.length, 2 * 2 * 2);
+    const checkerboard = cells.find((cell) => cell.cellId === 'checkerboard/coupling2d/fdssm/D2/B10000/seed2');
+    assert.ok(checkerboard, cells.map((cell) => cell.cellId).join(', '));
+    assert.equal(checkerboard.config, null);
+    assert.equal(checkerboard.skipReason, null);
+    assert.equal(checkerboard.toy?.kind, 'toy2d');
+    const expected = { ...defaultToy2dConfig('checkerboard', 'fdssm'), iterations: 40, seed: 2, evaluateEvery: 10 };
+    assert.deepEqual(checkerboard.toy?.config, expected);
+    // The authors' checkerboard FDSSM is the one configuration with weight normalisation.
+    assert.equal(expected.weightNorm, true);
+    assert.equal(checkerboard.parameters.batchSize, 10_000);
+    assert.equal(checkerboard.parameters.imageShape, null);
+    assert.equal(checkerboard.parameters.dimension, 2);
+    assert.ok(cells.some((cell) => cell.cellId === 'sine/coupling2d/ml/D2/B2048/seed0'));
+  });
+
+  it('toy overrides and batch apply', () => {
+    const document = toyDocument();
+    document.grid = { datasets: ['swirl'], architectures: ['coupling2d'], objectives: ['sml'], batchSizes: [64] };
+    document.overrides = { learningRate: 3e-3, gradientClip: null, emaDecay: null, base: 'laplace', blocks: 2, hidden: 8, evaluationPoints: 200 };
+    document.variants = [
+      { name: 'small', overrides: { testPoints: 300, trainPoints: 400, dataSeed: 5, noiseStd: 0.5, networkInit: 'uniform', chunkRows: 32, epsilon: 0.2 } },
+    ];
+    const [cell] = resolveDocument(document, '').cells;
+    assert.equal(cell.cellId, 'swirl/coupling2d/sml/D2/B64/seed0/small');
+    const config = cell.toy?.kind === 'toy2d' ? cell.toy.config : null;
+    assert.ok(config);
+    assert.equal(config.batchSize, 64);
+    assert.equal(config.learningRate, 3e-3);
+    assert.equal(config.gradientClip, 0, 'null must turn the toy clipping off (0)');
+    assert.equal(config.emaDecay, null);
+    assert.equal(config.base, 'laplace');
+    assert.equal(config.blocks, 2);
+    assert.equal(config.hidden, 8);
+    assert.equal(config.evaluationPoints, 200);
+    assert.equal(config.testPoints, 300);
+    assert.equal(config.trainPoints, 400);
+    assert.equal(config.dataSeed, 5);
+    assert.equal(config.noiseStd, 0.5);
+    assert.equal(config.networkInit, 'uniform');
+    assert.equal(config.chunkRows, 32);
+    assert.equal(config.epsilon, 0.2);
+  });
+
+  it('multimodal10 cells per mask', () => {
+    const document = {
+      name: 'multimodal-probe',
+      description: 'probe',
+      grid: { datasets: ['multimodal10'], architectures: ['linear-lu', 'linear-full'], objectives: ['ml'] },
+      overrides: { blocks: 3, evaluationPoints: 100 },
+      measure: { kind: 'train', budget: { iterations: 7 } },
+    };
+    const cells = resolveDocument(document, '').cells;
+    assert.deepEqual(cells.map((cell) => cell.cellId), ['multimodal10/linear-full/ml/D10/B2048/seed0', 'multimodal10/linear-lu/ml/D10/B2048/seed0']);
+    const lu = cells[1].toy;
+    assert.equal(lu?.kind, 'multimodal10');
+    assert.deepEqual(lu?.config, { ...defaultMultimodalConfig('lu'), iterations: 7, evaluateEvery: 0, blocks: 3, evaluationPoints: 100 });
+  });
+
+  it('evaluation points above test points rejected', () => {
+    const document = toyDocument();
+    document.variants = [{ name: 'few', overrides: { testPoints: 50 } }];
+    assert.throws(
+      () => resolveDocument(document, ''),
+      (error: ScenarioError) => {
+        const problem = error.problems.find((p) => p.path === '$.variants[0].overrides.testPoints');
+        assert.ok(problem, error.message);
+        assert.match(problem.fix, /evaluationPoints/);
+        return true;
+      },
+    );
+  });
+
+  it('toy configuration changes the hash', () => {
+    const base = resolveDocument(toyDocument(), '').hash;
+    const changed = toyDocument();
+    changed.overrides = { hidden: 32 };
+    const warmup = toyDocument();
+    warmup.measure.warmupIterations = 3;
+    assert.notEqual(resolveDocument(changed, '').hash, base);
+    assert.notEqual(resolveDocument(warmup, '').hash, base);
   });
 });
 

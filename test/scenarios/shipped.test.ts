@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import { OBJECTIVE_NAMES } from '../../src/objectives/objective.js';
+import { defaultMultimodalConfig } from '../../src/toys/multimodal.js';
+import { defaultToy2dConfig } from '../../src/toys/train-2d.js';
 import { benchmarksDirectory, DEFAULT_SCENARIO, loadScenario, shippedScenarioNames } from '../../src/scenarios/catalog.js';
 import { OVERRIDE_KEYS, SCENARIO_ARCHITECTURES, SCENARIO_DATASETS } from '../../src/scenarios/scenario.js';
 import {
@@ -24,11 +26,13 @@ const EXPECTED_SCENARIOS = [
   'fig2a-runtime-vs-size',
   'fig2b-nll-vs-time',
   'glow',
+  'multimodal10',
   'runtime-vs-depth',
   'smoke',
   'table2',
   'table4-map-ema',
   'toys-2d',
+  'toys-smoke',
 ];
 
 describe('shipped scenarios', () => {
@@ -49,15 +53,42 @@ describe('shipped scenarios', () => {
   }
 
   it('paper scenarios name their table or figure', () => {
-    for (const name of ['toys-2d', 'table2', 'table4-map-ema', 'fig2a-runtime-vs-size', 'fig2b-nll-vs-time', 'glow']) {
-      assert.match(loadScenario(name).scenario.description, /(Table|Figure) \d/, name);
+    for (const name of ['toys-2d', 'multimodal10', 'table2', 'table4-map-ema', 'fig2a-runtime-vs-size', 'fig2b-nll-vs-time', 'glow']) {
+      assert.match(loadScenario(name).scenario.description, /(Table|Figure) A?\d/, name);
     }
   });
 
   it('unbuilt architectures are skipped cells', () => {
-    for (const name of ['toys-2d', 'glow']) {
-      const cells = loadScenario(name).cells;
-      assert.ok(cells.every((cell) => cell.skipReason !== null && cell.config === null), name);
+    const cells = loadScenario('glow').cells;
+    assert.ok(cells.every((cell) => cell.skipReason !== null && cell.config === null));
+  });
+
+  it('toys-2d keeps the paper settings but the budget', () => {
+    const resolved = loadScenario('toys-2d');
+    assert.equal(resolved.cells.length, 3 * 5 * 3);
+    const measure = resolved.scenario.measure;
+    assert.ok(measure.kind === 'train' && 'iterations' in measure.budget);
+    assert.match(resolved.scenario.description, /50 000 iterations/, 'the description must say the paper trains 50 000 iterations');
+    for (const cell of resolved.cells) {
+      assert.equal(cell.skipReason, null, cell.cellId);
+      assert.equal(cell.toy?.kind, 'toy2d', cell.cellId);
+      const config = cell.toy?.kind === 'toy2d' ? cell.toy.config : null;
+      assert.ok(config);
+      const paper = defaultToy2dConfig(config.dataset, config.objective);
+      assert.deepEqual({ ...config, iterations: paper.iterations, seed: paper.seed }, paper, cell.cellId);
+      assert.equal(config.iterations, measure.budget.iterations);
+    }
+    assert.deepEqual([...new Set(resolved.cells.map((cell) => cell.parameters.seed))].sort(), [0, 1, 2]);
+  });
+
+  it('multimodal10 runs the four masks by ML', () => {
+    const resolved = loadScenario('multimodal10');
+    assert.deepEqual(resolved.cells.map((cell) => cell.parameters.architecture).sort(), ['linear-full', 'linear-lower', 'linear-lu', 'linear-upper']);
+    for (const cell of resolved.cells) {
+      assert.equal(cell.parameters.objective, 'ml');
+      const config = cell.toy?.kind === 'multimodal10' ? cell.toy.config : null;
+      assert.ok(config, cell.cellId);
+      assert.deepEqual(config, { ...defaultMultimodalConfig(config.mask), seed: config.seed }, cell.cellId);
     }
   });
 

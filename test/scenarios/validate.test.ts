@@ -20,6 +20,27 @@ function validTrain(): Document {
   return { ...validRuntime(), measure: { kind: 'train', budget: { iterations: 5 } } };
 }
 
+/** Returns a small valid 2-D toy scenario. */
+function validToy(): Document {
+  return {
+    name: 'toy-probe',
+    description: 'a toy test scenario',
+    grid: { datasets: ['sine'], architectures: ['coupling2d'], objectives: ['ml', 'dsm'] },
+    overrides: { blocks: 2 },
+    measure: { kind: 'train', budget: { iterations: 5 }, warmupIterations: 1, evaluation: { every: { iterations: 2 } } },
+  };
+}
+
+/** Returns a small valid multimodal10 scenario. */
+function validMultimodal(): Document {
+  return {
+    name: 'multimodal-probe',
+    description: 'a multimodal10 test scenario',
+    grid: { datasets: ['multimodal10'], architectures: ['linear-full', 'linear-lu'], objectives: ['ml'] },
+    measure: { kind: 'train', budget: { iterations: 5 } },
+  };
+}
+
 interface Case {
   name: string;
   build: () => unknown;
@@ -82,6 +103,39 @@ const cases: Case[] = [
     build: () => set(set(set(validRuntime(), 'grid.datasets', ['mnist']), 'grid.architectures', ['coupling2d']), 'grid.imageSides', undefined),
     paths: ['$.grid.datasets'],
   },
+  { name: 'toy data with shape', build: () => set(validToy(), 'grid.imageSides', [4]), paths: ['$.grid.imageSides'] },
+  { name: 'toy and multimodal data', build: () => set(validToy(), 'grid.datasets', ['sine', 'multimodal10']), paths: ['$.grid.datasets'] },
+  { name: 'linear net with sine', build: () => set(validToy(), 'grid.architectures', ['coupling2d', 'linear-full']), paths: ['$.grid.architectures'] },
+  { name: 'coupling2d with multimodal10', build: () => set(validMultimodal(), 'grid.architectures', ['coupling2d']), paths: ['$.grid.architectures'] },
+  { name: 'unknown mask architecture', build: () => set(validMultimodal(), 'grid.architectures', ['linear-tril']), paths: ['$.grid.architectures[0]'] },
+  { name: 'multimodal10 with dsm', build: () => set(validMultimodal(), 'grid.objectives', ['ml', 'dsm']), paths: ['$.grid.objectives[1]'] },
+  { name: 'toy batch of one', build: () => set(validToy(), 'grid.batchSizes', [64, 1]), paths: ['$.grid.batchSizes[1]'] },
+  { name: 'image key in toy overrides', build: () => set(validToy(), 'overrides', { logitScale: 0.5, sigma: 0.1 }), paths: ['$.overrides.logitScale', '$.overrides.sigma'] },
+  {
+    name: 'toy key in image variant',
+    build: () => ({ ...validTrain(), variants: [{ name: 'a', overrides: { hidden: 8 } }] }),
+    paths: ['$.variants[0].overrides.hidden'],
+  },
+  { name: '2-D key for multimodal10', build: () => set(validMultimodal(), 'overrides', { hidden: 8, emaDecay: 0.9 }), paths: ['$.overrides.hidden', '$.overrides.emaDecay'] },
+  { name: 'unknown base distribution', build: () => set(validToy(), 'overrides', { base: 'cauchy' }), paths: ['$.overrides.base'] },
+  { name: 'zero toy blocks', build: () => set(validToy(), 'overrides', { blocks: 0 }), paths: ['$.overrides.blocks'] },
+  { name: 'fractional hidden width', build: () => set(validToy(), 'overrides', { hidden: 2.5 }), paths: ['$.overrides.hidden'] },
+  { name: 'negative noise std', build: () => set(validToy(), 'overrides', { noiseStd: -0.3 }), paths: ['$.overrides.noiseStd'] },
+  { name: 'unknown network init', build: () => set(validToy(), 'overrides', { networkInit: 'xavier' }), paths: ['$.overrides.networkInit'] },
+  { name: 'negative data seed', build: () => set(validToy(), 'overrides', { dataSeed: -1 }), paths: ['$.overrides.dataSeed'] },
+  { name: 'zero evaluation points', build: () => set(validToy(), 'overrides', { evaluationPoints: 0 }), paths: ['$.overrides.evaluationPoints'] },
+  { name: 'toy runtime measure', build: () => set(validToy(), 'measure', { kind: 'runtime', iterations: 3 }), paths: ['$.measure.kind'] },
+  { name: 'toy seconds budget', build: () => set(validToy(), 'measure.budget', { seconds: 60 }), paths: ['$.measure.budget'] },
+  { name: 'toy epochs budget', build: () => set(validMultimodal(), 'measure.budget', { epochs: 2 }), paths: ['$.measure.budget'] },
+  { name: 'toy evaluation in seconds', build: () => set(validToy(), 'measure.evaluation', { every: { seconds: 5 } }), paths: ['$.measure.evaluation.every'] },
+  { name: 'toy evaluation max images', build: () => set(validToy(), 'measure.evaluation.maxImages', 100), paths: ['$.measure.evaluation.maxImages'] },
+  { name: 'toy evaluation on validation', build: () => set(validToy(), 'measure.evaluation.split', 'validation'), paths: ['$.measure.evaluation.split'] },
+  { name: 'toy evaluation not at start', build: () => set(validToy(), 'measure.evaluation.atStart', false), paths: ['$.measure.evaluation.atStart'] },
+  { name: 'toy final off', build: () => set(validToy(), 'measure.final', false), paths: ['$.measure.final'] },
+  { name: 'toy final max images', build: () => set(validToy(), 'measure.final', { maxImages: 10 }), paths: ['$.measure.final.maxImages'] },
+  { name: 'warm-up beyond budget', build: () => set(validToy(), 'measure.warmupIterations', 5), paths: ['$.measure.warmupIterations'] },
+  { name: 'negative train warm-up', build: () => set(validToy(), 'measure.warmupIterations', -2), paths: ['$.measure.warmupIterations'] },
+  { name: 'warm-up in image train', build: () => set(validTrain(), 'measure.warmupIterations', 2), paths: ['$.measure.warmupIterations'] },
   { name: 'grid axis in overrides', build: () => ({ ...validRuntime(), overrides: { batchSize: 10 } }), paths: ['$.overrides.batchSize'] },
   { name: 'learning rate as text', build: () => ({ ...validRuntime(), overrides: { learningRate: 'fast' } }), paths: ['$.overrides.learningRate'] },
   { name: 'negative learning rate', build: () => ({ ...validRuntime(), overrides: { learningRate: -1e-4 } }), paths: ['$.overrides.learningRate'] },
@@ -187,6 +241,22 @@ describe('validateScenario messages', () => {
     assert.match(problem.fix, /rename "objective" to "objectives"/);
   });
 
+  it('foreign override names both kinds', () => {
+    const [problem] = validateScenario(set(validToy(), 'overrides', { sigma: 0.1 })).problems;
+    assert.equal(problem.path, '$.overrides.sigma');
+    assert.match(problem.allowed, /2-D toy cells/);
+    assert.match(problem.allowed, /"noiseStd"/);
+    assert.match(problem.fix, /image cells only/);
+    assert.match(problem.fix, /"noiseStd"/);
+  });
+
+  it('toy measure names the fix', () => {
+    const [problem] = validateScenario(set(validToy(), 'measure.budget', { seconds: 60 })).problems;
+    assert.equal(problem.path, '$.measure.budget');
+    assert.match(problem.allowed, /"iterations"/);
+    assert.equal(problem.found, '{"seconds":60}');
+  });
+
   it('unknown objective lists the allowed ones', () => {
     const [problem] = validateScenario(set(validRuntime(), 'grid.objectives', ['ssm2'])).problems;
     assert.equal(problem.found, '"ssm2"');
@@ -248,6 +318,7 @@ describe('validateScenario accepts valid scenarios', () => {
     assert.deepEqual(result.scenario.measure, {
       kind: 'train',
       budget: { epochs: 0.5 },
+      warmupIterations: 0,
       evaluation: { every: { seconds: 10 }, split: 'test', maxImages: 50, atStart: true },
       final: { split: 'validation', maxImages: 20 },
     });
@@ -273,10 +344,45 @@ describe('validateScenario accepts valid scenarios', () => {
     assert.deepEqual(result.scenario.grid.seeds, [0]);
     assert.equal(result.scenario.estimatedMinutes, null);
     assert.deepEqual(result.scenario.variants, []);
-    assert.deepEqual(result.scenario.measure, { kind: 'train', budget: { iterations: 5 }, evaluation: null, final: { split: 'test', maxImages: null } });
+    assert.deepEqual(result.scenario.measure, {
+      kind: 'train',
+      budget: { iterations: 5 },
+      warmupIterations: 0,
+      evaluation: null,
+      final: { split: 'test', maxImages: null },
+    });
     assert.equal(result.scenario.divergence.maxConsecutiveNonFinite, 5);
     const runtime = validateScenario(validRuntime()).scenario;
     assert.deepEqual(runtime?.measure, { kind: 'runtime', warmupIterations: 3, iterations: 3, maxSeconds: null });
+  });
+
+  it('toy scenarios with toy keys', () => {
+    const document = validToy();
+    document.overrides = {
+      learningRate: 1e-3,
+      gradientClip: null,
+      emaDecay: 0.99,
+      epsilon: 0.2,
+      base: 'laplace',
+      blocks: 3,
+      hidden: 16,
+      noiseStd: 0.4,
+      networkInit: 'uniform',
+      chunkRows: 128,
+      evaluationPoints: 500,
+      trainPoints: 2000,
+      testPoints: 1000,
+      dataSeed: 4,
+    };
+    document.grid.batchSizes = [2, 256];
+    document.measure.final = { split: 'test' };
+    document.measure.evaluation = { every: { iterations: 2 }, split: 'test', atStart: true };
+    const result = validateScenario(document);
+    assert.deepEqual(result.problems, []);
+    assert.deepEqual(result.scenario?.overrides, document.overrides);
+    assert.equal(result.scenario?.measure.kind === 'train' && result.scenario.measure.warmupIterations, 1);
+    const multimodal = validateScenario({ ...validMultimodal(), overrides: { learningRate: 1e-3, base: 'gaussian', blocks: 4, evaluationPoints: 64 } });
+    assert.deepEqual(multimodal.problems, []);
   });
 
   it('final false turns the final evaluation off', () => {
