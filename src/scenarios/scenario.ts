@@ -47,7 +47,6 @@ export const LINEAR_ARCHITECTURES: readonly ScenarioArchitecture[] = ['linear-fu
  * configuration and the runner records them as skipped with this reason.
  */
 export const UNBUILT_ARCHITECTURES: Readonly<Partial<Record<ScenarioArchitecture, string>>> = {
-  glow: "architecture 'glow' (the paper's MNIST Glow of Figure 4) is not implemented yet; TrainingConfig supports fc and cnn",
 };
 
 /**

@@ -41,7 +41,7 @@ const PREAMBLE_BYTES = 12;
  */
 export const LOCATION_KEYS: readonly (keyof TrainingConfig)[] = ['cifarDirectory'];
 
-/** The role of a stored tensor: a trained parameter, its RMSprop average, its EMA shadow, a buffer, or the data order. */
+/** The role of a stored tensor: a trained parameter, its optimiser state, its EMA shadow, a buffer, or the data order. */
 export type CheckpointTensorGroup = 'parameter' | 'optimizer' | 'ema' | 'buffer' | 'dataOrder';
 export type CheckpointDtype = 'float32' | 'int32';
 
@@ -407,7 +407,7 @@ export function describeTensor(group: CheckpointTensorGroup, name: string): stri
     case 'parameter':
       return name;
     case 'optimizer':
-      return `the RMSprop average of ${name}`;
+      return `the optimiser state of ${name}`;
     case 'ema':
       return `the EMA shadow of ${name}`;
     case 'buffer':

@@ -212,7 +212,7 @@ export async function createTrainingSession(
     }
     if (model instanceof GlowFlow) initializeActNorms(model, dataset, random, resolved.logitScale);
     const parallel = resolved.workers === 2 ? await ParallelGradientEngine.create(resolved, model, tf.getBackend()) : null;
-    return new Session(resolved, model, dataset, random, options.evaluationBatchSize ?? DEFAULT_EVALUATION_BATCH_SIZE, parallel);
+    return new Session(resolved, model, dataset, random, options.evaluationBatchSize ?? defaultEvaluationBatchSize(resolved), parallel);
   } catch (error) {
     disposeModel(model);
     throw error;
@@ -789,4 +789,12 @@ class Session implements EbflowTrainingSession {
       throw new Error(`training session: ${method}() called while another step() or evaluate() is running; await it first`);
     }
   }
+}
+
+/**
+ * Returns the evaluation batch size: 100 images, or the training microbatch for models (Glow)
+ * whose activations for 100 images exceed the wasm backend's 4 GB memory.
+ */
+function defaultEvaluationBatchSize(config: TrainingConfig): number {
+  return config.microbatchSize < config.batchSize ? config.microbatchSize : DEFAULT_EVALUATION_BATCH_SIZE;
 }

@@ -112,8 +112,8 @@ describe('training config', () => {
       /unknown dataset "celeba"; use one of "mnist", "cifar10", "synthetic"/,
     );
     assert.throws(
-      () => resolveTrainingConfig({ dataset: 'mnist', architecture: 'glow', objective: 'dsm' } as never),
-      /unknown architecture "glow"/,
+      () => resolveTrainingConfig({ dataset: 'mnist', architecture: 'resnet', objective: 'dsm' } as never),
+      /unknown architecture "resnet"/,
     );
     assert.throws(
       () => resolveTrainingConfig({ dataset: 'mnist', architecture: 'fc', objective: 'nce' } as never),
