@@ -166,8 +166,8 @@ function merge(args: BenchArguments): number {
 }
 
 /**
- * Renders the final metrics of the 2-D toy cells (the paper's Table 1 quantities) as a table, or
- * returns null when no cell has them.
+ * Renders the final metrics of the 2-D toy cells (the quantities of Table 1 of EBFlow, Chao et
+ * al., NeurIPS 2023) as a table, or returns null when no cell has them.
  */
 function toyMetricsTable(cells: readonly CellSummary[]): string | null {
   const rows = cells

@@ -78,7 +78,10 @@ export type CellOutcome =
   | { status: 'errored'; message: string }
   | { status: 'skipped'; reason: string };
 
-/** The final divergences of a 2-D toy model from the KDE oracle on the noisy test points (the paper's Table 1 metrics). */
+/**
+ * The final divergences of a 2-D toy model from the KDE oracle on the noisy test points: the
+ * metrics of Table 1 of EBFlow (Chao et al., NeurIPS 2023).
+ */
 export interface ToyMetricValues {
   /** mean_i [ln p*(x_i) − ln q(x_i)], nats: a Monte-Carlo estimate of KL(p*‖q). */
   kl: number;
@@ -90,13 +93,13 @@ export interface ToyMetricValues {
 
 /** An image a cell wrote next to its record, such as a toy density heat-map. */
 export interface ArtifactReference {
-  /** What the image shows, such as "density". */
+  /** Kind of image, such as "density". */
   kind: string;
   /** Path of the file, relative to the folder of the record (the scenario's results folder). */
   path: string;
 }
 
-/** What a toy cell (2-D or multimodal10) records beyond the common fields. */
+/** Fields a toy cell (2-D or multimodal10) records beyond the common ones. */
 export interface ToyRunDetails {
   /** The toy configuration the cell trained with, every field (`Toy2dConfig` or `MultimodalConfig`). */
   config: object;

@@ -1,6 +1,6 @@
 /**
- * Running one toy cell: a 2-D coupling flow of the paper's Table 1 or a multimodal10 linear
- * network of its appendix A5, trained by the loops of src/toys.
+ * Running one toy cell: a 2-D coupling flow of Table 1 or a multimodal10 linear network of
+ * appendix A5 of EBFlow (Chao et al., NeurIPS 2023), trained by the loops of src/toys.
  *
  * The toy loop runs every iteration itself and reports each one through its `onStep` callback, so
  * a toy cell is not driven by `runStepLoop`: its per-iteration times are the loop's own

@@ -1,6 +1,7 @@
 /**
  * The scenario format: one JSON file in benchmarks/ describes a grid of training runs ("cells")
- * and what to measure on each.
+ * and what to measure on each. "The paper" below is EBFlow (Chao et al., "Training Energy-Based
+ * Normalizing Flow with Score-Matching Objectives", NeurIPS 2023).
  *
  * A file is checked by `validateScenario` (every problem reported at once, each with its JSON
  * path) and turned into a list of cells by `resolveScenario`, which fills the paper's settings for
@@ -51,7 +52,7 @@ export const UNBUILT_ARCHITECTURES: Readonly<Partial<Record<ScenarioArchitecture
 
 /**
  * The three kinds of scenario, decided by the data sets: image cells train through
- * `TrainingSession`, toy cells through the loops of src/toys. One scenario holds one kind.
+ * `TrainingSession`, toy cells through the loops of src/toys. One scenario contains one kind.
  */
 export type ScenarioFamily = 'image' | 'toy2d' | 'multimodal10';
 

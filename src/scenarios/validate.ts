@@ -608,9 +608,9 @@ interface FamilyRuleInput {
 
 /**
  * Reports what the scenario's family does not allow: override keys of another family, objectives
- * other than ML for multimodal10, batches of one row for the toys, and measures the toy loops
- * cannot run (runtime measures, seconds or epoch budgets, image evaluation settings) or a train
- * warm-up for image cells.
+ * other than ML for multimodal10, and batches of one row for the toys. It also reports measures
+ * the toy loops cannot run (runtime measures, seconds or epoch budgets, image evaluation
+ * settings), and a train warm-up for image cells.
  */
 function checkFamilyRules(problems: ProblemList, family: ScenarioFamily, input: FamilyRuleInput): void {
   const { grid, root, overrides, variants, measure } = input;
@@ -676,6 +676,7 @@ function checkToyMeasure(problems: ProblemList, family: ScenarioFamily, measure:
     );
     return;
   }
+
   if (!('iterations' in measure.budget)) {
     problems.add(
       '$.measure.budget',
@@ -684,6 +685,8 @@ function checkToyMeasure(problems: ProblemList, family: ScenarioFamily, measure:
       'give the budget in iterations',
     );
   }
+
+  // Evaluation settings the file wrote itself, read from the raw document.
   const raw = root.measure as JsonObject;
   const rawEvaluation = typeof raw.evaluation === 'object' && raw.evaluation !== null ? (raw.evaluation as JsonObject) : null;
   if (measure.evaluation && !('iterations' in measure.evaluation.every)) {
@@ -703,6 +706,7 @@ function checkToyMeasure(problems: ProblemList, family: ScenarioFamily, measure:
       'remove "atStart"',
     );
   }
+
   if (measure.final === null) {
     problems.add('$.measure.final', raw.final, `a final evaluation for ${label} cells (their metrics are what they measure)`, 'remove "final" or write {"split": "test"}');
     return;

@@ -29,7 +29,7 @@ after(() => {
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-/** A 2-D toy scenario small enough to train in about a second per cell: 2 blocks, batch 32, 4 iterations. */
+/** Resolves a 2-D toy scenario that trains in about a second per cell: 2 blocks, batch 32, 4 iterations. */
 function tinyToyScenario(change: (document: Record<string, any>) => void = () => {}): ResolvedScenario {
   const document: Record<string, any> = {
     name: 'toys-tiny',
@@ -61,8 +61,9 @@ function countingTrainers(inner: ToyTrainers): { trainers: ToyTrainers; calls: s
 }
 
 /**
- * Returns trainers whose 2-D loop reports the losses of `lossesFor(config)` (NaN marks a skipped,
- * non-finite update) without training, and then a fixed result; `failWith` makes it throw.
+ * Returns trainers whose 2-D loop reports the losses of `lossesFor(config)` without training and
+ * then returns a fixed result. A NaN loss marks a skipped, non-finite update, and `failWith` makes
+ * the loop throw.
  */
 function scriptedTrainers(lossesFor: (config: Toy2dConfig) => number[], failWith?: string): ToyTrainers {
   return {

@@ -67,7 +67,8 @@ describe('shipped scenarios', () => {
     const resolved = loadScenario('toys-2d');
     assert.equal(resolved.cells.length, 3 * 5 * 3);
     const measure = resolved.scenario.measure;
-    assert.ok(measure.kind === 'train' && 'iterations' in measure.budget);
+    assert.equal(measure.kind, 'train');
+    assert.ok(measure.kind === 'train' && 'iterations' in measure.budget, 'the budget is not a number of iterations');
     assert.match(resolved.scenario.description, /50 000 iterations/, 'the description must say the paper trains 50 000 iterations');
     for (const cell of resolved.cells) {
       assert.equal(cell.skipReason, null, cell.cellId);

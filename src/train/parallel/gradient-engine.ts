@@ -105,7 +105,7 @@ class GradientWorker {
     });
     worker.listen();
     // An idle worker does not keep the process alive, so a session that is never disposed
-    // cannot hang its program at exit; `request` holds a reference while a step runs.
+    // cannot hang its program at exit. `request` keeps a reference while a step runs.
     thread.unref();
     return worker;
   }
@@ -307,7 +307,7 @@ export class ParallelGradientEngine {
 /**
  * Splits the model's constant-Jacobian layers (indices into `model.layers`) into two shares of
  * about equal estimated log-determinant cost. The estimate for a layer is Σ n^1.5 over its
- * variables of n elements, which is D³ for a dense D×D matrix; layers without variables cost
+ * variables of n elements, which is D³ for a dense D×D matrix. Layers without variables cost
  * nothing to differentiate and go to the lighter share too.
  *
  * NOTE: the shares reproduce `model.logNormalizer()` only because every model here defines it
