@@ -3,12 +3,15 @@
  * appendix A5 of EBFlow (Chao et al., NeurIPS 2023), trained by the loops of src/toys.
  *
  * The toy loop runs every iteration itself and reports each one through its `onStep` callback, so
- * a toy cell is not driven by `runStepLoop`: its per-iteration times are the loop's own
- * wall-clock measurements (`ToyStepProgress.milliseconds`, which end after the loss and the
- * gradient norm have been read back), and its budget is a number of iterations. The runner still
- * provides everything else: iteration events with loss and ETA, the divergence rule, memory
+ * `runStepLoop` does not drive a toy cell. Its per-iteration times are the loop's own wall-clock
+ * measurements (`ToyStepProgress.milliseconds`, which end after the loss and the gradient norm
+ * have been read back), and its budget is a number of iterations. The runner still provides
+ * everything else: iteration events with loss and ETA, the divergence rule, memory
  * peaks, the outcome union, timing statistics without the warm-up iterations, and the heat-map
  * written next to the record.
+ *
+ * NOTE: src/toys exposes whole runs only (`trainToy2d`, `trainMultimodal`), so toy cells cannot
+ * take a seconds budget or be timed through tinybench until it offers a step-wise trainer.
  */
 import type { CellPlan, ToyPlan } from '../scenarios/scenario.js';
 import type { MultimodalConfig, MultimodalResult } from '../toys/multimodal.js';

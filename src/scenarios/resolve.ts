@@ -333,8 +333,8 @@ export function cellIdOf(parameters: CellParameters): string {
  * Returns what the scenario hash covers: the format version, the name, the measure, the
  * divergence rule and every cell (id, configuration, toy configuration, skip reason). The
  * description and the duration estimate are left out, so editing them keeps old results
- * comparable. A train measure's warm-up and an image cell's absent toy configuration are left out
- * when they are 0 and absent, so scenarios written before they existed keep their hash.
+ * comparable. A train measure's `warmupIterations` of 0 and the missing `toy` of an image cell
+ * are left out, so scenarios written before these fields existed keep their hash.
  */
 export function hashInput(resolved: Pick<ResolvedScenario, 'scenario' | 'cells'>): unknown {
   const { scenario, cells } = resolved;

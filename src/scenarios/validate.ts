@@ -504,9 +504,9 @@ function checkFamilies(problems: ProblemList, grid: ScenarioGrid): ScenarioFamil
 }
 
 /**
- * Reports grid combinations no cell can have: shapes for the toy data, shapes that contradict a
- * fixed-shape data set, CNN or Glow sizes that are not square images with a side divisible by 4,
- * explicit D not divisible by C, and depths for non-fc architectures.
+ * Reports grid combinations no cell can have: shapes for the toy data, and shapes that contradict
+ * a fixed-shape data set. It also reports CNN or Glow sizes that are not square images with a side
+ * divisible by 4, explicit D not divisible by C, and depths for non-fc architectures.
  */
 function checkCombinations(problems: ProblemList, grid: ScenarioGrid): void {
   const hasToyData = grid.datasets.some((dataset) => familyOfDataset(dataset) !== 'image');

@@ -80,23 +80,6 @@ describe('resolveScenario cells', () => {
     );
   });
 
-  it('unbuilt architectures become skipped cells', () => {
-    const document = {
-      name: 'unbuilt',
-      description: 'probe',
-      grid: { datasets: ['mnist'], architectures: ['glow'], objectives: ['ssm', 'dsm'] },
-      measure: { kind: 'train', budget: { iterations: 1 } },
-    };
-    const cells = resolveDocument(document, '').cells;
-    assert.equal(cells.length, 2);
-    for (const cell of cells) {
-      assert.equal(cell.config, null);
-      assert.equal(cell.toy, undefined);
-      assert.match(cell.skipReason ?? '', /glow/);
-      assert.equal(cell.parameters.dimension, 784);
-    }
-  });
-
   it('unsupported settings become skipped cells', () => {
     const document = mnistDocument();
     document.grid.objectives = ['ssm'];
