@@ -9,7 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { ResultRecord } from '../runner/record.js';
-import { MANIFEST_FILE, OLD_FOLDER_MARK, parseRecord, readManifest } from '../runner/results.js';
+import { BASELINES_FOLDER, MANIFEST_FILE, OLD_FOLDER_MARK, parseRecord, readManifest } from '../runner/results.js';
 
 /** Divergences of a toy model from the smoothed target density (paper Table 1 metrics). */
 export interface ToyMetrics {
@@ -111,8 +111,9 @@ async function listJsonFiles(folder: string): Promise<string[]> {
   }
   const files: string[] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    // Hidden entries, folders moved aside by `--fresh` and scenario manifests hold no records.
-    if (entry.name.startsWith('.') || entry.name === MANIFEST_FILE) {
+    // Hidden entries, folders moved aside by `--fresh`, scenario manifests and the gate's
+    // baselines hold no records.
+    if (entry.name.startsWith('.') || entry.name === MANIFEST_FILE || entry.name === BASELINES_FOLDER) {
       continue;
     }
     const full = path.join(folder, entry.name);

@@ -29,6 +29,9 @@ import type { CellParameters, ResolvedScenario, ToyPlan } from '../scenarios/sce
 import type { TrainingConfig } from '../train/session.js';
 import { RESULT_SCHEMA_VERSION, type CellOutcome, type ResultRecord } from './record.js';
 
+/** The folder of a results root that holds the timing gate's baselines, which are not records. */
+export const BASELINES_FOLDER = 'baselines';
+
 /** Name of the manifest file in a scenario's results folder. */
 export const MANIFEST_FILE = 'scenario.json';
 /** Suffix of temporary files. Readers ignore them, and the runner deletes abandoned ones. */
@@ -232,7 +235,7 @@ export function parseRecord(text: string): ResultRecord | string {
 
 /**
  * Reads every result record under `folder`: a scenario's folder or a whole results root (its
- * sub-folders are searched, except those moved aside by --fresh). Files that are not readable
+ * sub-folders are searched, except those moved aside by --fresh and the gate's `baselines/`). Files that are not readable
  * records (the manifest and temporary files aside) are skipped and passed to
  * `options.onSkippedFile`. Records come back sorted by scenario name, then cell id. Reads every
  * file once: O(total bytes).
@@ -255,7 +258,8 @@ function readRecordFiles(folder: string, options: ReadOptions = {}): RecordFile[
     for (const name of readdirSync(current).sort()) {
       const path = join(current, name);
       if (statSync(path).isDirectory()) {
-        if (!name.startsWith('.') && !name.includes(OLD_FOLDER_MARK)) visit(path);
+        const isResultFolder = !name.startsWith('.') && !name.includes(OLD_FOLDER_MARK) && !(current === folder && name === BASELINES_FOLDER);
+        if (isResultFolder) visit(path);
         continue;
       }
       if (!name.endsWith('.json') || name === MANIFEST_FILE || name.startsWith('.')) continue;
