@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { RandomStream } from '../random/stream.js';
 import { clipByGlobalNorm, globalNorm } from '../train/clip.js';
 import { ExponentialMovingAverage } from '../train/ema.js';
-import { Adam } from './adam.js';
+import { Adam } from '../train/adam.js';
 import type { BatchSampler } from './datasets.js';
 import type { ToyBatch, ToyObjective, ToyObjectiveSettings } from './objectives.js';
 import type { ToyFlow } from './toy-flow.js';

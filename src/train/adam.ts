@@ -7,8 +7,9 @@
  *   v ← β₂·v + (1 − β₂)·g²
  *   θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
  *
- * with ε added after the square root and defaults β = (0.9, 0.999), ε = 1e-8, λ_wd = 0. Written
- * for training (state for checkpoints) beside the toys' Adam, which training may not import.
+ * with ε added after the square root and defaults β = (0.9, 0.999), ε = 1e-8, λ_wd = 0. With
+ * `decoupledWeightDecay` it is AdamW (torch.optim.AdamW): the gradient keeps no L2 term and the
+ * parameter is first scaled by 1 − lr·λ_wd.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -24,6 +25,8 @@ export interface AdamOptions {
   epsilon?: number;
   /** L2 weight decay λ_wd added to the gradient as λ_wd·θ; default 0. */
   weightDecay?: number;
+  /** True for AdamW's decoupled weight decay, false (default) for Adam's L2 term. */
+  decoupledWeightDecay?: boolean;
 }
 
 /**
@@ -42,6 +45,7 @@ export class Adam {
   readonly beta2: number;
   readonly epsilon: number;
   readonly weightDecay: number;
+  readonly decoupledWeightDecay: boolean;
   private readonly variables: tf.Variable[];
   private readonly firstMoments: tf.Variable[];
   private readonly secondMoments: tf.Variable[];
@@ -54,6 +58,7 @@ export class Adam {
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0;
+    this.decoupledWeightDecay = options.decoupledWeightDecay ?? false;
     checkNonNegativeFinite('learningRate', this.learningRate);
     checkNonNegativeFinite('epsilon', this.epsilon);
     checkNonNegativeFinite('weightDecay', this.weightDecay);
@@ -105,14 +110,17 @@ export class Adam {
       for (let i = 0; i < this.variables.length; i++) {
         const parameter = this.variables[i];
         let gradient = gradients[i];
-        if (this.weightDecay !== 0) gradient = tf.add(gradient, tf.mul(parameter, this.weightDecay));
+        if (this.weightDecay !== 0 && !this.decoupledWeightDecay) gradient = tf.add(gradient, tf.mul(parameter, this.weightDecay));
 
         const first = tf.add(tf.mul(this.firstMoments[i], this.beta1), tf.mul(gradient, 1 - this.beta1));
         const second = tf.add(tf.mul(this.secondMoments[i], this.beta2), tf.mul(tf.square(gradient), 1 - this.beta2));
         const denominator = tf.add(tf.div(tf.sqrt(second), secondCorrection), this.epsilon);
+        let next: tf.Tensor = parameter;
+        if (this.weightDecay !== 0 && this.decoupledWeightDecay) next = tf.mul(next, 1 - this.learningRate * this.weightDecay);
+        next = tf.sub(next, tf.mul(tf.div(first, denominator), stepSize));
         this.firstMoments[i].assign(first);
         this.secondMoments[i].assign(second);
-        parameter.assign(tf.sub(parameter, tf.mul(tf.div(first, denominator), stepSize)));
+        parameter.assign(next);
       }
     });
     this.updates = t;

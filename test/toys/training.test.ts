@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { useBackend } from '../../src/backend/select.js';
 import { RandomStream } from '../../src/random/stream.js';
-import { Adam } from '../../src/toys/adam.js';
+import { Adam } from '../../src/train/adam.js';
 import { createCouplingFlow2d } from '../../src/toys/coupling-flow.js';
 import { BatchSampler, generatePoints } from '../../src/toys/datasets.js';
 import { DEFAULT_TOY_OBJECTIVE_SETTINGS, getToyObjective, type ToyObjective } from '../../src/toys/objectives.js';
