@@ -119,7 +119,7 @@ export function parseBenchArguments(argv: readonly string[]): BenchArguments {
     const option = equals >= 0 ? argument.slice(0, equals) : argument;
     if (!ALL_OPTIONS.includes(option)) {
       const suggestion = closestMatch(option, ALL_OPTIONS);
-      throw new ArgumentError(`unknown option "${option}"${suggestion ? `; did you mean ${suggestion}?` : ''} Run with --help to see every option`);
+      throw new ArgumentError(`unknown option "${option}"${suggestion ? `; did you mean ${suggestion}?` : ''}. Run with --help to see every option.`);
     }
     if (seen.has(option) && option !== '-h' && option !== '--help') {
       throw new ArgumentError(`option ${option} was given twice; give it once`);

@@ -100,12 +100,19 @@ async function main(): Promise<number> {
   // as a regression.
   let backend;
   let measureGateRun;
+  let selectBackend;
+  let backendRequestFromEnv;
   try {
-    const { backendRequestFromEnv, selectBackend } = await import('../backend/select.js');
+    ({ backendRequestFromEnv, selectBackend } = await import('../backend/select.js'));
     ({ measureGateRun } = await import('../gate/measure.js'));
+  } catch (error) {
+    return fail(`cannot load the training code: ${(error as Error).stack ?? String(error)}`);
+  }
+  try {
     backend = await selectBackend(values.backend ?? backendRequestFromEnv());
   } catch (error) {
-    return fail(`cannot load the training code or select the backend: ${(error as Error).stack ?? String(error)}`);
+    // An unknown or unusable backend is an input problem: its message names the value and the fix.
+    return fail(`cannot select the backend: ${(error as Error).message}`);
   }
   const problems = comparabilityProblems(baseline, { scenarioHash: scenarioHash(scenario.measurement), backend: backend.name });
   if (problems.length > 0) {

@@ -2,6 +2,7 @@
  * `npm run report`: writes the tables, figures and page of the result records, or compares two
  * result folders.
  */
+import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 import { writeReports, type WriteReportsOptions } from '../report/index.js';
@@ -80,6 +81,11 @@ async function main(): Promise<void> {
     process.stdout.write(HELP);
     return;
   }
+  for (const folder of parsed.options.compare ?? [parsed.options.resultsDir]) {
+    if (!existsSync(folder)) {
+      throw new Error(`report: the results folder ${folder} does not exist; run \`npm run bench\` first or pass an existing folder with --results`);
+    }
+  }
   const result = await writeReports(parsed.options);
   for (const skipped of result.skipped) {
     process.stderr.write(`warning: skipped ${skipped.file}: ${skipped.reason}\n`);
@@ -96,6 +102,6 @@ async function main(): Promise<void> {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: unknown) => {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
+    process.exitCode = 2;
   });
 }
