@@ -191,8 +191,13 @@ describe('report command line', () => {
     const help = await run(process.execPath, [cli, '--help']);
     assert.match(help.stdout, /--compare <a> <b>/);
     await assert.rejects(run(process.execPath, [cli, '--bogus']), (error: { code: number; stderr: string }) => {
-      assert.equal(error.code, 1);
+      assert.equal(error.code, 2);
       assert.match(error.stderr, /unknown argument/);
+      return true;
+    });
+    await assert.rejects(run(process.execPath, [cli, '--results', '/nonexistent-results-folder']), (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 2);
+      assert.match(error.stderr, /\/nonexistent-results-folder does not exist/);
       return true;
     });
   });
