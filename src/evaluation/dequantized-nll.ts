@@ -16,7 +16,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import type { PreprocessedFlow } from '../models/preprocessed-flow.js';
 import type { RandomStream } from '../random/stream.js';
 import type { NllResult } from '../train/session.js';
-import { bitsPerDimension, DEFAULT_EVALUATION_BATCH_SIZE, logNormalizerFloat64 } from './nll.js';
+import { averageLogLikelihoods, checkEvaluationOptions, logNormalizerFloat64 } from './nll.js';
 
 export interface DequantizedNllOptions {
   model: PreprocessedFlow;
@@ -40,58 +40,16 @@ export interface DequantizedNllOptions {
  * 3. NLL = −mean ℓ over the finite values; bits/dim = NLL/(D·ln 2).
  */
 export async function evaluateNllWithInModelPreprocessing(options: DequantizedNllOptions): Promise<NllResult> {
-  const { model, dataset, split, random } = options;
-  const batchSize = options.batchSize ?? DEFAULT_EVALUATION_BATCH_SIZE;
-  const splitSize = dataset.sizes[split];
-  const images = options.maxImages === undefined ? splitSize : Math.min(options.maxImages, splitSize);
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`NLL evaluation: batchSize must be a positive integer, received ${batchSize}`);
-  }
-  if (!Number.isInteger(images) || images < 1) {
-    throw new RangeError(
-      `NLL evaluation: maxImages must be a positive integer, received ${options.maxImages}; omit it to evaluate the whole ${split} split`,
-    );
-  }
-  if (model.dimension !== dataset.dimension) {
-    throw new RangeError(
-      `NLL evaluation: the model has D = ${model.dimension} but the ${dataset.name} images have D = ${dataset.dimension}; build the model for the data set's image shape`,
-    );
-  }
+  const { model, random } = options;
+  checkEvaluationOptions(options, model.dimension);
 
   // 1. The normalising constant, once.
   const logNormalizer = logNormalizerFloat64(model.inner) - model.preprocessing.constantLogDetValue();
 
-  // 2. The per-image log-likelihoods, batch by batch.
-  const [height, width, channels] = dataset.imageShape;
-  let sum = 0;
-  let finiteCount = 0;
-  let nonFinite = 0;
-  for (let start = 0; start < images; start += batchSize) {
-    const count = Math.min(batchSize, images - start);
-    const indices = Array.from({ length: count }, (_, i) => start + i);
-    const pixels = dataset.batch(split, indices);
-    const noise = random.uniformArray(pixels.length);
-
-    const energy = tf.tidy(() => {
-      const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [count, height, width, channels]);
-      const dequantised = tf.add(pixelTensor, tf.tensor(noise, pixelTensor.shape, 'float32'));
-      return model.energy(tf.reshape(dequantised, [count, ...model.sampleShape]));
-    });
-    const energyValues = await energy.data();
-    energy.dispose();
-
-    for (let i = 0; i < count; i++) {
-      const logLikelihood = -energyValues[i] - logNormalizer;
-      if (Number.isFinite(logLikelihood)) {
-        sum += logLikelihood;
-        finiteCount += 1;
-      } else {
-        nonFinite += 1;
-      }
-    }
-  }
-
-  // 3. The mean over the finite values; NaN when no image had a finite log-likelihood.
-  const nllNats = finiteCount > 0 ? -sum / finiteCount : Number.NaN;
-  return { split, images, nllNats, bitsPerDim: bitsPerDimension(nllNats, dataset.dimension), nonFinite };
+  // 2 and 3. Dequantise with the same draws as `preprocess`, then E through the chain and the flow.
+  return averageLogLikelihoods(options, logNormalizer, (pixels) => {
+    const noise = random.uniformArray(pixels.size);
+    const dequantised = tf.add(pixels, tf.tensor(noise, pixels.shape, 'float32'));
+    return { energy: model.energy(tf.reshape(dequantised, [pixels.shape[0], ...model.sampleShape])) };
+  });
 }

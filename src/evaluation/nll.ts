@@ -99,10 +99,42 @@ function constantLogDetFloat64(layer: FlowLayer): number {
  * 3. NLL = −mean ℓ over the finite values; bits/dim = NLL/(D·ln 2).
  */
 export async function evaluateNll(options: NllEvaluationOptions): Promise<NllResult> {
-  const { model, dataset, split, random, logitScale } = options;
+  const { model, random, logitScale } = options;
+  checkEvaluationOptions(options, model.dimension);
+
+  // 1. The normalising constant, once: it does not depend on the images.
+  const logNormalizer = logNormalizerFloat64(model);
+
+  // 2 and 3. The per-image log-likelihoods batch by batch, then their mean.
+  return averageLogLikelihoods(options, logNormalizer, (pixels) => {
+    const { x, logDet } = preprocess(pixels, random, logitScale);
+    const modelInput = tf.reshape(x, [pixels.shape[0], ...model.sampleShape]);
+    return { energy: model.energy(modelInput), extraLogDet: logDet };
+  });
+}
+
+/** The options every NLL evaluation shares. */
+export interface NllLoopOptions {
+  dataset: ImageDataset;
+  split: 'validation' | 'test';
+  maxImages?: number;
+  batchSize?: number;
+}
+
+/** What one batch contributes to ℓ = −E − log Z + (the log-det of a preprocessing outside the model). */
+export interface BatchLogLikelihoodTerms {
+  energy: tf.Tensor1D;
+  extraLogDet?: tf.Tensor1D;
+}
+
+/**
+ * Rejects a non-positive batch size or image count and a model built for another D, naming the
+ * value and the fix.
+ */
+export function checkEvaluationOptions(options: NllLoopOptions, modelDimension: number): void {
+  const { dataset, split } = options;
   const batchSize = options.batchSize ?? DEFAULT_EVALUATION_BATCH_SIZE;
-  const splitSize = dataset.sizes[split];
-  const images = options.maxImages === undefined ? splitSize : Math.min(options.maxImages, splitSize);
+  const images = evaluationImageCount(options);
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`NLL evaluation: batchSize must be a positive integer, received ${batchSize}`);
   }
@@ -111,16 +143,32 @@ export async function evaluateNll(options: NllEvaluationOptions): Promise<NllRes
       `NLL evaluation: maxImages must be a positive integer, received ${options.maxImages}; omit it to evaluate the whole ${split} split`,
     );
   }
-  if (model.dimension !== dataset.dimension) {
+  if (modelDimension !== dataset.dimension) {
     throw new RangeError(
-      `NLL evaluation: the model has D = ${model.dimension} but the ${dataset.name} images have D = ${dataset.dimension}; build the model for the data set's image shape`,
+      `NLL evaluation: the model has D = ${modelDimension} but the ${dataset.name} images have D = ${dataset.dimension}; build the model for the data set's image shape`,
     );
   }
+}
 
-  // 1. The normalising constant, once: it does not depend on the images.
-  const logNormalizer = logNormalizerFloat64(model);
+function evaluationImageCount(options: NllLoopOptions): number {
+  const splitSize = options.dataset.sizes[options.split];
+  return options.maxImages === undefined ? splitSize : Math.min(options.maxImages, splitSize);
+}
 
-  // 2. The per-image log-likelihoods, batch by batch.
+/**
+ * Runs `termsOf` on the raw pixels ([B, H, W, C], 0–255 floats) of each batch of the first images
+ * of the split inside `tf.tidy`, sums ℓ = −E − logNormalizer + extraLogDet in float64 and returns
+ * NLL = −mean ℓ over the finite values (NaN when none is finite), bits/dim and the count of
+ * non-finite images.
+ */
+export async function averageLogLikelihoods(
+  options: NllLoopOptions,
+  logNormalizer: number,
+  termsOf: (pixels: tf.Tensor4D) => BatchLogLikelihoodTerms,
+): Promise<NllResult> {
+  const { dataset, split } = options;
+  const batchSize = options.batchSize ?? DEFAULT_EVALUATION_BATCH_SIZE;
+  const images = evaluationImageCount(options);
   const [height, width, channels] = dataset.imageShape;
   let sum = 0;
   let finiteCount = 0;
@@ -130,15 +178,13 @@ export async function evaluateNll(options: NllEvaluationOptions): Promise<NllRes
     const indices = Array.from({ length: count }, (_, i) => start + i);
     const pixels = dataset.batch(split, indices);
 
-    const { energy, preprocessingLogDet } = tf.tidy(() => {
-      const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [count, height, width, channels]);
-      const { x, logDet } = preprocess(pixelTensor, random, logitScale);
-      const modelInput = tf.reshape(x, [count, ...model.sampleShape]);
-      return { energy: model.energy(modelInput), preprocessingLogDet: logDet };
+    const { energy, extraLogDet } = tf.tidy(() => {
+      const terms = termsOf(tf.tensor4d(Float32Array.from(pixels), [count, height, width, channels]));
+      return { energy: terms.energy, extraLogDet: terms.extraLogDet ?? tf.zeros([count]) };
     });
-    const [energyValues, logDetValues] = await Promise.all([energy.data(), preprocessingLogDet.data()]);
+    const [energyValues, logDetValues] = await Promise.all([energy.data(), extraLogDet.data()]);
     energy.dispose();
-    preprocessingLogDet.dispose();
+    extraLogDet.dispose();
 
     for (let i = 0; i < count; i++) {
       const logLikelihood = -energyValues[i] - logNormalizer + logDetValues[i];
@@ -151,7 +197,6 @@ export async function evaluateNll(options: NllEvaluationOptions): Promise<NllRes
     }
   }
 
-  // 3. The mean over the finite values; NaN when no image had a finite log-likelihood.
   const nllNats = finiteCount > 0 ? -sum / finiteCount : Number.NaN;
   return { split, images, nllNats, bitsPerDim: bitsPerDimension(nllNats, dataset.dimension), nonFinite };
 }
