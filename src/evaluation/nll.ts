@@ -121,7 +121,7 @@ export interface NllLoopOptions {
   batchSize?: number;
 }
 
-/** What one batch contributes to ℓ = −E − log Z + (the log-det of a preprocessing outside the model). */
+/** The tensors one batch contributes to ℓ = −E − log Z + (the log-det of a preprocessing outside the model). */
 export interface BatchLogLikelihoodTerms {
   energy: tf.Tensor1D;
   extraLogDet?: tf.Tensor1D;
