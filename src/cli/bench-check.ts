@@ -31,7 +31,7 @@ backend or baseline schema).
 
 Test only: ${SLOWDOWN_VARIABLE}=ssm:1.5 makes every SSM step of the sweep about 1.5x as long.`;
 
-/** What --output writes: the outcome and, when the sweep ran, the run and the comparison. */
+/** The JSON that --output writes: the outcome and, when the sweep ran, the run and the comparison. */
 interface CheckOutput {
   exitCode: number;
   outcome: GateComparison['outcome'] | 'error';

@@ -87,7 +87,7 @@ export function mannWhitneyNullDistribution(n: number, m: number): Float64Array 
   if (!Number.isInteger(n) || !Number.isInteger(m) || n < 1 || m < 1) {
     throw new RangeError(`mannWhitneyNullDistribution: sample sizes must be integers ≥ 1, received n=${n}, m=${m}`);
   }
-  // previous[j] holds p(i−1, j, ·) and current[j] holds p(i, j, ·), for j = 0 … m.
+  // previous[j] is p(i−1, j, ·) and current[j] is p(i, j, ·), for j = 0 … m.
   let previous: Float64Array[] = [];
   for (let j = 0; j <= m; j += 1) previous.push(Float64Array.of(1));
   for (let i = 1; i <= n; i += 1) {
@@ -98,7 +98,7 @@ export function mannWhitneyNullDistribution(n: number, m: number): Float64Array 
       const fromSmallerCurrent = rows[j - 1];
       const weightBaseline = i / (i + j);
       const weightCurrent = j / (i + j);
-      // Split on which sample holds the largest of all i + j values: a baseline maximum is beaten
+      // Split on which sample contains the largest of all i + j values: a baseline maximum is beaten
       // by no current value (U unchanged), a current maximum beats all i baseline values (U + i).
       for (let u = 0; u < fromSmallerBaseline.length; u += 1) {
         row[u] += weightBaseline * fromSmallerBaseline[u];

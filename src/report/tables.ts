@@ -54,7 +54,7 @@ export function rowStateOf(cell: CellSummary | undefined): RowState {
   return skipped > 0 ? 'skipped' : 'missing';
 }
 
-/** Returns "on" or "off" for a switch, or null when the record does not say. */
+/** Returns "on" or "off" for a switch, or null when the record does not record it. */
 export function onOff(value: boolean | null): string | null {
   if (value === null) {
     return null;

@@ -56,7 +56,7 @@ export interface CellPosition {
 export async function runCell(plan: CellPlan, position: CellPosition, context: CellContext): Promise<ResultRecord> {
   const startedAt = new Date().toISOString();
   const measure = context.resolved.scenario.measure;
-  // An epoch budget becomes iterations only once the session tells the epoch length.
+  // An epoch budget becomes iterations only once the session reports the epoch length.
   let plannedIterations: number | null = null;
   let plannedSeconds: number | null = null;
   if (measure.kind === 'runtime') {

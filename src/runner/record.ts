@@ -14,7 +14,7 @@ export const RESULT_SCHEMA_VERSION = 1;
 
 export interface BackendAttempt {
   name: string;
-  /** Why this backend could not be used; absent for the chosen one. */
+  /** The reason this backend could not be used; absent for the chosen one. */
   error?: string;
 }
 

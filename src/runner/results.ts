@@ -29,7 +29,7 @@ import type { CellParameters, ResolvedScenario, ToyPlan } from '../scenarios/sce
 import type { TrainingConfig } from '../train/session.js';
 import { RESULT_SCHEMA_VERSION, type CellOutcome, type ResultRecord } from './record.js';
 
-/** The folder of a results root that holds the timing gate's baselines, which are not records. */
+/** The folder of a results root that contains the timing gate's baselines, which are not records. */
 export const BASELINES_FOLDER = 'baselines';
 
 /** Name of the manifest file in a scenario's results folder. */

@@ -8,9 +8,9 @@ export interface ScenarioProblem {
   path: string;
   /** The value found, as short JSON, or "(missing)". */
   found: string;
-  /** What the format allows at this path. */
+  /** The values the format allows at this path. */
   allowed: string;
-  /** What to change. */
+  /** The change that fixes the problem. */
   fix: string;
 }
 

@@ -99,7 +99,9 @@ export function resolveScenario(
 
 /** Orders cell ids by UTF-16 code units, the same on every machine and locale. */
 export function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a < b) return -1;
+  if (a > b) return 1;
+  return 0;
 }
 
 interface GridPoint {

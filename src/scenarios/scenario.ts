@@ -301,7 +301,7 @@ export interface CellPlan {
   config: TrainingConfig | null;
   /** The configuration of a toy cell (2-D or multimodal10); absent for image cells. */
   toy?: ToyPlan;
-  /** Why the runner records this cell as skipped without running it; null for a runnable cell. */
+  /** The reason the runner records this cell as skipped without running it; null for a runnable cell. */
   skipReason: string | null;
 }
 

@@ -511,8 +511,11 @@ function checkFamilies(problems: ProblemList, grid: ScenarioGrid): ScenarioFamil
 function checkCombinations(problems: ProblemList, grid: ScenarioGrid): void {
   const hasToyData = grid.datasets.some((dataset) => familyOfDataset(dataset) !== 'image');
   if (hasToyData && (grid.imageSides || grid.dimensions || grid.channels)) {
+    let shapeKey = '$.grid.channels';
+    if (grid.dimensions) shapeKey = '$.grid.dimensions';
+    if (grid.imageSides) shapeKey = '$.grid.imageSides';
     problems.add(
-      grid.imageSides ? '$.grid.imageSides' : grid.dimensions ? '$.grid.dimensions' : '$.grid.channels',
+      shapeKey,
       grid.imageSides ?? grid.dimensions ?? grid.channels,
       'no shape keys for the toy data sets (D = 2 for the 2-D sets, 10 for multimodal10)',
       'remove imageSides, dimensions and channels',

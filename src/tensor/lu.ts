@@ -77,7 +77,8 @@ export function luFactorInPlace(matrix: Float64Array, n: number, settings: Facto
     if (pivot === 0) singular = true;
     logAbsDet += Math.log(Math.abs(pivot));
   }
-  const sign = singular ? 0 : signChanges % 2 === 0 ? 1 : -1;
+  let sign: 0 | 1 | -1 = signChanges % 2 === 0 ? 1 : -1;
+  if (singular) sign = 0;
   return { n, lu: matrix, pivots, logAbsDet, sign, lowerBlockInverses };
 }
 

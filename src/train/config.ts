@@ -117,9 +117,9 @@ const SPECTRAL_NORM_OBJECTIVES: readonly ObjectiveName[] = ['ml', 'ssm', 'dsm'];
  * directions). Without MaP the input is the dequantised pixel value, and a perturbed value
  * below 0 or at 256 and above has no logit, so these objectives need MaP.
  *
- * NOTE: the EBFlow paper's MaP ablation reports DSM and FDSSM NLLs without MaP, but here every
- * such step had a non-finite loss (8 of 8 steps each, MNIST FC with the default σ and ε), because
- * MNIST's many 0-valued pixels leave the range under the noise. How the paper's runs avoided this
+ * NOTE: the EBFlow paper's MaP ablation reports DSM and FDSSM NLLs without MaP. Here every such
+ * step had a non-finite loss (8 of 8 steps each, MNIST FC with the default σ and ε), because the
+ * noise pushes MNIST's many 0-valued pixels out of the logit's range. How the paper's runs avoided this
  * is not known.
  */
 const INPUT_PERTURBING_OBJECTIVES: readonly ObjectiveName[] = ['dsm', 'fdssm'];

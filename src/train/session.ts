@@ -1,9 +1,9 @@
 /**
  * The contract between training and the runner: one training run you can step and evaluate.
  *
- * The runner times `step()` calls; each call runs one full training iteration (preprocessing,
+ * The runner times `step()` calls. Each call runs one full training iteration (preprocessing,
  * objective, backward, optimiser update, EMA update) and returns only after the backend has
- * finished it, so wall-clock time around the call is the iteration's time.
+ * finished it, so the wall-clock time around the call is the iteration's time.
  */
 import type { ObjectiveName } from '../objectives/objective.js';
 
@@ -18,7 +18,7 @@ export interface TrainingConfig {
   objective: ObjectiveName;
   /** Sample shape [H, W, C] for images; D = H·W·C. For `synthetic`, random 8-bit images of this shape. */
   imageShape: [number, number, number];
-  /** Number of dense layers for `fc` (the paper uses 2); ignored by other architectures. */
+  /** Number of dense layers for `fc` (the EBFlow paper, Chao et al. 2023, uses 2); ignored by other architectures. */
   depth: number;
   batchSize: number;
   seed: number;
@@ -29,7 +29,7 @@ export interface TrainingConfig {
   weightDecay: number;
   /** Global L2-norm gradient clipping threshold, or null for none. */
   gradientClip: number | null;
-  /** EMA decay (0.999 in the paper), or null to evaluate the raw weights. */
+  /** EMA decay (0.999 in the EBFlow paper), or null to evaluate the raw weights. */
   emaDecay: number | null;
   /** DSM σ, FDSSM ε, SSM slices, λ: see `ObjectiveOptions`. */
   sigma: number;
@@ -41,7 +41,7 @@ export interface TrainingConfig {
   /** Residual smooth leaky ReLU (off for MNIST FC, on elsewhere). */
   residual: boolean;
   /**
-   * Match after preprocessing: preprocessing outside the model (true, the paper's default). With
+   * Match after preprocessing: preprocessing outside the model (true, the EBFlow paper's default). With
    * false the scalings and the logit are layers of the model, whose input is the dequantised pixel
    * value in [0, 256); DSM and FDSSM are then rejected.
    */
@@ -54,10 +54,10 @@ export interface TrainingConfig {
    */
   spectralNorm: boolean;
   /**
-   * Threads that compute each step's gradient: 1 computes it on the calling thread; 2 splits the
-   * batch over two worker threads, each with its own tfjs backend, while the calling thread keeps
-   * the parameters, the random stream, the optimiser and the EMA. The losses and parameters agree
-   * with a run on one thread up to float32 rounding.
+   * Threads that compute each step's gradient. With 1 the calling thread computes it. With 2 the
+   * batch is split over two worker threads, each with its own tfjs backend, while the calling
+   * thread keeps the parameters, the random stream, the optimiser and the EMA. The losses and
+   * parameters agree with a run on one thread up to float32 rounding.
    */
   workers: 1 | 2;
   /** The optimiser: PyTorch-style RMSprop (every FC and CNN run) or Adam (β 0.9/0.999, ε 1e-8; the Glow runs). */
@@ -69,9 +69,9 @@ export interface TrainingConfig {
    * (no splitting) by default, except for Glow.
    */
   microbatchSize: number;
-  /** Glow only: steps [ActNorm → Conv1x1 → AffineCoupling] per block (16 in the paper); absent for other architectures. */
+  /** Glow only: steps [ActNorm → Conv1x1 → AffineCoupling] per block (16 in the EBFlow paper); absent for other architectures. */
   glowBlockSize?: number;
-  /** Glow only: hidden channels of every coupling network (512 in the paper); absent for other architectures. */
+  /** Glow only: hidden channels of every coupling network (512 in the EBFlow paper); absent for other architectures. */
   glowWidth?: number;
   /** Folder of CIFAR-10 binary batches, for `cifar10`. */
   cifarDirectory?: string;
