@@ -13,6 +13,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 
 import '../tensor/register-gradients.js';
+import { loadNativeBlas, nativeBlas, type BlasStatus } from '../tensor/native-blas.js';
+import { installWasmBlasKernel } from '../tensor/wasm-blas-kernel.js';
 
 /** A backend label: the two native packages both register the tfjs backend 'tensorflow'. */
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -35,6 +37,11 @@ export interface BackendSelection {
   packageName: string;
   /** Every backend tried, in order, ending with the chosen one. */
   attempts: BackendAttempt[];
+  /**
+   * Where dense matrix products and LU factorisations run: OpenBLAS (wasm backend only, see
+   * `native-blas.ts`), or the backend itself with the reason.
+   */
+  blas: BlasStatus;
 }
 
 interface BackendCandidate {
@@ -106,7 +113,7 @@ export async function selectBackend(request?: string): Promise<BackendSelection>
     const failure = await tryCandidate(candidate);
     if (failure === null) {
       attempts.push({ name: candidate.name });
-      return { name: candidate.name, packageName: candidate.packageName, attempts };
+      return { name: candidate.name, packageName: candidate.packageName, attempts, blas: await attachNativeBlas(candidate.name) };
     }
     attempts.push({ name: candidate.name, error: failure });
     if (normalized !== 'auto') {
@@ -119,6 +126,14 @@ export async function selectBackend(request?: string): Promise<BackendSelection>
 
   const reasons = attempts.map((a) => `${a.name}: ${a.error}`).join('; ');
   throw new Error(`selectBackend: no backend could be initialised (${reasons}). Reinstall dependencies with \`npm ci\`.`);
+}
+
+/**
+ * Returns the label of what computes a run: the backend's name, with "+openblas" when OpenBLAS
+ * computes its matrix products. Timings are comparable only between equal labels.
+ */
+export function computeLabel(selection: Pick<BackendSelection, 'name' | 'blas'>): string {
+  return selection.blas.state === 'loaded' ? `${selection.name}+openblas` : selection.name;
 }
 
 /**
@@ -160,6 +175,18 @@ function normalizeRequest(request: string | undefined): BackendRequest {
     );
   }
   return known;
+}
+
+/**
+ * Loads OpenBLAS for the wasm backend and routes its matrix products there; other backends keep
+ * their own. Throws only when EBFLOW_BLAS names a library that fails to load.
+ */
+async function attachNativeBlas(backend: BackendName): Promise<BlasStatus> {
+  if (backend !== 'wasm') return { state: 'off', reason: `the ${backend} backend computes its own matrix products` };
+  const status = await loadNativeBlas();
+  const blas = nativeBlas();
+  if (blas !== null) installWasmBlasKernel(blas);
+  return status;
 }
 
 /** Loads and initialises one backend; returns null on success or the reason it failed. */

@@ -102,8 +102,9 @@ async function main(): Promise<number> {
   let measureGateRun;
   let selectBackend;
   let backendRequestFromEnv;
+  let computeLabel;
   try {
-    ({ backendRequestFromEnv, selectBackend } = await import('../backend/select.js'));
+    ({ backendRequestFromEnv, computeLabel, selectBackend } = await import('../backend/select.js'));
     ({ measureGateRun } = await import('../gate/measure.js'));
   } catch (error) {
     return fail(`cannot load the training code: ${(error as Error).stack ?? String(error)}`);
@@ -114,13 +115,13 @@ async function main(): Promise<number> {
     // An unknown or unusable backend is an input problem: its message names the value and the fix.
     return fail(`cannot select the backend: ${(error as Error).message}`);
   }
-  const problems = comparabilityProblems(baseline, { scenarioHash: scenarioHash(scenario.measurement), backend: backend.name });
+  const problems = comparabilityProblems(baseline, { scenarioHash: scenarioHash(scenario.measurement), backend: computeLabel(backend) });
   if (problems.length > 0) {
     return fail(`NOT COMPARABLE with ${baselineFile}:\n${problems.map((p) => `- ${p}`).join('\n')}`, GATE_EXIT_CODES.notComparable);
   }
 
   // 3. Measure, compare, report.
-  process.stderr.write(`bench:check: timing ${scenario.file} on ${backend.name}, comparing with ${baselineFile}\n`);
+  process.stderr.write(`bench:check: timing ${scenario.file} on ${computeLabel(backend)}, comparing with ${baselineFile}\n`);
   let run: GateRun;
   try {
     run = await measureGateRun({

@@ -85,6 +85,8 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
     `backend: ${backend.name} (${backend.packageName})` +
       (failed.length > 0 ? `; not used: ${failed.map((attempt) => `${attempt.name}: ${attempt.error}`).join('; ')}` : ''),
   );
+  const { describeBlas } = await import('../tensor/native-blas.js');
+  log(describeBlas(backend.blas));
 
   const progress = new ProgressPrinter();
   let summary;

@@ -2,6 +2,7 @@
  * One complete gate run on the real training code: backend already selected, calibration kernel
  * built, sweep run, kernel freed. `bench:check` and `bench:baseline` both measure through it.
  */
+import { computeLabel, type BackendSelection } from '../backend/select.js';
 import { resolveTrainingConfig } from '../train/config.js';
 import { createTrainingSession } from '../train/session-impl.js';
 import type { TrainingSession } from '../train/session.js';
@@ -36,7 +37,7 @@ export async function createGateSession(cell: GateCell, measurement: GateMeasure
  */
 export async function measureGateRun(options: {
   scenario: GateScenario;
-  backend: { name: string; packageName: string };
+  backend: BackendSelection;
   injection: readonly SlowdownInjection[];
   onEvent?: (event: GateSweepEvent) => void;
 }): Promise<GateRun> {
@@ -44,7 +45,7 @@ export async function measureGateRun(options: {
   try {
     return await runGateSweep({
       scenario: options.scenario,
-      environment: collectGateEnvironment(options.backend.name, options.backend.packageName),
+      environment: collectGateEnvironment(computeLabel(options.backend), options.backend.packageName),
       injection: options.injection,
       createSession: createGateSession,
       kernel,

@@ -17,7 +17,7 @@ import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluTerms } from '../layers/smooth-leaky-relu.js';
 import { SqueezeLayer } from '../layers/squeeze.js';
 import type { RandomStream } from '../random/stream.js';
-import { conv2dSame, conv2dSameTranspose } from '../tensor/conv.js';
+import { SameConvolution } from '../tensor/toeplitz.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
 import {
   LOG_TWO_PI,
@@ -187,7 +187,8 @@ export class CnnFlow implements EnergyFlow {
    *    permutation, an SLR by g ← g⊙f′ − f″/f′. ∇ₓE is g at the input.
    * 3. The HVP is the forward-mode derivative of step 2 along v: ġ = ż at the top, the same adjoints
    *    for convolutions and squeezes, and at an SLR ġ ← ġ⊙f′ + (g⊙f″ − (f‴/f′ − (f″/f′)²))⊙ḣ.
-   * Cost: 2 convolutions per conv layer without v, 4 with v, each O(B·D·K²·C).
+   * Cost: 2 convolutions per conv layer without v, 4 with v, each O(B·D·K²·C), or O(B·D²) when
+   * computed as products with the Toeplitz matrix (see `SameConvolution`).
    */
   energyDerivatives(x: tf.Tensor, direction?: tf.Tensor): EnergyDerivatives {
     if (direction !== undefined && !tf.util.arraysEqual(direction.shape, x.shape)) {
@@ -200,8 +201,8 @@ export class CnnFlow implements EnergyFlow {
 
     return tf.tidy(() => {
       const images = this.toImages(x, this.sampleShape, 'energyDerivatives');
-      const weights = new Map<Conv2dLayer, tf.Tensor4D>();
-      for (const conv of this.convLayers) weights.set(conv, conv.weightForForward());
+      const convolutions = new Map<Conv2dLayer, SameConvolution>();
+      for (const conv of this.convLayers) convolutions.set(conv, new SameConvolution(conv.weightForForward(), conv.inputShape));
 
       // 1. Forward pass with the SLR terms and, with a direction, the forward tangent.
       let activation: tf.Tensor = images;
@@ -210,9 +211,9 @@ export class CnnFlow implements EnergyFlow {
       const terms: NonlinearityTerms[] = [];
       for (const stage of this.stages) {
         if (stage.kind === 'conv') {
-          const weight = weights.get(stage.layer) as tf.Tensor4D;
-          activation = tf.add(conv2dSame(activation as tf.Tensor4D, weight), stage.layer.bias);
-          if (tangent !== null) tangent = conv2dSame(tangent as tf.Tensor4D, weight);
+          const convolution = convolutions.get(stage.layer) as SameConvolution;
+          activation = tf.add(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
+          if (tangent !== null) tangent = convolution.apply(tangent as tf.Tensor4D);
         } else if (stage.kind === 'squeeze') {
           activation = stage.layer.forward(activation).y;
           if (tangent !== null) tangent = stage.layer.forward(tangent).y;
@@ -245,9 +246,9 @@ export class CnnFlow implements EnergyFlow {
       for (let index = this.stages.length - 1; index >= 0; index--) {
         const stage = this.stages[index];
         if (stage.kind === 'conv') {
-          const weight = weights.get(stage.layer) as tf.Tensor4D;
-          gradient = conv2dSameTranspose(gradient as tf.Tensor4D, weight);
-          if (gradientTangent !== null) gradientTangent = conv2dSameTranspose(gradientTangent as tf.Tensor4D, weight);
+          const convolution = convolutions.get(stage.layer) as SameConvolution;
+          gradient = convolution.applyTranspose(gradient as tf.Tensor4D);
+          if (gradientTangent !== null) gradientTangent = convolution.applyTranspose(gradientTangent as tf.Tensor4D);
         } else if (stage.kind === 'squeeze') {
           // A permutation's adjoint is its inverse.
           gradient = stage.layer.inverse(gradient);

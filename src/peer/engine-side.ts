@@ -5,7 +5,7 @@
  * warm-up steps. It then times each `session.step()` with a wall clock, as the peer times its
  * steps. A step resolves only when the backend has finished it.
  */
-import { selectBackend, type BackendSelection } from '../backend/select.js';
+import { computeLabel, selectBackend, type BackendSelection } from '../backend/select.js';
 import { resolveTrainingConfig } from '../train/config.js';
 import { createTrainingSession } from '../train/session-impl.js';
 import type { TrainingConfig } from '../train/session.js';
@@ -51,7 +51,7 @@ export class EngineSide implements OurSide {
   }
 
   get backend(): string {
-    return this.selection.name;
+    return computeLabel(this.selection);
   }
 
   hyperparameters(cell: PeerCell): PeerHyperparameters {

@@ -2,6 +2,7 @@
  * The report page (index.html: self-contained, inline SVG and CSS, no scripts) and its Markdown
  * twin (README.md), both built from the same tables, figures and environment summary.
  */
+import { describeBlas } from '../tensor/native-blas.js';
 import type { EnvironmentInfo } from '../runner/record.js';
 import type { FigureDefinition, OmittedFigure } from './figures.js';
 import { PAPER_CITATION } from './paper-results.js';
@@ -56,6 +57,7 @@ export function environmentsOf(set: ResultSet): EnvironmentGroup[] {
     }
     const key = JSON.stringify([
       environment.backend,
+      environment.blas === undefined ? 'not recorded' : describeBlas(environment.blas),
       environment.cpuModel,
       environment.cpuCount,
       environment.platform,
@@ -82,6 +84,7 @@ function environmentLines(group: EnvironmentGroup): Array<[string, string]> {
     ['records', String(group.records)],
     ['backend', environment.backend],
     ['backends tried', attempts || 'not recorded'],
+    ['matrix products', environment.blas === undefined ? 'not recorded' : describeBlas(environment.blas)],
     ['CPU', `${environment.cpuModel} × ${environment.cpuCount}`],
     ['platform', environment.platform],
     ['host', environment.hostname],

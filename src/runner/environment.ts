@@ -7,12 +7,14 @@ import { cpus, hostname } from 'node:os';
 import { join } from 'node:path';
 
 import { projectRoot } from '../scenarios/catalog.js';
+import type { BlasStatus } from '../tensor/native-blas.js';
 import type { BackendAttempt, EnvironmentInfo } from './record.js';
 
 /** The backend a run computes on, as `selectBackend` returns it. */
 export interface BackendInfo {
   name: string;
   attempts: BackendAttempt[];
+  blas?: BlasStatus;
 }
 
 /**
@@ -61,6 +63,7 @@ export function collectEnvironment(backend: BackendInfo): EnvironmentInfo {
   const processors = cpus();
   return {
     backend: backend.name,
+    ...(backend.blas === undefined ? {} : { blas: backend.blas }),
     backendAttempts: backend.attempts,
     nodeVersion: process.version,
     packages: packageVersions(),

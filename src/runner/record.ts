@@ -5,6 +5,7 @@
  * the code revision, the environment it ran in, the raw per-iteration samples and an outcome.
  * Readers check `schemaVersion` and treat records whose scenario hashes differ as not comparable.
  */
+import type { BlasStatus } from '../tensor/native-blas.js';
 import type { CellParameters } from '../scenarios/scenario.js';
 import type { NllResult, PhaseTimes, TrainingConfig } from '../train/session.js';
 
@@ -20,6 +21,11 @@ export interface BackendAttempt {
 
 export interface EnvironmentInfo {
   backend: string;
+  /**
+   * Where dense matrix products and LU factorisations ran: OpenBLAS with its library, thread
+   * count and build, or the backend with the reason. Absent in records written before it existed.
+   */
+  blas?: BlasStatus;
   /** Every backend tried before (and including) the chosen one, in order. */
   backendAttempts: BackendAttempt[];
   nodeVersion: string;

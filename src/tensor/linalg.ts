@@ -15,11 +15,17 @@
  * matMul 17 GFLOP/s), from the best CPU times of `node dist/src/cli/bench-linalg.js` on one
  * core of the project's 2-core machine while other jobs shared it. Score-matching objectives
  * never call these functions.
+ *
+ * When OpenBLAS is loaded (`native-blas.ts`) and the products are not forced elsewhere,
+ * `logAbsDet` and `inverse` call LAPACK's sgetrf and sgetri in float32 instead, as PyTorch
+ * does for float32 matrices: 2n³/3 operations for the factorisation and 4n³/3 for the inverse.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 import { BackendLuSolver } from './lu-backend.js';
 import { inverseFromLu, luFactorInPlace, solveFromLu, type FactorSettings, type LuFactorization } from './lu.js';
+import { nativeBlas, type NativeBlas } from './native-blas.js';
+import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
 import { BACKEND_ENGINE, FLOAT64_ENGINE, singleEnginePolicy, sizeBasedPolicy } from './matrix-products.js';
 import './register-gradients.js';
 
@@ -146,6 +152,8 @@ export function logAbsDetFloat64(values: Float64Array | Float32Array, n: number)
  */
 export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
   const n = squareSize('logAbsDet', w);
+  const lapack = nativeLapack(options);
+  if (lapack !== null) return nativeLogAbsDet(lapack, w, n);
   const settings = resolveSettings('logAbsDet', n, options);
   const op = tf.customGrad(((matrix: tf.Tensor2D) => {
     const factorization = luFactorInPlace(readMatrix(matrix, false), n, settings);
@@ -163,6 +171,16 @@ export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
  */
 export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
   const n = squareSize('inverse', w);
+  const lapack = nativeLapack(options);
+  if (lapack !== null) {
+    // The row-major values of W, read column-major, are Wᵀ, whose inverse read back row-major is W⁻¹.
+    const values = (w.dataSync() as Float32Array).slice();
+    const pivots = new Int32Array(n);
+    if (lapack.sgetrf(n, values, pivots) > 0 || lapack.sgetri(n, values, pivots) > 0) {
+      throw new Error(`inverse: the ${n}×${n} matrix is singular (LAPACK sgetrf found an exactly zero pivot).`);
+    }
+    return tf.tensor2d(values, [n, n]);
+  }
   const settings = resolveSettings('inverse', n, options);
   // W⁻¹ = ((Wᵀ)⁻¹)ᵀ, the transposed inverse of Wᵀ.
   const factorization = luFactorInPlace(readMatrix(w, true), n, settings);
@@ -179,6 +197,8 @@ export function solve(w: tf.Tensor2D, b: tf.Tensor2D, options?: LinalgOptions): 
     throw new Error(`solve: the right-hand side must have shape [${n}, c] to match W [${n}, ${n}], received [${b.shape}].`);
   }
   const columns = b.shape[1];
+  const lapack = nativeLapack(options);
+  if (lapack !== null) return nativeSolve(lapack, w, b, n, columns);
   const settings = resolveSettings('solve', n, options);
   const factorization = luFactorInPlace(readMatrix(w, false), n, settings);
   if (!settings.solveOnBackend) {
@@ -191,4 +211,63 @@ export function solve(w: tf.Tensor2D, b: tf.Tensor2D, options?: LinalgOptions): 
   } finally {
     solver.dispose();
   }
+}
+
+/**
+ * Returns OpenBLAS when it computes the wasm backend's products (see `wasm-blas-kernel.ts`), the
+ * backend is wasm, and the caller left the product placement on 'auto' and set no block size
+ * (tests set one to exercise the blocked paths).
+ */
+function nativeLapack(options: LinalgOptions = {}): NativeBlas | null {
+  if ((options.products ?? 'auto') !== 'auto' || options.blockSize !== undefined) return null;
+  if (!wasmBlasKernelInstalled() || tf.getBackend() !== 'wasm') return null;
+  return nativeBlas();
+}
+
+/**
+ * log|det W| through LAPACK sgetrf (float32, summed in float64), with gradient W⁻ᵀ from sgetri
+ * on the same factorisation. Factoring the column-major W (the transpose of its row-major
+ * values) leaves W⁻¹ column-major after sgetri, which read row-major is W⁻ᵀ, so neither pass
+ * transposes the result.
+ */
+function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scalar {
+  const op = tf.customGrad(((matrix: tf.Tensor2D) => {
+    const transposed = tf.transpose(matrix);
+    // dataSync returns a copy on every backend, so LAPACK may overwrite it.
+    const columnMajor = transposed.dataSync() as Float32Array;
+    transposed.dispose();
+    const pivots = new Int32Array(n);
+    const info = lapack.sgetrf(n, columnMajor, pivots);
+    let logAbsDet = 0;
+    for (let i = 0; i < n; i++) logAbsDet += Math.log(Math.abs(columnMajor[i * n + i]));
+    const singular = info > 0;
+    return {
+      value: tf.scalar(singular ? -Infinity : logAbsDet),
+      gradFunc: (dy: tf.Scalar) => {
+        if (singular || lapack.sgetri(n, columnMajor, pivots) > 0) {
+          throw new Error(`logAbsDet: the gradient W⁻ᵀ does not exist because the ${n}×${n} matrix W is singular.`);
+        }
+        return tf.mul(dy, tf.tensor2d(columnMajor, [n, n]));
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (matrix: tf.Tensor2D) => tf.Scalar;
+  return op(w);
+}
+
+/**
+ * X = W⁻¹·B through LAPACK: sgetrf on the row-major values of W (which column-major are Wᵀ),
+ * then sgetrs with the transpose flag, so (Wᵀ)ᵀ·X = B. B and X travel column-major, which is
+ * their transpose row-major.
+ */
+function nativeSolve(lapack: NativeBlas, w: tf.Tensor2D, b: tf.Tensor2D, n: number, columns: number): tf.Tensor2D {
+  const factor = (w.dataSync() as Float32Array).slice();
+  const pivots = new Int32Array(n);
+  if (lapack.sgetrf(n, factor, pivots) > 0) {
+    throw new Error(`solve: the ${n}×${n} matrix is singular (LAPACK sgetrf found an exactly zero pivot).`);
+  }
+  const rightHandSides = tf.transpose(b);
+  const values = rightHandSides.dataSync() as Float32Array;
+  rightHandSides.dispose();
+  lapack.sgetrs(true, n, columns, factor, pivots, values);
+  return tf.tidy(() => tf.transpose(tf.tensor2d(values, [columns, n])));
 }

@@ -13,10 +13,14 @@
  * moves fewer elements through transposes and repacking. For x·Wᵀ with x [100×3072] and W
  * [3072×3072] that is W·xᵀ, transposed back: 69 ms instead of 277 ms for transposing W (and
  * 816 ms with `transposeB`), measured on one core of the project machine.
+ *
+ * When OpenBLAS computes the wasm backend's products (`wasm-blas-kernel.ts`), transposes cost
+ * nothing, so the product goes straight to `tf.matMul` with its flags and tfjs's own gradient.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 import './register-gradients.js';
+import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
 
 /** a·b for untransposed 2-D operands, with a gradient defined through `matMul`. */
 const plainMatMul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
@@ -64,6 +68,7 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
         `b is [${b.shape}] with transposeB=${transposeB}, giving ${innerA} and ${innerB}.`,
     );
   }
+  if (wasmBlasKernelInstalled() && tf.getBackend() === 'wasm') return tf.matMul(a2, b2, transposeA, transposeB);
   return tf.tidy(() => {
     if (prefersSwappedOperands(m, innerA, n, transposeA, transposeB)) {
       const left = transposeB ? b2 : tf.transpose(b2);

@@ -1,0 +1,249 @@
+/**
+ * The system's OpenBLAS, called through the `koffi` foreign-function interface, for the dense
+ * matrix products and LU factorisations of a step.
+ *
+ * The wasm backend multiplies matrices with XNNPACK on one thread, at about 16–30 GFLOP/s on the
+ * project's 2-core AMD EPYC machine. On one core of that machine, OpenBLAS 0.3.21 (Debian's
+ * `libopenblas0-openmp`) reached 50–70 GFLOP/s for the products of an FC step
+ * ([100×784]·[784×784] and larger). PyTorch multiplies with that same library, so with it
+ * both engines compare on equal matrix products.
+ *
+ * The library is optional. `loadNativeBlas` tries, in order, the request of `EBFLOW_BLAS`
+ * (a library file, or `off`) or else the usual OpenBLAS names, and returns why nothing loaded
+ * when nothing did. `koffi` itself is an optional dependency with prebuilt binaries in its npm
+ * packages, so installing it downloads nothing else.
+ *
+ * OpenMP builds of OpenBLAS leave their worker threads waiting after a call, and Node tearing
+ * down a process under those threads crashed it with SIGSEGV in libgomp at every exit we tried.
+ * So when the library reports an OpenMP build, this module releases the OpenMP threads
+ * (`omp_pause_resource_all`) on the process's 'exit' event.
+ */
+import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
+
+/** A value of `EBFLOW_BLAS`: 'auto' (the default), 'off', or the path or file name of a library. */
+export type BlasRequest = string;
+
+/** The engine of dense matrix products, as recorded in every result. */
+export type BlasStatus =
+  | { state: 'loaded'; library: string; threads: number; parallelism: 'sequential' | 'pthreads' | 'openmp'; config: string }
+  | { state: 'off'; reason: string };
+
+/** The native routines this project calls; matrices are dense float32 arrays. */
+export interface NativeBlas {
+  readonly status: Extract<BlasStatus, { state: 'loaded' }>;
+  /**
+   * C ← op(A)·op(B) for row-major A, B and C with leading dimensions lda, ldb and ldc, where
+   * op(A) is m×k, op(B) is k×n and C is m×n. 2mkn floating-point operations.
+   */
+  sgemm(
+    transposeA: boolean,
+    transposeB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    lda: number,
+    b: Float32Array,
+    ldb: number,
+    c: Float32Array,
+    ldc: number,
+  ): void;
+  /**
+   * Factors the column-major n×n matrix `a` in place as P·A = L·U (LAPACK sgetrf), writing the
+   * 1-based pivot rows to `pivots`. Returns LAPACK's info: 0, or i > 0 when U(i, i) is exactly
+   * zero. 2n³/3 operations.
+   */
+  sgetrf(n: number, a: Float32Array, pivots: Int32Array): number;
+  /**
+   * Replaces the factorisation left by `sgetrf` with A⁻¹, column-major (LAPACK sgetri). Returns
+   * LAPACK's info (i > 0 for a singular matrix). 4n³/3 operations.
+   */
+  sgetri(n: number, a: Float32Array, pivots: Int32Array): number;
+  /**
+   * Overwrites the column-major n×c right-hand side `b` with the solution X of op(A)·X = B, from
+   * the factorisation left by `sgetrf` (LAPACK sgetrs), where op transposes when `transpose` is
+   * set. 2n²c operations.
+   */
+  sgetrs(transpose: boolean, n: number, columns: number, a: Float32Array, pivots: Int32Array, b: Float32Array): void;
+}
+
+/** Library names tried when `EBFLOW_BLAS` is unset or 'auto'. */
+const DEFAULT_LIBRARIES = [
+  'libopenblas.so.0',
+  'libopenblas.so',
+  '/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0',
+  '/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0',
+  'libopenblas.dylib',
+  '/opt/homebrew/opt/openblas/lib/libopenblas.dylib',
+  '/usr/local/opt/openblas/lib/libopenblas.dylib',
+];
+
+const CBLAS_ROW_MAJOR = 101;
+const CBLAS_NO_TRANS = 111;
+const CBLAS_TRANS = 112;
+
+/** The subset of koffi's API used here; koffi is optional, so its types are not imported. */
+interface KoffiModule {
+  load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
+}
+
+let loaded: NativeBlas | null = null;
+let lastStatus: BlasStatus = { state: 'off', reason: 'not requested yet' };
+
+/** Returns a one-line description of where matrix products run, for logs and reports. */
+export function describeBlas(status: BlasStatus): string {
+  if (status.state === 'off') return `matrix products on the backend (${status.reason})`;
+  return `matrix products and LU on OpenBLAS (${status.library}, ${status.threads} thread${status.threads === 1 ? '' : 's'}, ${status.parallelism})`;
+}
+
+/** Returns the library loaded by `loadNativeBlas`, or null when matrix products stay on the tfjs backend. */
+export function nativeBlas(): NativeBlas | null {
+  return loaded;
+}
+
+/** Returns the outcome of the last `loadNativeBlas` call. */
+export function nativeBlasStatus(): BlasStatus {
+  return lastStatus;
+}
+
+/**
+ * Reads `EBFLOW_BLAS` and `EBFLOW_BLAS_THREADS` and loads the library they name, once per
+ * process. Later calls return the first outcome. Throws, with the reason and the fix, only for
+ * an invalid thread count or an explicitly named library that fails to load. With 'auto' a
+ * failure is a recorded outcome ('off' with the reason).
+ */
+export async function loadNativeBlas(
+  request: BlasRequest | undefined = process.env.EBFLOW_BLAS,
+  threadsRequest: string | undefined = process.env.EBFLOW_BLAS_THREADS,
+): Promise<BlasStatus> {
+  if (loaded !== null) return loaded.status;
+  const value = (request ?? '').trim();
+  const threads = parseThreads(threadsRequest);
+  if (value.toLowerCase() === 'off') {
+    lastStatus = { state: 'off', reason: 'switched off by EBFLOW_BLAS=off' };
+    return lastStatus;
+  }
+  if (!isMainThread) {
+    lastStatus = { state: 'off', reason: 'worker threads keep matrix products on the tfjs backend' };
+    return lastStatus;
+  }
+
+  let koffi: KoffiModule;
+  try {
+    koffi = await importKoffi();
+  } catch (error) {
+    lastStatus = { state: 'off', reason: `the optional package koffi is not installed (${firstLine(error)}); run \`npm ci\`` };
+    if (value !== '' && value.toLowerCase() !== 'auto') throw new Error(`loadNativeBlas: ${lastStatus.reason}.`);
+    return lastStatus;
+  }
+
+  const explicit = value !== '' && value.toLowerCase() !== 'auto';
+  const candidates = explicit ? [value] : DEFAULT_LIBRARIES;
+  const failures: string[] = [];
+  for (const library of candidates) {
+    try {
+      loaded = bindLibrary(koffi, library, threads);
+      lastStatus = loaded.status;
+      return lastStatus;
+    } catch (error) {
+      failures.push(`${library}: ${firstLine(error)}`);
+    }
+  }
+  const reason = `no OpenBLAS library could be loaded (${failures.join('; ')})`;
+  if (explicit) {
+    throw new Error(
+      `loadNativeBlas: EBFLOW_BLAS='${value}' failed to load: ${failures[0]}. Point EBFLOW_BLAS at an OpenBLAS ` +
+        'shared library, or unset it, or set it to off.',
+    );
+  }
+  lastStatus = {
+    state: 'off',
+    reason: `${reason}; install OpenBLAS (Debian: \`apt-get install libopenblas0-openmp\`) or set EBFLOW_BLAS to its path`,
+  };
+  return lastStatus;
+}
+
+function parseThreads(request: string | undefined): number {
+  const value = (request ?? '').trim();
+  if (value === '') return availableParallelism();
+  const threads = Number(value);
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new Error(`loadNativeBlas: EBFLOW_BLAS_THREADS must be a positive integer, received '${request}'. Unset it to use every core.`);
+  }
+  return threads;
+}
+
+/** Imports koffi through a variable specifier, so type checking does not need the optional package. */
+async function importKoffi(): Promise<KoffiModule> {
+  const specifier = 'koffi';
+  const module = (await import(specifier)) as { default?: KoffiModule } & KoffiModule;
+  return module.default ?? module;
+}
+
+/** Opens `library`, binds the routines and sets the thread count. Throws when a symbol is missing. */
+function bindLibrary(koffi: KoffiModule, library: string, threads: number): NativeBlas {
+  const handle = koffi.load(library);
+  const cblasSgemm = handle.func(
+    'void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda, ' +
+      'const float *b, int ldb, float beta, float *c, int ldc)',
+  );
+  const sgetrf = handle.func('void sgetrf_(int *m, int *n, float *a, int *lda, int *ipiv, int *info)');
+  const sgetri = handle.func('void sgetri_(int *n, float *a, int *lda, int *ipiv, float *work, int *lwork, int *info)');
+  const sgetrs = handle.func('void sgetrs_(const char *trans, int *n, int *nrhs, float *a, int *lda, int *ipiv, float *b, int *ldb, int *info)');
+  const setThreads = handle.func('void openblas_set_num_threads(int threads)');
+  const getParallel = handle.func('int openblas_get_parallel()');
+  const getConfig = handle.func('const char *openblas_get_config()');
+
+  setThreads(threads);
+  const parallelism = (['sequential', 'pthreads', 'openmp'] as const)[getParallel() as number] ?? 'sequential';
+  if (parallelism === 'openmp') releaseOpenMpThreadsAtExit(koffi);
+
+  const status = { state: 'loaded' as const, library, threads, parallelism, config: String(getConfig()).trim() };
+  const info = new Int32Array(1);
+  const size = new Int32Array(1);
+  return {
+    status,
+    sgemm(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc) {
+      const transA = transposeA ? CBLAS_TRANS : CBLAS_NO_TRANS;
+      const transB = transposeB ? CBLAS_TRANS : CBLAS_NO_TRANS;
+      cblasSgemm(CBLAS_ROW_MAJOR, transA, transB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);
+    },
+    sgetrf(n, a, pivots) {
+      size[0] = n;
+      sgetrf(size, size, a, size, pivots, info);
+      return info[0];
+    },
+    sgetri(n, a, pivots) {
+      size[0] = n;
+      // sgetri runs blocked when its workspace has room for n × block size; 64 covers the usual block size.
+      const lwork = new Int32Array([Math.max(1, 64 * n)]);
+      const work = new Float32Array(lwork[0]);
+      sgetri(size, a, size, pivots, work, lwork, info);
+      return info[0];
+    },
+    sgetrs(transpose, n, columns, a, pivots, b) {
+      size[0] = n;
+      const rightHandSides = new Int32Array([columns]);
+      sgetrs(transpose ? 'T' : 'N', size, rightHandSides, a, size, pivots, b, size, info);
+    },
+  };
+}
+
+function releaseOpenMpThreadsAtExit(koffi: KoffiModule): void {
+  let pause: ((kind: number) => unknown) | null = null;
+  try {
+    pause = koffi.load('libgomp.so.1').func('int omp_pause_resource_all(int kind)');
+  } catch {
+    // Without libgomp's entry point nothing can be released; the process may then crash at exit.
+    return;
+  }
+  const OMP_PAUSE_HARD = 2;
+  process.on('exit', () => {
+    pause?.(OMP_PAUSE_HARD);
+  });
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+}

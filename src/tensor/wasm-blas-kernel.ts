@@ -1,0 +1,113 @@
+/**
+ * Replaces the wasm backend's BatchMatMul kernel with one that calls OpenBLAS's sgemm on the
+ * tensors' memory inside the WebAssembly heap, without copying them.
+ *
+ * Products smaller than `MINIMUM_MULTIPLY_ADDS`, non-float32 operands and batch shapes other
+ * than equal or single batches go to the original XNNPACK kernel, so every result is the same
+ * product up to float32 rounding. The transpose flags cost nothing here, so `tf.matMul(a, b,
+ * true, false)` runs as fast as the plain product.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import type { NativeBlas } from './native-blas.js';
+
+/**
+ * Smallest product, in multiply-adds, sent to OpenBLAS. An estimate: below it the call overhead
+ * is a larger share, and XNNPACK needs no call across the wasm boundary. At 100×784×784
+ * OpenBLAS was 2–3 times faster on one core of the project machine.
+ */
+const MINIMUM_MULTIPLY_ADDS = 32 * 32 * 32;
+
+/** The members of tfjs-backend-wasm's BackendWasm (4.22.0) this kernel uses. */
+interface WasmBackendInternals {
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  wasm: { HEAPU8: Uint8Array };
+}
+
+let originalKernel: tf.KernelConfig | null = null;
+
+/** Returns whether BatchMatMul on wasm currently runs through OpenBLAS. */
+export function wasmBlasKernelInstalled(): boolean {
+  return originalKernel !== null;
+}
+
+/** Routes the wasm backend's BatchMatMul through `blas` until `uninstallWasmBlasKernel`. */
+export function installWasmBlasKernel(blas: NativeBlas): void {
+  if (originalKernel !== null) return;
+  const original = tf.getKernel(tf.BatchMatMul, 'wasm');
+  if (original === undefined) {
+    throw new Error('installWasmBlasKernel: the wasm backend registered no BatchMatMul kernel; import @tensorflow/tfjs-backend-wasm first.');
+  }
+  const fallback = original.kernelFunc;
+  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
+  tf.registerKernel({
+    kernelName: tf.BatchMatMul,
+    backendName: 'wasm',
+    setupFunc: original.setupFunc,
+    kernelFunc: (args) => blasBatchMatMul(blas, args) ?? fallback(args),
+  });
+  originalKernel = original;
+}
+
+/** Restores the XNNPACK kernel; tests use it to compare both paths. */
+export function uninstallWasmBlasKernel(): void {
+  if (originalKernel === null) return;
+  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
+  tf.registerKernel(originalKernel);
+  originalKernel = null;
+}
+
+/**
+ * Computes the product with sgemm, one call per batch entry, or returns null when the
+ * original kernel should take it. Cost: 2·batch·m·k·n operations on OpenBLAS's threads.
+ */
+function blasBatchMatMul(blas: NativeBlas, args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo | null {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const transposeA = Boolean(args.attrs?.transposeA);
+  const transposeB = Boolean(args.attrs?.transposeB);
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const rankA = a.shape.length;
+  const rankB = b.shape.length;
+  if (rankA < 2 || rankB < 2) return null;
+
+  const [rowsA, colsA] = a.shape.slice(-2);
+  const [rowsB, colsB] = b.shape.slice(-2);
+  const m = transposeA ? colsA : rowsA;
+  const k = transposeA ? rowsA : colsA;
+  const n = transposeB ? rowsB : colsB;
+  if ((transposeB ? colsB : rowsB) !== k) return null;
+  if (m * n * k < MINIMUM_MULTIPLY_ADDS) return null;
+
+  const batchShapeA = a.shape.slice(0, -2);
+  const batchShapeB = b.shape.slice(0, -2);
+  const batchA = batchShapeA.reduce((p, d) => p * d, 1);
+  const batchB = batchShapeB.reduce((p, d) => p * d, 1);
+  let batchShape: number[];
+  if (batchA === batchB && sameShape(batchShapeA, batchShapeB)) batchShape = batchShapeA;
+  else if (batchB === 1 && batchShapeB.every((d) => d === 1) && batchShapeA.length >= batchShapeB.length) batchShape = batchShapeA;
+  else if (batchA === 1 && batchShapeA.every((d) => d === 1) && batchShapeB.length >= batchShapeA.length) batchShape = batchShapeB;
+  else return null;
+  const batch = Math.max(batchA, batchB);
+
+  const backend = args.backend as WasmBackendInternals;
+  const out = backend.makeOutput([...batchShape, m, n], 'float32');
+  // Views are taken after makeOutput, whose allocation may grow (and so replace) the heap's buffer.
+  const heap = backend.wasm.HEAPU8.buffer;
+  const offsetA = backend.dataIdMap.get(a.dataId).memoryOffset;
+  const offsetB = backend.dataIdMap.get(b.dataId).memoryOffset;
+  const offsetC = backend.dataIdMap.get(out.dataId).memoryOffset;
+  const sizeA = rowsA * colsA;
+  const sizeB = rowsB * colsB;
+  for (let i = 0; i < batch; i++) {
+    const viewA = new Float32Array(heap, offsetA + 4 * sizeA * (batchA === 1 ? 0 : i), sizeA);
+    const viewB = new Float32Array(heap, offsetB + 4 * sizeB * (batchB === 1 ? 0 : i), sizeB);
+    const viewC = new Float32Array(heap, offsetC + 4 * m * n * i, m * n);
+    blas.sgemm(transposeA, transposeB, m, n, k, viewA, colsA, viewB, colsB, viewC, n);
+  }
+  return out;
+}
+
+function sameShape(left: number[], right: number[]): boolean {
+  return left.length === right.length && left.every((d, i) => d === right[i]);
+}

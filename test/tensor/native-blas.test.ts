@@ -1,0 +1,274 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+
+import { computeLabel, selectBackend, type BackendSelection } from '../../src/backend/select.js';
+import { RandomStream } from '../../src/random/stream.js';
+import { inverse, logAbsDet, logAbsDetFloat64, solve } from '../../src/tensor/linalg.js';
+import { matMul } from '../../src/tensor/matmul.js';
+import { nativeBlas } from '../../src/tensor/native-blas.js';
+import { installWasmBlasKernel, uninstallWasmBlasKernel, wasmBlasKernelInstalled } from '../../src/tensor/wasm-blas-kernel.js';
+import { normRelativeError } from '../helpers/backends.js';
+
+// CI sets EBFLOW_REQUIRE_BLAS=1 after installing OpenBLAS, so there a missing library fails
+// the suite instead of skipping the OpenBLAS specs.
+const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
+const NATIVE_BLAS_MODULE = fileURLToPath(new URL('../../src/tensor/native-blas.js', import.meta.url));
+
+function gaussian(random: RandomStream, count: number): Float32Array {
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) values[i] = random.normal();
+  return values;
+}
+
+/** Float64 op(A)·op(B) for row-major A [rows × cols] stored as given. */
+function product64(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  shape: { m: number; k: number; n: number; transposeA: boolean; transposeB: boolean },
+): Float64Array {
+  const { m, k, n, transposeA, transposeB } = shape;
+  const result = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let p = 0; p < k; p++) {
+        const left = transposeA ? a[p * m + i] : a[i * k + p];
+        const right = transposeB ? b[j * k + p] : b[p * n + j];
+        sum += left * right;
+      }
+      result[i * n + j] = sum;
+    }
+  }
+  return result;
+}
+
+/** A well-conditioned n×n matrix: Gaussian entries scaled by 1/√n plus 2·I. */
+function conditionedMatrix(random: RandomStream, n: number): Float32Array {
+  const values = gaussian(random, n * n).map((v) => v / Math.sqrt(n));
+  for (let i = 0; i < n; i++) values[i * n + i] += 2;
+  return values;
+}
+
+/** Runs a script that imports the compiled native-blas module, with extra environment variables. */
+function runChild(script: string, environment: Record<string, string>): ReturnType<typeof spawnSync> {
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, ...environment },
+    timeout: 60_000,
+  });
+}
+
+describe('native OpenBLAS on wasm', () => {
+  let selection: BackendSelection;
+  let tensorsBefore = 0;
+
+  before(async () => {
+    selection = await selectBackend('wasm');
+    tensorsBefore = tf.memory().numTensors;
+  });
+
+  after(() => {
+    assert.equal(tf.memory().numTensors - tensorsBefore, 0, 'the OpenBLAS specs leaked tensors');
+  });
+
+  test('selection records the library or the reason', (t) => {
+    if (selection.blas.state === 'off') {
+      assert.ok(selection.blas.reason.length > 0);
+      assert.equal(computeLabel(selection), 'wasm');
+      if (REQUIRED) assert.fail(`EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load: ${selection.blas.reason}`);
+      t.skip(`OpenBLAS not loaded: ${selection.blas.reason}`);
+      return;
+    }
+    assert.equal(computeLabel(selection), 'wasm+openblas');
+    assert.ok(selection.blas.threads >= 1);
+    assert.ok(wasmBlasKernelInstalled());
+  });
+
+  const shapes = [false, true].flatMap((transposeA) => [false, true].map((transposeB) => ({ m: 40, k: 50, n: 60, transposeA, transposeB })));
+  for (const shape of shapes) {
+    test(`matMul 40×50·50×60 transposeA=${shape.transposeA} transposeB=${shape.transposeB}`, (t) => {
+      if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+      const random = new RandomStream(11);
+      const a = gaussian(random, shape.m * shape.k);
+      const b = gaussian(random, shape.k * shape.n);
+      const shapeA: [number, number] = shape.transposeA ? [shape.k, shape.m] : [shape.m, shape.k];
+      const shapeB: [number, number] = shape.transposeB ? [shape.n, shape.k] : [shape.k, shape.n];
+      const actual = tf.tidy(() => tf.matMul(tf.tensor2d(a, shapeA), tf.tensor2d(b, shapeB), shape.transposeA, shape.transposeB).dataSync());
+      assert.ok(normRelativeError(actual, product64(a, b, shape)) < 1e-6);
+    });
+  }
+
+  test('batched matMul with equal and broadcast batches', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const random = new RandomStream(12);
+    const shape = { m: 40, k: 50, n: 60, transposeA: false, transposeB: false };
+    const a = gaussian(random, 3 * 40 * 50);
+    const b = gaussian(random, 3 * 50 * 60);
+    const equal = tf.tidy(() => tf.matMul(tf.tensor3d(a, [3, 40, 50]), tf.tensor3d(b, [3, 50, 60])).dataSync());
+    const broadcast = tf.tidy(() => tf.matMul(tf.tensor3d(a, [3, 40, 50]), tf.tensor2d(b.subarray(0, 3000), [50, 60])).dataSync());
+    for (let i = 0; i < 3; i++) {
+      const sliceA = a.subarray(i * 2000, (i + 1) * 2000);
+      const expectedEqual = product64(sliceA, b.subarray(i * 3000, (i + 1) * 3000), shape);
+      const expectedBroadcast = product64(sliceA, b.subarray(0, 3000), shape);
+      assert.ok(normRelativeError(equal.subarray(i * 2400, (i + 1) * 2400), expectedEqual) < 1e-6, `batch ${i}, equal batches`);
+      assert.ok(normRelativeError(broadcast.subarray(i * 2400, (i + 1) * 2400), expectedBroadcast) < 1e-6, `batch ${i}, broadcast`);
+    }
+  });
+
+  test('small products fall back to XNNPACK', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const a = [1, 2, 3, 4, 5, 6];
+    const b = [7, 8, 9, 10, 11, 12];
+    const actual = tf.tidy(() => tf.matMul(tf.tensor2d(a, [2, 3]), tf.tensor2d(b, [3, 2])).dataSync());
+    assert.deepEqual(Array.from(actual), [58, 64, 139, 154]);
+  });
+
+  test('matMul gradients match the XNNPACK path', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const blas = nativeBlas();
+    assert.ok(blas !== null);
+    const random = new RandomStream(13);
+    const a = gaussian(random, 48 * 40);
+    const b = gaussian(random, 56 * 40);
+    const weights = gaussian(random, 48 * 56);
+    // F(A, B) = Σ w⊙(A·Bᵀ)², and the derivative of ∂F/∂A along A itself, a second-order term.
+    const derivatives = (): Float32Array[] =>
+      tf.tidy(() => {
+        const left = tf.tensor2d(a, [48, 40]);
+        const right = tf.tensor2d(b, [56, 40]);
+        const w = tf.tensor2d(weights, [48, 56]);
+        const f = (x: tf.Tensor, y: tf.Tensor): tf.Scalar => tf.sum(tf.mul(w, tf.square(matMul(x, y, false, true))));
+        const [gradientA, gradientB] = tf.grads(f)([left, right]);
+        const second = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.grads(f)([x, right])[0], left)))(left);
+        return [gradientA, gradientB, second].map((g) => g.dataSync() as Float32Array);
+      });
+    const withBlas = derivatives();
+    uninstallWasmBlasKernel();
+    let withXnnpack: Float32Array[];
+    try {
+      withXnnpack = derivatives();
+    } finally {
+      installWasmBlasKernel(blas);
+    }
+    for (let i = 0; i < withBlas.length; i++) {
+      assert.ok(normRelativeError(withBlas[i], withXnnpack[i]) < 1e-5, `derivative ${i}`);
+    }
+  });
+
+  test('logAbsDet and its gradient through LAPACK', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const n = 150;
+    const values = conditionedMatrix(new RandomStream(14), n);
+    const [value, gradient] = tf.tidy(() => {
+      const w = tf.tensor2d(values, [n, n]);
+      const { value: v, grad } = tf.valueAndGrad((x: tf.Tensor) => logAbsDet(x as tf.Tensor2D))(w);
+      return [v.dataSync()[0], grad.dataSync() as Float32Array];
+    });
+    const expected = logAbsDetFloat64(values, n);
+    assert.ok(Math.abs(value - expected) <= 1e-5 * Math.abs(expected), `log|det| ${value} vs ${expected}`);
+
+    // The gradient is W⁻ᵀ, so Wᵀ·gradient = I.
+    let worst = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let p = 0; p < n; p++) sum += values[p * n + i] * gradient[p * n + j];
+        worst = Math.max(worst, Math.abs(sum - (i === j ? 1 : 0)));
+      }
+    }
+    assert.ok(worst < 1e-4, `max |Wᵀ·∇ − I| = ${worst}`);
+  });
+
+  test('logAbsDet of singular matrix', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const n = 64;
+    const values = conditionedMatrix(new RandomStream(15), n);
+    for (let j = 0; j < n; j++) values[5 * n + j] = 0;
+    const w = tf.tensor2d(values, [n, n]);
+    try {
+      const value = tf.tidy(() => logAbsDet(w).dataSync()[0]);
+      assert.equal(value, -Infinity);
+      assert.throws(() => tf.tidy(() => tf.grad((x: tf.Tensor) => logAbsDet(x as tf.Tensor2D))(w)), /singular/);
+    } finally {
+      w.dispose();
+    }
+  });
+
+  test('inverse and solve through LAPACK', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const n = 120;
+    const random = new RandomStream(16);
+    const values = conditionedMatrix(random, n);
+    const rightHandSide = gaussian(random, n * 7);
+    const [inverted, solution] = tf.tidy(() => {
+      const w = tf.tensor2d(values, [n, n]);
+      return [inverse(w).dataSync(), solve(w, tf.tensor2d(rightHandSide, [n, 7])).dataSync()];
+    });
+    const identity = product64(values, inverted, { m: n, k: n, n, transposeA: false, transposeB: false });
+    const reconstructed = product64(values, solution, { m: n, k: n, n: 7, transposeA: false, transposeB: false });
+    for (let i = 0; i < n; i++) identity[i * n + i] -= 1;
+    assert.ok(Math.max(...identity.map(Math.abs)) < 1e-4, 'W·W⁻¹ = I');
+    assert.ok(normRelativeError(reconstructed, rightHandSide) < 1e-5, 'W·X = B');
+  });
+
+  test('inverse of singular matrix throws', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const w = tf.zeros([40, 40]) as tf.Tensor2D;
+    try {
+      assert.throws(() => inverse(w), /inverse: the 40×40 matrix is singular/);
+      assert.throws(() => tf.tidy(() => solve(w, tf.ones([40, 2]) as tf.Tensor2D)), /solve: the 40×40 matrix is singular/);
+    } finally {
+      w.dispose();
+    }
+  });
+});
+
+describe('native OpenBLAS in a process', () => {
+  test('process exits cleanly after threaded calls', (t) => {
+    const probe = runChild(`import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+const status = await loadNativeBlas();
+console.log(status.state);`, {});
+    if (probe.stdout.toString().trim() !== 'loaded') {
+      if (REQUIRED) assert.fail(`OpenBLAS did not load in a child process: ${probe.stderr}`);
+      return t.skip('OpenBLAS not loaded');
+    }
+    const script = `import { loadNativeBlas, nativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+await loadNativeBlas();
+const n = 400;
+const a = new Float32Array(n * n).fill(1);
+const c = new Float32Array(n * n);
+nativeBlas().sgemm(false, false, n, n, n, a, n, a, n, c, n);
+if (c[0] !== n) throw new Error('wrong product ' + c[0]);`;
+    // The crash this guards against (OpenMP threads torn down with the process) was not certain
+    // on every exit, so the child runs several times.
+    for (let run = 0; run < 4; run++) {
+      const child = runChild(script, { EBFLOW_BLAS_THREADS: '2' });
+      assert.equal(child.signal, null, `run ${run} was killed by ${child.signal}: ${child.stderr}`);
+      assert.equal(child.status, 0, `run ${run}: ${child.stderr}`);
+    }
+  });
+
+  test('EBFLOW_BLAS=off keeps products on the backend', () => {
+    const child = runChild(`import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+console.log(JSON.stringify(await loadNativeBlas()));`, { EBFLOW_BLAS: 'off' });
+    assert.equal(child.status, 0, String(child.stderr));
+    assert.deepEqual(JSON.parse(String(child.stdout)), { state: 'off', reason: 'switched off by EBFLOW_BLAS=off' });
+  });
+
+  test('missing library named in EBFLOW_BLAS', () => {
+    const child = runChild(`import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+await loadNativeBlas();`, { EBFLOW_BLAS: '/nonexistent/libmissing.so' });
+    assert.notEqual(child.status, 0);
+    assert.match(String(child.stderr), /EBFLOW_BLAS='\/nonexistent\/libmissing\.so' failed to load/);
+  });
+
+  test('invalid EBFLOW_BLAS_THREADS', () => {
+    const child = runChild(`import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+await loadNativeBlas();`, { EBFLOW_BLAS_THREADS: 'two' });
+    assert.notEqual(child.status, 0);
+    assert.match(String(child.stderr), /EBFLOW_BLAS_THREADS must be a positive integer, received 'two'/);
+  });
+});

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+
+import { selectBackend } from '../../src/backend/select.js';
+import { RandomStream } from '../../src/random/stream.js';
+import { conv2dSame, conv2dSameTranspose } from '../../src/tensor/conv.js';
+import { SameConvolution, transposedToeplitz } from '../../src/tensor/toeplitz.js';
+import { wasmBlasKernelInstalled } from '../../src/tensor/wasm-blas-kernel.js';
+import { normRelativeError } from '../helpers/backends.js';
+
+const SHAPES: Array<[number, number, number]> = [
+  [6, 5, 1],
+  [4, 4, 3],
+];
+
+function gaussian(random: RandomStream, shape: number[]): tf.Tensor {
+  const size = shape.reduce((p, d) => p * d, 1);
+  return tf.tensor(random.normalArray(size), shape);
+}
+
+describe('Toeplitz convolution', () => {
+  let tensorsBefore = 0;
+
+  before(async () => {
+    await selectBackend('wasm');
+    tensorsBefore = tf.memory().numTensors;
+  });
+
+  after(() => {
+    assert.equal(tf.memory().numTensors - tensorsBefore, 0, 'the Toeplitz specs leaked tensors');
+  });
+
+  for (const shape of SHAPES) {
+    const label = `[${shape.join(', ')}]`;
+
+    test(`Tᵀ rows are convolved basis images, ${label}`, () => {
+      const dimension = shape[0] * shape[1] * shape[2];
+      const random = new RandomStream(21);
+      const [actual, expected] = tf.tidy(() => {
+        const filter = gaussian(random, [3, 3, shape[2], shape[2]]) as tf.Tensor4D;
+        const basis = tf.reshape(tf.eye(dimension), [dimension, ...shape]) as tf.Tensor4D;
+        return [transposedToeplitz(filter, shape).dataSync(), conv2dSame(basis, filter).dataSync()];
+      });
+      assert.ok(normRelativeError(actual, expected) < 1e-6);
+    });
+
+    test(`filter gradient equals the convolution's, ${label}`, () => {
+      const random = new RandomStream(22);
+      const [dense, direct] = tf.tidy(() => {
+        const filter = gaussian(random, [3, 3, shape[2], shape[2]]) as tf.Tensor4D;
+        const x = gaussian(random, [5, ...shape]) as tf.Tensor4D;
+        const weights = gaussian(random, [5, ...shape]);
+        const viaToeplitz = tf.grad((f: tf.Tensor) => {
+          const rows = tf.reshape(x, [5, -1]);
+          const y = tf.matMul(rows, transposedToeplitz(f as tf.Tensor4D, shape));
+          return tf.sum(tf.mul(tf.reshape(y, weights.shape), weights));
+        })(filter);
+        const viaConvolution = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(conv2dSame(x, f as tf.Tensor4D), weights)))(filter);
+        return [viaToeplitz.dataSync(), viaConvolution.dataSync()];
+      });
+      assert.ok(normRelativeError(dense, direct) < 1e-5);
+    });
+
+    test(`SameConvolution equals conv2dSame and its adjoint, ${label}`, () => {
+      const random = new RandomStream(23);
+      const results = tf.tidy(() => {
+        const filter = gaussian(random, [3, 3, shape[2], shape[2]]) as tf.Tensor4D;
+        const x = gaussian(random, [4, ...shape]) as tf.Tensor4D;
+        const convolution = new SameConvolution(filter, shape);
+        return [
+          convolution.apply(x).dataSync(),
+          conv2dSame(x, filter).dataSync(),
+          convolution.applyTranspose(x).dataSync(),
+          conv2dSameTranspose(x, filter).dataSync(),
+        ];
+      });
+      assert.ok(normRelativeError(results[0], results[1]) < 1e-5, 'apply');
+      assert.ok(normRelativeError(results[2], results[3]) < 1e-5, 'applyTranspose');
+    });
+  }
+
+  test('dense second derivative in x', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const random = new RandomStream(24);
+    // A second derivative in x through the dense form: d/dx of <∇ₓ Σ w⊙conv(x)², x>.
+    const [dense, direct] = tf.tidy(() => {
+      const shape: [number, number, number] = [5, 5, 2];
+      const filter = gaussian(random, [3, 3, 2, 2]) as tf.Tensor4D;
+      const x = gaussian(random, [3, ...shape]) as tf.Tensor4D;
+      const weights = gaussian(random, [3, ...shape]);
+      const convolution = new SameConvolution(filter, shape);
+      assert.ok(convolution.dense);
+      const energy = (apply: (input: tf.Tensor4D) => tf.Tensor4D) => (input: tf.Tensor) =>
+        tf.sum(tf.mul(tf.square(apply(input as tf.Tensor4D)), weights));
+      const second = (apply: (input: tf.Tensor4D) => tf.Tensor4D) =>
+        tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.grad(energy(apply))(input), x)))(x);
+      return [second((input) => convolution.apply(input)).dataSync(), second((input) => conv2dSame(input, filter)).dataSync()];
+    });
+    assert.ok(normRelativeError(dense, direct) < 1e-5);
+  });
+
+  test('transposedToeplitz rejects a mismatched filter', () => {
+    const filter = tf.zeros([3, 3, 2, 2]) as tf.Tensor4D;
+    try {
+      assert.throws(() => transposedToeplitz(filter, [4, 4, 3]), /expected a filter \[K, K, 3, 3\] for images \[4, 4, 3\], received \[3, 3, 2, 2\]/);
+    } finally {
+      filter.dispose();
+    }
+  });
+});
