@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backendRequestFromEnv, selectBackend } from '../backend/select.js';
 import { RandomStream } from '../random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64 } from '../tensor/linalg.js';
+import { describeBlas } from '../tensor/native-blas.js';
 
 interface BenchOptions {
   backend: string | undefined;
@@ -127,7 +128,7 @@ function formatTiming(size: number, operation: string, operations: number, timin
 async function main(): Promise<void> {
   const options = parseArguments(process.argv.slice(2));
   const selection = await selectBackend(options.backend);
-  console.log(`backend: ${selection.name} (${selection.packageName})`);
+  console.log(`backend: ${selection.name} (${selection.packageName}); ${describeBlas(selection.blas)}`);
   for (const attempt of selection.attempts) {
     if (attempt.error !== undefined) console.log(`  skipped ${attempt.name}: ${attempt.error}`);
   }

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 import { writeReports, type WriteReportsOptions } from '../report/index.js';
+import { readResults } from '../runner/results.js';
 
 const HELP = `Usage: npm run report -- [options]
 
@@ -84,6 +85,12 @@ async function main(): Promise<void> {
   for (const folder of parsed.options.compare ?? [parsed.options.resultsDir]) {
     if (!existsSync(folder)) {
       throw new Error(`report: the results folder ${folder} does not exist; run \`npm run bench\` first or pass an existing folder with --results`);
+    }
+    if (readResults(folder).length === 0) {
+      throw new Error(
+        `report: the results folder ${folder} contains no result records; run \`npm run bench\` first or pass a folder ` +
+          'with records (for example results/, whose scenario subfolders hold <cell>.json files) with --results',
+      );
     }
   }
   const result = await writeReports(parsed.options);

@@ -89,6 +89,17 @@ interface KoffiModule {
 }
 
 let loaded: NativeBlas | null = null;
+/** Floating-point operations of the LAPACK calls since the process started, by the usual counts. */
+let lapackOperations = 0;
+
+/**
+ * Returns the floating-point operations of every LAPACK factorisation, inverse and solve so far
+ * (sgetrf 2n³/3, sgetri 4n³/3, sgetrs 2n²c). Matrix products are not included: they run as tfjs
+ * kernels, which `tf.profile` lists.
+ */
+export function lapackOperationCount(): number {
+  return lapackOperations;
+}
 let lastStatus: BlasStatus = { state: 'off', reason: 'not requested yet' };
 
 /** Returns a one-line description of where matrix products run, for logs and reports. */
@@ -210,11 +221,13 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
       cblasSgemm(CBLAS_ROW_MAJOR, transA, transB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);
     },
     sgetrf(n, a, pivots) {
+      lapackOperations += (2 * n ** 3) / 3;
       size[0] = n;
       sgetrf(size, size, a, size, pivots, info);
       return info[0];
     },
     sgetri(n, a, pivots) {
+      lapackOperations += (4 * n ** 3) / 3;
       size[0] = n;
       // sgetri runs blocked when its workspace has room for n × block size; 64 covers the usual block size.
       const lwork = new Int32Array([Math.max(1, 64 * n)]);
@@ -223,6 +236,7 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
       return info[0];
     },
     sgetrs(transpose, n, columns, a, pivots, b) {
+      lapackOperations += 2 * n * n * columns;
       size[0] = n;
       const rightHandSides = new Int32Array([columns]);
       sgetrs(transpose ? 'T' : 'N', size, rightHandSides, a, size, pivots, b, size, info);

@@ -200,5 +200,15 @@ describe('report command line', () => {
       assert.match(error.stderr, /\/nonexistent-results-folder does not exist/);
       return true;
     });
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'ebflow-empty-results-'));
+    try {
+      await assert.rejects(run(process.execPath, [cli, '--results', empty, '--out', path.join(empty, 'reports')]), (error: { code: number; stderr: string }) => {
+        assert.equal(error.code, 2);
+        assert.match(error.stderr, /contains no result records; run `npm run bench` first/);
+        return true;
+      });
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });
