@@ -12,7 +12,7 @@ import { planRun, runScenario, ScenarioChangedError, type CellSummary } from '..
 import { DEFAULT_SCENARIO, loadScenario, shippedScenarioNames } from '../scenarios/catalog.js';
 import { ScenarioError } from '../scenarios/problems.js';
 import type { ResolvedScenario } from '../scenarios/scenario.js';
-import { ArgumentError, BENCH_USAGE, parseBenchArguments, type BenchArguments } from './args.js';
+import { ArgumentError, BACKEND_CHOICES, BENCH_USAGE, parseBenchArguments, type BenchArguments } from './args.js';
 import {
   describeOutcome,
   formatIterationTime,
@@ -57,6 +57,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (args.merge) return merge(args);
+
+  const environmentProblem = checkEnvironmentRequests(args);
+  if (environmentProblem !== null) {
+    log(`bench: ${environmentProblem}`);
+    return EXIT_USAGE;
+  }
 
   let resolved: ResolvedScenario;
   try {
@@ -118,6 +124,22 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
 
   if (args.report) await callReporter(args, resolved.scenario.name);
   return summary.erroredNow > 0 ? EXIT_CELL_ERRORED : 0;
+}
+
+/**
+ * Checks the environment variables that choose the engine before anything runs, so a typo fails
+ * a dry run too. Returns the problem with its fix, or null.
+ */
+function checkEnvironmentRequests(args: BenchArguments): string | null {
+  const backend = process.env.EBFLOW_BACKEND?.trim().toLowerCase() ?? '';
+  if (args.backend === null && backend !== '' && !(BACKEND_CHOICES as readonly string[]).includes(backend)) {
+    return `invalid EBFLOW_BACKEND "${process.env.EBFLOW_BACKEND}"; set it to one of ${BACKEND_CHOICES.join(', ')}, or unset it`;
+  }
+  const threads = process.env.EBFLOW_BLAS_THREADS?.trim() ?? '';
+  if (threads !== '' && !(Number.isInteger(Number(threads)) && Number(threads) >= 1)) {
+    return `invalid EBFLOW_BLAS_THREADS "${process.env.EBFLOW_BLAS_THREADS}"; set it to a positive integer, or unset it to use every core`;
+  }
+  return null;
 }
 
 function dryRun(args: BenchArguments, resolved: ResolvedScenario): number {

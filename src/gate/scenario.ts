@@ -37,8 +37,10 @@ export interface GateGroup {
  *   counted, which removes most of the noise of a shared machine. It also misses time spent
  *   waiting for a GPU or for I/O.
  * - "wall": elapsed real time, `performance.now()`.
- * - "auto": "process-cpu" on the single-threaded wasm and cpu backends, where a step is pure
- *   CPU work on the main thread, and "wall" on every other backend (tfjs-node's thread pool, GPUs).
+ * - "auto": "process-cpu" on the wasm and cpu backends, where a step is pure CPU work, and "wall"
+ *   on every other backend (tfjs-node's thread pool, GPUs). When OpenBLAS computes wasm's
+ *   products on several threads, CPU time adds up their work; with OMP_WAIT_POLICY=PASSIVE (the
+ *   default, see `native-blas.ts`) idle threads sleep, so the sum still measures the step's work.
  */
 export type GateClockSetting = 'auto' | 'process-cpu' | 'wall';
 export type GateClock = Exclude<GateClockSetting, 'auto'>;

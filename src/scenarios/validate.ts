@@ -259,9 +259,25 @@ function readOverrides(problems: ProblemList, path: string, value: unknown): Con
       }
       case 'residual':
       case 'matchAfterPreprocessing':
-      case 'explicitDerivatives': {
+      case 'explicitDerivatives':
+      case 'spectralNorm': {
         const read = readBoolean(problems, at(key), item);
         if (read !== undefined) result[key] = read;
+        break;
+      }
+      case 'workers': {
+        const read = readNumber(problems, at(key), item, { integer: true, min: 1, max: 2 });
+        if (read !== undefined) result.workers = read as 1 | 2;
+        break;
+      }
+      case 'optimizer': {
+        const read = readChoice(problems, at(key), item, ['rmsprop', 'adam'] as const, 'optimisers');
+        if (read !== undefined) result.optimizer = read;
+        break;
+      }
+      case 'microbatchSize': {
+        const read = readNumber(problems, at(key), item, POSITIVE_INTEGER);
+        if (read !== undefined) result.microbatchSize = read;
         break;
       }
       case 'cifarDirectory': {

@@ -26,7 +26,15 @@ export type BlasRequest = string;
 
 /** The engine of dense matrix products, as recorded in every result. */
 export type BlasStatus =
-  | { state: 'loaded'; library: string; threads: number; parallelism: 'sequential' | 'pthreads' | 'openmp'; config: string }
+  | {
+      state: 'loaded';
+      library: string;
+      threads: number;
+      parallelism: 'sequential' | 'pthreads' | 'openmp';
+      config: string;
+      /** OMP_WAIT_POLICY when the library loaded (PASSIVE unless the environment set it). */
+      waitPolicy: string;
+    }
   | { state: 'off'; reason: string };
 
 /** The native routines this project calls; matrices are dense float32 arrays. */
@@ -105,7 +113,9 @@ let lastStatus: BlasStatus = { state: 'off', reason: 'not requested yet' };
 /** Returns a one-line description of where matrix products run, for logs and reports. */
 export function describeBlas(status: BlasStatus): string {
   if (status.state === 'off') return `matrix products on the backend (${status.reason})`;
-  return `matrix products and LU on OpenBLAS (${status.library}, ${status.threads} thread${status.threads === 1 ? '' : 's'}, ${status.parallelism})`;
+  const threads = `${status.threads} thread${status.threads === 1 ? '' : 's'}`;
+  const waitPolicy = status.parallelism === 'openmp' ? `, OMP_WAIT_POLICY ${status.waitPolicy}` : '';
+  return `matrix products and LU on OpenBLAS (${status.library}, ${threads}, ${status.parallelism}${waitPolicy})`;
 }
 
 /** Returns the library loaded by `loadNativeBlas`, or null when matrix products stay on the tfjs backend. */
@@ -149,6 +159,10 @@ export async function loadNativeBlas(
     return lastStatus;
   }
 
+  // libgomp reads OMP_WAIT_POLICY once, when it loads. Its default lets idle threads spin, and on a
+  // shared 2-core machine a spinning thread stalled ML steps from about 60 to 570–660 ms, so
+  // threads sleep unless the user chose otherwise (the PyTorch peer runs passive too).
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   const explicit = value !== '' && value.toLowerCase() !== 'auto';
   const candidates = explicit ? [value] : DEFAULT_LIBRARIES;
   const failures: string[] = [];
@@ -210,7 +224,14 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
   const parallelism = (['sequential', 'pthreads', 'openmp'] as const)[getParallel() as number] ?? 'sequential';
   if (parallelism === 'openmp') releaseOpenMpThreadsAtExit(koffi);
 
-  const status = { state: 'loaded' as const, library, threads, parallelism, config: String(getConfig()).trim() };
+  const status = {
+    state: 'loaded' as const,
+    library,
+    threads,
+    parallelism,
+    config: String(getConfig()).trim(),
+    waitPolicy: process.env.OMP_WAIT_POLICY ?? 'unset',
+  };
   const info = new Int32Array(1);
   const size = new Int32Array(1);
   return {

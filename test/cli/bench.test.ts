@@ -14,7 +14,11 @@ after(() => {
 });
 
 function bench(...argv: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [BENCH, ...argv], { encoding: 'utf8', timeout: 60_000 });
+  return benchWithEnvironment({}, ...argv);
+}
+
+function benchWithEnvironment(environment: Record<string, string>, ...argv: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [BENCH, ...argv], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...environment } });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -45,6 +49,15 @@ describe('bench command', () => {
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(result.stdout.trim().split('\n'), ['mnist/fc/dsm/D784/L2/B100/seed0', 'mnist/fc/ml/D784/L2/B100/seed0', 'mnist/fc/ssm/D784/L2/B100/seed0']);
     assert.match(result.stderr, /5 cells, 3 selected, 0 already recorded, 3 would run/);
+  });
+
+  it('--dry-run rejects invalid engine variables', () => {
+    const backend = benchWithEnvironment({ EBFLOW_BACKEND: 'tpu' }, 'smoke', '--dry-run');
+    assert.equal(backend.status, 2);
+    assert.match(backend.stderr, /invalid EBFLOW_BACKEND "tpu"; set it to one of auto, gpu, node, wasm, cpu/);
+    const threads = benchWithEnvironment({ EBFLOW_BLAS_THREADS: '0' }, 'smoke', '--dry-run');
+    assert.equal(threads.status, 2);
+    assert.match(threads.stderr, /invalid EBFLOW_BLAS_THREADS "0"/);
   });
 
   it('invalid scenario file lists its problems', () => {

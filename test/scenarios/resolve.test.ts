@@ -61,6 +61,24 @@ describe('resolveScenario cells', () => {
     );
   });
 
+  it('engine overrides reach the config', () => {
+    const document = mnistDocument();
+    document.grid.objectives = ['dsm'];
+    document.grid.seeds = [0];
+    document.overrides = { workers: 2, optimizer: 'adam', microbatchSize: 25, spectralNorm: false };
+    const [cell] = resolveDocument(document, '').cells;
+    assert.equal(cell.config?.workers, 2);
+    assert.equal(cell.config?.optimizer, 'adam');
+    assert.equal(cell.config?.microbatchSize, 25);
+    assert.equal(cell.config?.spectralNorm, false);
+
+    document.overrides = { workers: 3, optimizer: 'sgd', microbatchSize: 0 };
+    assert.throws(
+      () => resolveDocument(document, ''),
+      (error: ScenarioError) => ['workers', 'optimizer', 'microbatchSize'].every((key) => error.problems.some((p) => p.path === `$.overrides.${key}`)),
+    );
+  });
+
   it('explicit dimensions become image shapes', () => {
     const document = {
       name: 'dims',
