@@ -2,8 +2,11 @@
  * The report page (index.html: self-contained, inline SVG and CSS, no scripts) and its Markdown
  * twin (README.md), both built from the same tables, figures and environment summary.
  */
-import { describeBlas } from '../tensor/native-blas.js';
+import { readFileSync } from 'node:fs';
+
 import type { EnvironmentInfo } from '../runner/record.js';
+import { scenarioPath, shippedScenarioNames } from '../scenarios/catalog.js';
+import { describeBlas } from '../tensor/native-blas.js';
 import type { FigureDefinition, OmittedFigure } from './figures.js';
 import { PAPER_CITATION } from './paper-results.js';
 import type { LoadedResults, ResultSet } from './records.js';
@@ -214,6 +217,41 @@ function environmentSectionHtml(input: PageInput): string {
   return parts.join('\n');
 }
 
+/** A shipped scenario with no records in the report, with its estimated duration. */
+interface AbsentScenario {
+  name: string;
+  /** Wall-clock minutes on a 2-core machine, from the scenario's estimatedMinutes, or null. */
+  estimatedMinutes: number | null;
+}
+
+/** Lists the scenarios in benchmarks/ that have no result set here, longest first. */
+function absentScenarios(input: PageInput): AbsentScenario[] {
+  const present = new Set(input.sets.map((set) => set.scenarioName));
+  const absent = shippedScenarioNames()
+    .filter((name) => !present.has(name))
+    .map((name) => {
+      let estimatedMinutes: number | null = null;
+      try {
+        const document = JSON.parse(readFileSync(scenarioPath(name), 'utf8')) as { estimatedMinutes?: unknown };
+        if (typeof document.estimatedMinutes === 'number') estimatedMinutes = document.estimatedMinutes;
+      } catch {
+        // An unreadable scenario is listed without an estimate; `npm run bench -- --list` names its problem.
+      }
+      return { name, estimatedMinutes };
+    });
+  return absent.sort((a, b) => (b.estimatedMinutes ?? Infinity) - (a.estimatedMinutes ?? Infinity) || a.name.localeCompare(b.name));
+}
+
+function describeAbsent(scenario: AbsentScenario): string {
+  const duration = scenario.estimatedMinutes === null ? 'no estimated duration' : `about ${formatMinutes(scenario.estimatedMinutes)} on a 2-core machine (estimate)`;
+  return `${scenario.name}: ${duration}; run \`npm run bench -- ${scenario.name}\``;
+}
+
+function formatMinutes(minutes: number): string {
+  if (minutes < 90) return `${Math.round(minutes)} min`;
+  return `${(minutes / 60).toFixed(1)} h`;
+}
+
 function commandsFor(input: PageInput): string[] {
   const scenarioFiles = [...new Set(input.sets.map((set) => set.scenarioFile).filter((file) => file !== ''))];
   return [...scenarioFiles.map(benchCommand), input.reportCommand];
@@ -278,12 +316,19 @@ ${environmentSectionHtml(input)}
 ${tableSections.join('\n')}
 ${figureSections.join('\n')}
 ${omitted}
+${absentSectionHtml(input)}
 <h2 id="regenerate">Regenerate</h2>
 <p>The benchmarks, then this report:</p>
 <pre>${commandsFor(input).map(escapeHtml).join('\n')}</pre>
 </body>
 </html>
 `;
+}
+
+function absentSectionHtml(input: PageInput): string {
+  const absent = absentScenarios(input);
+  if (absent.length === 0) return '';
+  return `<h2 id="absent">Scenarios without results here</h2>\n<p>Shipped scenarios with no records in this report:</p>${htmlList(absent.map(describeAbsent))}`;
 }
 
 /** Builds README.md: the same content as the page, with figures linked as SVG files. */
@@ -339,6 +384,11 @@ export function renderMarkdown(input: PageInput): string {
   }
   if (input.omitted.length > 0) {
     lines.push('## Figures not drawn', '', ...input.omitted.map((figure) => `- ${figure.title}: ${figure.reason}.`), '');
+  }
+
+  const absent = absentScenarios(input);
+  if (absent.length > 0) {
+    lines.push('## Scenarios without results here', '', 'Shipped scenarios with no records in this report:', '', ...absent.map((scenario) => `- ${describeAbsent(scenario)}`), '');
   }
 
   lines.push('## Regenerate', '', '```sh', ...commandsFor(input), '```', '');

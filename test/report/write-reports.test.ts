@@ -70,6 +70,9 @@ describe('writeReports', () => {
     assert.match(readme, /\| mnist ✗ failed \| fc \| fdssm \|/);
     assert.match(readme, /\| mnist ⚠ partial \| fc \| dsm \|/);
     assert.match(readme, /\| mnist \(missing\) \| fc \| sml \| — \| — \| — \| — \| 0 \| 0 \| missing \| missing \|/);
+    assert.match(readme, /## Scenarios without results here/);
+    assert.match(readme, /- fig2a-runtime-vs-size: about 5\.0 h on a 2-core machine \(estimate\); run `npm run bench -- fig2a-runtime-vs-size`/);
+    assert.ok(html.includes('id="absent"'));
     const csv = await readFile(path.join(out, 'tables', 'table2-nll-speed.csv'), 'utf8');
     const smlLine = csv.split('\n').find((line) => line.startsWith('mnist,fc,sml,'))!;
     assert.ok(!/,0,0,missing,0[,.]/.test(smlLine), `missing cells must not read as zeros: ${smlLine}`);

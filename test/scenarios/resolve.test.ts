@@ -65,12 +65,15 @@ describe('resolveScenario cells', () => {
     const document = mnistDocument();
     document.grid.objectives = ['dsm'];
     document.grid.seeds = [0];
-    document.overrides = { workers: 2, optimizer: 'adam', microbatchSize: 25, spectralNorm: false };
-    const [cell] = resolveDocument(document, '').cells;
-    assert.equal(cell.config?.workers, 2);
-    assert.equal(cell.config?.optimizer, 'adam');
-    assert.equal(cell.config?.microbatchSize, 25);
-    assert.equal(cell.config?.spectralNorm, false);
+    document.overrides = { workers: 2, optimizer: 'adam', spectralNorm: false };
+    const [parallel] = resolveDocument(document, '').cells;
+    assert.equal(parallel.config?.workers, 2);
+    assert.equal(parallel.config?.optimizer, 'adam');
+    assert.equal(parallel.config?.spectralNorm, false);
+
+    document.overrides = { microbatchSize: 25 };
+    const [split] = resolveDocument(document, '').cells;
+    assert.equal(split.config?.microbatchSize, 25);
 
     document.overrides = { workers: 3, optimizer: 'sgd', microbatchSize: 0 };
     assert.throws(
