@@ -14,6 +14,8 @@ import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluTerms } from '../layers/smooth-leaky-relu.js';
 import type { RandomStream } from '../random/stream.js';
 import { smoothLeakyRelu } from '../tensor/elementwise.js';
+import { matMul } from '../tensor/matmul.js';
+import { wasmBlasKernelInstalled } from '../tensor/wasm-blas-kernel.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
 import {
   LOG_TWO_PI,
@@ -246,30 +248,36 @@ export class FcFlow implements EnergyFlow {
 
 /**
  * Products of a batch of rows with one dense weight W or its transpose, for the explicit
- * derivatives. Wᵀ is computed once per instance. The hand-written gradients use W and Wᵀ as they
- * are and transpose only the [rows, D] operands, so no D×D transpose runs in the backward pass.
- * Constant rows get no gradient, which saves one product per call.
+ * derivatives. With OpenBLAS the products pass transpose flags, which cost nothing there.
+ * Otherwise Wᵀ is transposed once per instance and `matMul` transposes only the [rows, D]
+ * operands, so no D×D transpose runs in the backward pass. Constant rows get no gradient, which
+ * saves one product per call.
  *
  * NOTE: differentiable once. The gradients read the saved operands as constants, so a second
  * derivative of these products would come out wrong; the explicit derivatives need only one.
  */
 class WeightProducts {
-  private readonly transposed: tf.Tensor2D;
+  private readonly flagsAreFree: boolean;
+  /** Wᵀ, computed only when transposes are not free. */
+  private readonly transposedWeight: tf.Tensor2D | null;
 
   constructor(private readonly weight: tf.Variable<tf.Rank.R2>) {
-    this.transposed = tf.transpose(weight);
+    this.flagsAreFree = wasmBlasKernelInstalled() && tf.getBackend() === 'wasm';
+    this.transposedWeight = this.flagsAreFree ? null : tf.transpose(weight);
   }
 
   /** Returns rows·Wᵀ, shape [n, D]. 2nD² operations, the same again for each gradient. */
   timesTransposed(rows: tf.Tensor2D, constantRows: boolean): tf.Tensor2D {
-    const transposed = this.transposed;
+    const transposed = this.transposedWeight;
+    const forward = (input: tf.Tensor2D, weight: tf.Tensor2D): tf.Tensor2D =>
+      transposed === null ? matMul(input, weight, false, true) : tf.matMul(input, transposed);
     if (constantRows) {
       // y = R·Wᵀ, so ∂L/∂W = dyᵀ·R.
       const product = tf.customGrad(((weight: tf.Tensor2D, save: tf.GradSaveFunc) => {
         save([rows]);
         return {
-          value: tf.matMul(rows, transposed),
-          gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => tf.matMul(tf.transpose(dy), saved[0] as tf.Tensor2D),
+          value: forward(rows, weight),
+          gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => matMul(dy, saved[0], true, false),
         };
       }) as unknown as Parameters<typeof tf.customGrad>[0]) as (weight: tf.Tensor2D) => tf.Tensor2D;
       return product(this.weight);
@@ -278,10 +286,10 @@ class WeightProducts {
     const product = tf.customGrad(((input: tf.Tensor2D, weight: tf.Tensor2D, save: tf.GradSaveFunc) => {
       save([input, weight]);
       return {
-        value: tf.matMul(input, transposed),
+        value: forward(input, weight),
         gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
           const [savedInput, savedWeight] = saved as [tf.Tensor2D, tf.Tensor2D];
-          return [tf.matMul(dy, savedWeight), tf.matMul(tf.transpose(dy), savedInput)];
+          return [matMul(dy, savedWeight), matMul(dy, savedInput, true, false)];
         },
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as (input: tf.Tensor2D, weight: tf.Tensor2D) => tf.Tensor2D;
@@ -290,15 +298,17 @@ class WeightProducts {
 
   /** Returns rows·W, shape [n, D]. 2nD² operations, the same again for each gradient. */
   times(rows: tf.Tensor2D): tf.Tensor2D {
-    const transposed = this.transposed;
     // y = R·W, so ∂L/∂R = dy·Wᵀ and ∂L/∂W = Rᵀ·dy.
+    const transposed = this.transposedWeight;
     const product = tf.customGrad(((input: tf.Tensor2D, weight: tf.Tensor2D, save: tf.GradSaveFunc) => {
-      save([input, transposed]);
+      save(transposed === null ? [input, weight] : [input, transposed]);
       return {
-        value: tf.matMul(input, weight),
+        value: matMul(input, weight),
         gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-          const [savedInput, savedTransposed] = saved as [tf.Tensor2D, tf.Tensor2D];
-          return [tf.matMul(dy, savedTransposed), tf.matMul(tf.transpose(savedInput), dy)];
+          const [savedInput, savedWeightOrTransposed] = saved as [tf.Tensor2D, tf.Tensor2D];
+          const inputGradient =
+            transposed === null ? matMul(dy, savedWeightOrTransposed, false, true) : tf.matMul(dy, savedWeightOrTransposed);
+          return [inputGradient, matMul(savedInput, dy, true, false)];
         },
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as (input: tf.Tensor2D, weight: tf.Tensor2D) => tf.Tensor2D;

@@ -1,7 +1,8 @@
 /**
  * Runs one spec on every backend under test, with that backend's tolerances.
  *
- * The backends under test are wasm and cpu unless the environment variable
+ * The backends under test are wasm and cpu, plus "wasm-openblas" (wasm with OpenBLAS computing
+ * the matrix products and LU) when EBFLOW_REQUIRE_BLAS=1, unless the environment variable
  * EBFLOW_TEST_BACKENDS lists others, comma-separated (for example "tensorflow,wasm" on a machine
  * with `@tensorflow/tfjs-node`).
  */
@@ -9,6 +10,11 @@ import { after, before, describe } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { useBackend, type BackendName } from '../../src/backend/select.js';
+import { loadNativeBlas, nativeBlas } from '../../src/tensor/native-blas.js';
+import { installWasmBlasKernel, uninstallWasmBlasKernel } from '../../src/tensor/wasm-blas-kernel.js';
+
+/** A backend label of `selectBackend`, or "wasm-openblas" for wasm with OpenBLAS products. */
+export type TestBackendName = BackendName | 'wasm-openblas';
 
 /** How closely a float32 backend's result must match a float64 reference. */
 export interface Tolerance {
@@ -19,7 +25,7 @@ export interface Tolerance {
 }
 
 export interface BackendUnderTest {
-  name: BackendName;
+  name: TestBackendName;
   /** Tolerance for a value computed by a few float32 operations (an element-wise function and its derivatives). */
   elementwise: Tolerance;
   /** Tolerance for sums of many float32 products (matrix products, log-determinants). */
@@ -30,9 +36,10 @@ export interface BackendUnderTest {
  * Tolerances per backend. All four backends compute in float32 (machine epsilon 1.2e-7); the
  * bounds leave room for a few dozen rounding steps and for summation order.
  */
-const TOLERANCES: Record<BackendName, Omit<BackendUnderTest, 'name'>> = {
+const TOLERANCES: Record<TestBackendName, Omit<BackendUnderTest, 'name'>> = {
   cpu: { elementwise: { relative: 2e-5, absolute: 1e-6 }, accumulated: { relative: 1e-4, absolute: 1e-5 } },
   wasm: { elementwise: { relative: 2e-5, absolute: 1e-6 }, accumulated: { relative: 1e-4, absolute: 1e-5 } },
+  'wasm-openblas': { elementwise: { relative: 2e-5, absolute: 1e-6 }, accumulated: { relative: 1e-4, absolute: 1e-5 } },
   tensorflow: { elementwise: { relative: 2e-5, absolute: 1e-6 }, accumulated: { relative: 1e-4, absolute: 1e-5 } },
   'tensorflow-gpu': { elementwise: { relative: 1e-4, absolute: 1e-5 }, accumulated: { relative: 1e-3, absolute: 1e-4 } },
 };
@@ -40,13 +47,14 @@ const TOLERANCES: Record<BackendName, Omit<BackendUnderTest, 'name'>> = {
 /** Returns the backends this test run covers, with their tolerances. */
 export function backendsUnderTest(): BackendUnderTest[] {
   const listed = process.env.EBFLOW_TEST_BACKENDS?.split(',').map((name) => name.trim()).filter((name) => name !== '');
-  const names = listed === undefined || listed.length === 0 ? ['wasm', 'cpu'] : listed;
+  const defaults = process.env.EBFLOW_REQUIRE_BLAS === '1' ? ['wasm', 'cpu', 'wasm-openblas'] : ['wasm', 'cpu'];
+  const names = listed === undefined || listed.length === 0 ? defaults : listed;
   return names.map((name) => {
     if (!(name in TOLERANCES)) {
       const allowed = Object.keys(TOLERANCES).join(', ');
       throw new Error(`EBFLOW_TEST_BACKENDS: unknown backend '${name}'; expected a comma-separated list of ${allowed}.`);
     }
-    return { name: name as BackendName, ...TOLERANCES[name as BackendName] };
+    return { name: name as TestBackendName, ...TOLERANCES[name as TestBackendName] };
   });
 }
 
@@ -60,10 +68,20 @@ export function forEachBackend(define: (backend: BackendUnderTest) => void): voi
     describe(`on ${backend.name}`, () => {
       let tensorsBefore = 0;
       before(async () => {
-        await useBackend(backend.name);
+        if (backend.name === 'wasm-openblas') {
+          await useBackend('wasm');
+          const status = await loadNativeBlas();
+          const blas = nativeBlas();
+          if (blas === null) throw new Error(`wasm-openblas: OpenBLAS did not load: ${status.state === 'off' ? status.reason : ''}`);
+          installWasmBlasKernel(blas);
+        } else {
+          uninstallWasmBlasKernel();
+          await useBackend(backend.name);
+        }
         tensorsBefore = tf.memory().numTensors;
       });
       after(() => {
+        if (backend.name === 'wasm-openblas') uninstallWasmBlasKernel();
         const leaked = tf.memory().numTensors - tensorsBefore;
         if (leaked !== 0) {
           throw new Error(`tests on ${backend.name} leaked ${leaked} tensors`);
