@@ -176,9 +176,9 @@ export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
     // The row-major values of W, read column-major, are Wᵀ, whose inverse read back row-major is W⁻¹.
     const values = (w.dataSync() as Float32Array).slice();
     const pivots = new Int32Array(n);
-    if (lapack.sgetrf(n, values, pivots) > 0 || lapack.sgetri(n, values, pivots) > 0) {
-      throw new Error(`inverse: the ${n}×${n} matrix is singular (LAPACK sgetrf found an exactly zero pivot).`);
-    }
+    const info = lapack.sgetrf(n, values, pivots);
+    if (info > 0) throw singularMatrixError('inverse', n, info);
+    lapack.sgetri(n, values, pivots);
     return tf.tensor2d(values, [n, n]);
   }
   const settings = resolveSettings('inverse', n, options);
@@ -263,9 +263,8 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
 function nativeSolve(lapack: NativeBlas, w: tf.Tensor2D, b: tf.Tensor2D, n: number, columns: number): tf.Tensor2D {
   const factor = (w.dataSync() as Float32Array).slice();
   const pivots = new Int32Array(n);
-  if (lapack.sgetrf(n, factor, pivots) > 0) {
-    throw new Error(`solve: the ${n}×${n} matrix is singular (LAPACK sgetrf found an exactly zero pivot).`);
-  }
+  const info = lapack.sgetrf(n, factor, pivots);
+  if (info > 0) throw singularMatrixError('solve', n, info);
   const rightHandSides = tf.transpose(b);
   const values = rightHandSides.dataSync() as Float32Array;
   rightHandSides.dispose();
@@ -273,3 +272,11 @@ function nativeSolve(lapack: NativeBlas, w: tf.Tensor2D, b: tf.Tensor2D, n: numb
   return tf.tidy(() => tf.transpose(tf.tensor2d(values, [columns, n])));
 }
 
+
+/** The error of a singular matrix, worded as `checkNonsingular` words it; `info` is LAPACK's 1-based zero pivot. */
+function singularMatrixError(caller: string, n: number, info: number): Error {
+  return new Error(
+    `${caller}: the ${n}×${n} matrix is singular (pivot ${info - 1} is exactly 0), so it has no inverse; ` +
+      'check the weights for a zero or duplicated row.',
+  );
+}

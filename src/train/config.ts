@@ -315,6 +315,27 @@ function resolveImageShape(
   return resolved;
 }
 
+/**
+ * Largest memory, in bytes, that the dense weights of an FC model with their optimiser and EMA
+ * copies may need (4 float32 D×D matrices per layer). A bound on input size, not a promise that
+ * smaller models fit: 16 GiB allows D ≈ 32,768 at depth 2.
+ */
+const FC_WEIGHT_BYTES_LIMIT = 16 * 2 ** 30;
+
+/** Rejects an FC model whose D×D weights could not be allocated, before anything is allocated. */
+function checkFcSize(config: TrainingConfig): void {
+  if (config.architecture !== 'fc') return;
+  const dimension = config.imageShape[0] * config.imageShape[1] * config.imageShape[2];
+  const bytes = 4 * 4 * config.depth * dimension * dimension;
+  if (bytes > FC_WEIGHT_BYTES_LIMIT) {
+    throw new RangeError(
+      `training config: an FC model with D = ${dimension} and depth ${config.depth} needs about ${(bytes / 2 ** 30).toFixed(0)} GiB ` +
+        `for its D×D weights with their optimiser and EMA copies, above the ${FC_WEIGHT_BYTES_LIMIT / 2 ** 30} GiB limit; ` +
+        'use a smaller imageShape or depth',
+    );
+  }
+}
+
 function checkValues(config: TrainingConfig): void {
   const integerAtLeast = (option: keyof TrainingConfig, minimum: number): void => {
     const value = config[option] as number;
@@ -392,6 +413,7 @@ function checkValues(config: TrainingConfig): void {
     throw new RangeError(`training config: unknown optimizer ${JSON.stringify(config.optimizer)}; use "rmsprop" or "adam"`);
   }
   integerAtLeast('microbatchSize', 1);
+  checkFcSize(config);
   if (config.microbatchSize > config.batchSize) {
     throw new RangeError(
       `training config: microbatchSize ${config.microbatchSize} exceeds batchSize ${config.batchSize}; use at most ${config.batchSize}, or leave it out for the whole batch`,

@@ -152,6 +152,15 @@ describe('training config', () => {
     );
   });
 
+  it('rejects FC models too large to allocate', () => {
+    assert.throws(
+      () => resolveTrainingConfig({ dataset: 'synthetic', architecture: 'fc', objective: 'dsm', imageShape: [1000, 1000, 1] }),
+      /an FC model with D = 1000000 and depth 2 needs about 29802 GiB .* use a smaller imageShape or depth/,
+    );
+    const large = resolveTrainingConfig({ dataset: 'synthetic', architecture: 'fc', objective: 'dsm', imageShape: [64, 64, 3] });
+    assert.deepEqual(large.imageShape, [64, 64, 3]);
+  });
+
   it('rejects invalid values with the fix', () => {
     const base: TrainingConfigInput = { dataset: 'mnist', architecture: 'fc', objective: 'dsm' };
     const cases: [Partial<TrainingConfigInput>, RegExp][] = [
