@@ -129,8 +129,8 @@ export function nativeBlasStatus(): BlasStatus {
 }
 
 /**
- * Reads `EBFLOW_BLAS` and `EBFLOW_BLAS_THREADS` and loads the library they name, once per
- * process. Later calls return the first outcome. Throws, with the reason and the fix, only for
+ * Reads `EBFLOW_BLAS` and `EBFLOW_BLAS_THREADS` and loads the library they name. Once a
+ * library is loaded, later calls return its status and load nothing else. Throws, with the reason and the fix, only for
  * an invalid thread count or an explicitly named library that fails to load. With 'auto' a
  * failure is a recorded outcome ('off' with the reason).
  */
