@@ -7,6 +7,7 @@
 import { pathToFileURL } from 'node:url';
 
 import type { RunEvent } from '../runner/events.js';
+import { ResultsLock, ResultsLockError } from '../runner/lock.js';
 import { mergeResults, MixedHashError } from '../runner/results.js';
 import { planRun, runScenario, ScenarioChangedError, type CellSummary } from '../runner/sweep.js';
 import { DEFAULT_SCENARIO, loadScenario, shippedScenarioNames } from '../scenarios/catalog.js';
@@ -94,6 +95,16 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
   const { describeBlas } = await import('../tensor/native-blas.js');
   log(describeBlas(backend.blas));
 
+  let held;
+  try {
+    held = ResultsLock.acquire(args.resultsRoot, resolved.scenario.name, args.shard);
+  } catch (error) {
+    if (!(error instanceof ResultsLockError)) throw error;
+    log(`bench: ${error.message}`);
+    return EXIT_USAGE;
+  }
+  for (const file of held.replaced) log(`warning: replaced the stale lock ${file} of a run that no longer exists`);
+
   const progress = new ProgressPrinter();
   let summary;
   try {
@@ -111,6 +122,8 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
       return EXIT_USAGE;
     }
     throw error;
+  } finally {
+    held.lock.release();
   }
 
   if (summary.cells.length === 0) {

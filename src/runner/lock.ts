@@ -1,0 +1,107 @@
+/**
+ * A lock file per scenario and shard, so two runs cannot write the same cells of one results
+ * folder at once.
+ *
+ * The lock of scenario S in results root R is `R/.S.lock` for an unsharded run and
+ * `R/.S.shard-i-of-n.lock` for shard i of n. It sits beside the scenario folder, not in it, so
+ * `--fresh` can move the folder aside while the run holds the lock. An unsharded run conflicts
+ * with every live lock of its scenario, a shard with the unsharded lock and its own. A lock whose
+ * process is gone (same host, no such pid) is stale and is taken over.
+ */
+import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+/** The contents of a lock file. */
+interface LockOwner {
+  pid: number;
+  hostname: string;
+  startedAt: string;
+}
+
+export class ResultsLockError extends Error {}
+
+/** A held lock; `release()` deletes its file. */
+export class ResultsLock {
+  private released = false;
+
+  private constructor(readonly file: string) {}
+
+  /**
+   * Creates the lock of `scenario` (and `shard`, if given) in `resultsRoot`. Throws
+   * `ResultsLockError` naming the other run, its lock file and the fix when a live run holds a
+   * conflicting lock. Returns the stale locks it replaced in `replaced`.
+   */
+  static acquire(resultsRoot: string, scenario: string, shard: { index: number; count: number } | null): { lock: ResultsLock; replaced: string[] } {
+    mkdirSync(resultsRoot, { recursive: true });
+    const ownName = shard === null ? `.${scenario}.lock` : `.${scenario}.shard-${shard.index}-of-${shard.count}.lock`;
+    const unshardedName = `.${scenario}.lock`;
+    const shardPrefix = `.${scenario}.shard-`;
+    const conflicting = readdirSync(resultsRoot).filter(
+      (name) => name === ownName || name === unshardedName || (shard === null && name.startsWith(shardPrefix) && name.endsWith('.lock')),
+    );
+
+    const replaced: string[] = [];
+    for (const name of conflicting) {
+      const file = join(resultsRoot, name);
+      const owner = readOwner(file);
+      if (owner !== null && isAlive(owner)) {
+        throw new ResultsLockError(
+          `another bench run (pid ${owner.pid} on ${owner.hostname}, started ${owner.startedAt}) is writing scenario "${scenario}" ` +
+            `in ${resultsRoot} (lock file ${file}); wait for it to finish, use another --results folder or a different --shard, ` +
+            'or delete the lock file if that run no longer exists',
+        );
+      }
+      unlinkSync(file);
+      replaced.push(file);
+    }
+
+    const file = join(resultsRoot, ownName);
+    const owner: LockOwner = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString() };
+    try {
+      writeFileSync(file, `${JSON.stringify(owner)}\n`, { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new ResultsLockError(`another bench run took the lock ${file} at the same moment; run again when it has finished`);
+      }
+      throw error;
+    }
+    return { lock: new ResultsLock(file), replaced };
+  }
+
+  /** Deletes the lock file; later calls do nothing. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    try {
+      unlinkSync(this.file);
+    } catch {
+      // Already gone (deleted by hand): nothing to release.
+    }
+  }
+}
+
+function readOwner(file: string): LockOwner | null {
+  try {
+    const owner = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockOwner>;
+    if (typeof owner.pid !== 'number' || typeof owner.hostname !== 'string') return null;
+    return { pid: owner.pid, hostname: owner.hostname, startedAt: String(owner.startedAt) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Returns whether the lock's process still runs. A lock from another host counts as alive,
+ * because its process cannot be checked from here.
+ */
+function isAlive(owner: LockOwner): boolean {
+  if (owner.hostname !== hostname()) return true;
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
