@@ -17,6 +17,8 @@ Options:
   --results <dir>      Folder of result records, searched recursively (default: results/).
   --out <dir>          Folder the report is written to (default: reports/).
   --scenario <name>    Report only the records of this scenario name.
+  --title <text>       Heading of index.html and README.md (default: "ebflow-bench report"), for
+                       example the machine and date of a reference report.
   --compare <a> <b>    Compare two result folders instead: writes <out>/comparison.{csv,md,html}
                        with B ÷ A ms ratios per matching cell; scenarios whose hashes differ are
                        reported as not comparable.
@@ -32,6 +34,7 @@ export function parseReportArguments(argv: readonly string[]): ReportArguments {
   let reportsDir = 'reports';
   let scenario: string | undefined;
   let compare: [string, string] | undefined;
+  let title: string | undefined;
 
   const valueAfter = (index: number, name: string): string => {
     const value = argv[index + 1];
@@ -55,6 +58,10 @@ export function parseReportArguments(argv: readonly string[]): ReportArguments {
         reportsDir = valueAfter(index, argument);
         index += 1;
         break;
+      case '--title':
+        title = valueAfter(index, argument);
+        index += 1;
+        break;
       case '--scenario':
         scenario = valueAfter(index, argument);
         index += 1;
@@ -67,13 +74,13 @@ export function parseReportArguments(argv: readonly string[]): ReportArguments {
         break;
       }
       default:
-        throw new Error(`report: unknown argument "${argument}"; allowed: --results, --out, --scenario, --compare, --help.`);
+        throw new Error(`report: unknown argument "${argument}"; allowed: --results, --out, --scenario, --title, --compare, --help.`);
     }
   }
   if (compare !== undefined && scenario !== undefined) {
     throw new Error('report: --compare and --scenario cannot be combined; a comparison covers every scenario of both folders.');
   }
-  return { help: false, options: { resultsDir, reportsDir, scenario, compare } };
+  return { help: false, options: { resultsDir, reportsDir, scenario, compare, ...(title === undefined ? {} : { title }) } };
 }
 
 async function main(): Promise<void> {

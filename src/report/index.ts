@@ -45,6 +45,8 @@ export interface WriteReportsOptions {
   scenario?: string;
   /** Write a comparison of these two result folders instead of the report. */
   compare?: [string, string];
+  /** Heading of the page and README, for example "Reference report: 2-core AMD EPYC, 2026-12-05"; default "ebflow-bench report". */
+  title?: string;
 }
 
 export interface WriteReportsResult {
@@ -125,10 +127,12 @@ export async function writeReports(options: WriteReportsOptions): Promise<WriteR
     `--results ${displayPath(loaded.resultsDir)}`,
     `--out ${displayPath(reportsDir)}`,
     options.scenario !== undefined ? `--scenario ${options.scenario}` : '',
+    options.title !== undefined ? `--title ${JSON.stringify(options.title)}` : '',
   ]
     .filter(Boolean)
     .join(' ');
   const pageInput = {
+    title: options.title ?? 'ebflow-bench report',
     generatedAt: new Date().toISOString(),
     reportCommand,
     loaded: selected,

@@ -22,6 +22,8 @@ export interface RenderedFigure {
 }
 
 export interface PageInput {
+  /** Heading of the page and README. */
+  title: string;
   generatedAt: string;
   /** The command that regenerates this report. */
   reportCommand: string;
@@ -303,11 +305,11 @@ export function renderHtml(input: PageInput): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ebflow-bench report</title>
+<title>${escapeHtml(input.title)}</title>
 <style>${STYLE}</style>
 </head>
 <body>
-<h1>ebflow-bench report</h1>
+<h1>${escapeHtml(input.title)}</h1>
 <p>Generated ${escapeHtml(input.generatedAt)} from <code>${escapeHtml(input.loaded.resultsDir)}</code>: ${input.sets.length} result set(s), ${input.sets.reduce((sum, set) => sum + set.records.length, 0)} record(s). Published numbers: ${escapeHtml(PAPER_CITATION)}.</p>
 <p class="notes">Row markers: <span class="marker">⚠ partial</span> some runs diverged or errored; <span class="marker">✗ failed</span> no run completed; “missing” means no record, never zero; “—” means not applicable, no published value, or a single run without an interval.</p>
 <nav><h2>Contents</h2><ul>${contents.join('')}</ul></nav>
@@ -334,7 +336,7 @@ function absentSectionHtml(input: PageInput): string {
 /** Builds README.md: the same content as the page, with figures linked as SVG files. */
 export function renderMarkdown(input: PageInput): string {
   const lines: string[] = [
-    '# ebflow-bench report',
+    `# ${input.title}`,
     '',
     `Generated ${input.generatedAt} from \`${input.loaded.resultsDir}\`: ${input.sets.length} result set(s), ${input.sets.reduce((sum, set) => sum + set.records.length, 0)} record(s).`,
     `Published numbers: ${PAPER_CITATION}. The self-contained page is [index.html](index.html).`,

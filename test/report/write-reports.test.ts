@@ -60,7 +60,7 @@ describe('writeReports', () => {
 
   it('marks missing and diverged cells', async () => {
     const out = await temporaryFolder('report-marks-');
-    await writeReports({ resultsDir: FIXTURE_RESULTS, reportsDir: out });
+    await writeReports({ resultsDir: FIXTURE_RESULTS, reportsDir: out, title: 'Fixture report, 2-core test machine' });
     const html = await readFile(path.join(out, 'index.html'), 'utf8');
     assert.ok(html.includes('data-state="failed"'));
     assert.ok(html.includes('data-state="partial"'));
@@ -70,6 +70,8 @@ describe('writeReports', () => {
     assert.match(readme, /\| mnist ✗ failed \| fc \| fdssm \|/);
     assert.match(readme, /\| mnist ⚠ partial \| fc \| dsm \|/);
     assert.match(readme, /\| mnist \(missing\) \| fc \| sml \| — \| — \| — \| — \| 0 \| 0 \| missing \| missing \|/);
+    assert.match(readme, /^# Fixture report, 2-core test machine$/m);
+    assert.ok(html.includes('<h1>Fixture report, 2-core test machine</h1>'));
     assert.match(readme, /## Scenarios without results here/);
     assert.match(readme, /- fig2a-runtime-vs-size: about 5\.0 h on a 2-core machine \(estimate\); run `npm run bench -- fig2a-runtime-vs-size`/);
     assert.ok(html.includes('id="absent"'));
@@ -177,6 +179,10 @@ describe('report command line', () => {
     assert.deepEqual(parseReportArguments(['--compare', 'a', 'b']), {
       help: false,
       options: { resultsDir: 'results', reportsDir: 'reports', scenario: undefined, compare: ['a', 'b'] },
+    });
+    assert.deepEqual(parseReportArguments(['--title', 'Reference report: 2-core AMD EPYC, 2026-12-05']), {
+      help: false,
+      options: { resultsDir: 'results', reportsDir: 'reports', scenario: undefined, compare: undefined, title: 'Reference report: 2-core AMD EPYC, 2026-12-05' },
     });
     assert.deepEqual(parseReportArguments(['--help']), { help: true });
   });
