@@ -125,9 +125,14 @@ export function comparabilityProblems(baseline: GateBaseline, current: { scenari
     );
   }
   if (baseline.environment.backend !== current.backend) {
+    // A label is the backend's name, with "+openblas" when OpenBLAS computes its matrix products.
+    const [baselineBackend] = baseline.environment.backend.split('+');
+    const blasSetting = baseline.environment.backend.endsWith('+openblas')
+      ? ' with OpenBLAS installed (and EBFLOW_BLAS unset)'
+      : ' and the environment variable EBFLOW_BLAS=off';
     problems.push(
       `backend differs: the baseline was recorded on "${baseline.environment.backend}", this run uses "${current.backend}"; ` +
-        `run with --backend ${baseline.environment.backend}, or record a baseline for "${current.backend}" with --output`,
+        `run with --backend ${baselineBackend}${blasSetting}, or record a baseline for "${current.backend}" with --output`,
     );
   }
   return problems;

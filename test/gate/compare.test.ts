@@ -75,6 +75,14 @@ test('other backend is not comparable', () => {
   assert.match(renderGateReport(comparison), /NOT COMPARABLE/);
 });
 
+test('baseline with OpenBLAS names the fix', () => {
+  const scenario = makeScenario();
+  const withBlas = compareWithBaseline(scenario, makeBaseline(scenario, { backend: 'wasm+openblas' }), makeRun(scenario, { seed: 1 }), defaults);
+  assert.match(withBlas.notComparableReasons[0], /run with --backend wasm with OpenBLAS installed \(and EBFLOW_BLAS unset\)/);
+  const withoutBlas = compareWithBaseline(scenario, makeBaseline(scenario, { backend: 'wasm' }), makeRun(scenario, { seed: 1 }), defaults);
+  assert.equal(withoutBlas.outcome, 'pass', 'the run fixture is labelled wasm');
+});
+
 test('other scenario hash is not comparable', () => {
   const scenario = makeScenario();
   const baseline = makeBaseline(scenario, { hash: 'f'.repeat(64) });
