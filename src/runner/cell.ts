@@ -4,16 +4,23 @@
  * "errored" record instead of an exception. Toy cells train through the loops of src/toys instead
  * of a session (toy-cell.ts).
  */
+import { RandomStream } from '../random/stream.js';
+import { imageGrid } from '../sampling/grid.js';
+import { encodePng } from '../sampling/png.js';
+import { sampleImages } from '../sampling/sample.js';
 import type { CellPlan, Measure, ResolvedScenario } from '../scenarios/scenario.js';
+import type { EbflowTrainingSession } from '../train/session-impl.js';
 import type { NllResult, TrainingConfig, TrainingSession } from '../train/session.js';
 import type { EvaluationEvent, IterationEvent, RunEvent } from './events.js';
 import {
   RESULT_SCHEMA_VERSION,
+  type ArtifactReference,
   type CellOutcome,
   type EnvironmentInfo,
   type EvaluationPoint,
   type ResultRecord,
 } from './record.js';
+import { cellFileName } from './results.js';
 import { runStepLoop, summarizeTiming, type IterationInfo, type StepLoopResult } from './timing.js';
 import { defaultToyTrainers, measureToyCell, type ToyTrainers } from './toy-cell.js';
 
@@ -128,7 +135,9 @@ export async function runCell(plan: CellPlan, position: CellPosition, context: C
     const outcome: CellOutcome = loop.divergence
       ? { status: 'diverged', step: loop.divergence.step, firstNonFiniteValue: loop.divergence.firstNonFiniteValue }
       : { status: 'completed' };
+    const artifacts = outcome.status === 'completed' && measure.kind === 'train' ? await writeSampleGrid(plan, session, context) : [];
     return finish(outcome, {
+      ...(artifacts.length > 0 ? { artifacts } : {}),
       timing: summarizeTiming(loop.samplesMs, loop.steps.map((step) => step.phases), loop.warmupIterations),
       memory: loop.memory,
       losses,
@@ -146,6 +155,36 @@ export async function runCell(plan: CellPlan, position: CellPosition, context: C
     }
   }
 }
+
+/** Samples drawn for the grid of a completed training cell: 8 rows of 8 images. */
+const SAMPLE_GRID_COUNT = 64;
+
+/** Returns the file name of a cell's sample grid, next to its record. */
+export function sampleGridFileName(cellId: string): string {
+  return cellFileName(cellId).replace(/\.json$/, '-samples.png');
+}
+
+/**
+ * Draws 64 samples from a trained session's evaluation weights (the EMA when it has one) and
+ * writes them as an 8×8 PNG grid beside the record. Returns the artifact to record, or nothing
+ * when the session cannot sample or no artifact writer is set. A sampling failure becomes a
+ * warning, never the cell's outcome. Cost: 64 inversions of the flow (O(D³L) for FC).
+ */
+async function writeSampleGrid(plan: CellPlan, session: TrainingSession, context: CellContext): Promise<ArtifactReference[]> {
+  if (context.writeArtifact === undefined || !('withEvaluationWeights' in session) || plan.config === null) return [];
+  try {
+    const random = new RandomStream(plan.config.seed + SAMPLE_SEED_OFFSET);
+    const images = await sampleImages(session as EbflowTrainingSession, SAMPLE_GRID_COUNT, random);
+    const png = encodePng(imageGrid(images, { perRow: 8 }));
+    return [{ kind: 'samples', path: context.writeArtifact(sampleGridFileName(plan.cellId), png) }];
+  } catch (error) {
+    context.emit({ type: 'warning', cellId: plan.cellId, message: `drawing the sample grid failed: ${errorMessage(error)}` });
+    return [];
+  }
+}
+
+/** Offset of the sample grid's seed from the run's, so its draws do not repeat the training's. */
+const SAMPLE_SEED_OFFSET = 7919;
 
 interface Measured {
   loop: StepLoopResult;

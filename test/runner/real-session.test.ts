@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -50,6 +50,12 @@ describe('runScenario with the real training session', () => {
       assert.ok(Math.abs((record.finalNll?.bitsPerDim ?? 0) - (record.finalNll?.nllNats ?? 0) / (16 * Math.LN2)) < 1e-6);
       assert.ok((record.memory?.peakTensorBytes ?? 0) > 0);
       assert.match(record.environment.packages['@tensorflow/tfjs-core'] ?? '', /^4\./);
+      // A completed training cell records an 8×8 grid of samples next to itself: 2 + 8·(4 + 2) pixels square.
+      assert.equal(record.artifacts?.length, 1);
+      assert.equal(record.artifacts?.[0].kind, 'samples');
+      const png = readFileSync(join(root, 'real-tiny', record.artifacts?.[0].path ?? ''));
+      assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
+      assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [50, 50]);
     }
     assert.equal(tf.memory().numTensors, tensorsBefore, 'the sessions leaked tensors');
     assert.equal(readResults(root).length, 2);
