@@ -121,17 +121,25 @@ export function describeTable4(table: ReportTable): string[] {
     return ['No ablation records with an NLL yet, so MaP and EMA cannot be compared with the paper.'];
   }
   const sentences: string[] = [];
-  const find = (dataset: string, architecture: string, objective: string, ema: string, map: string): TableRow | undefined =>
-    bestRow(
-      withData.filter(
-        (row) =>
-          textOf(row, 'dataset') === dataset &&
-          textOf(row, 'architecture') === architecture &&
-          textOf(row, 'objective') === objective &&
-          textOf(row, 'ema') === ema &&
-          textOf(row, 'map') === map,
-      ),
+  const rowsOf = (dataset: string, architecture: string, objective: string, ema: string, map: string): TableRow[] =>
+    withData.filter(
+      (row) =>
+        textOf(row, 'dataset') === dataset &&
+        textOf(row, 'architecture') === architecture &&
+        textOf(row, 'objective') === objective &&
+        textOf(row, 'ema') === ema &&
+        textOf(row, 'map') === map,
     );
+  // Rows of one scenario share a training budget, so a pair is taken from one scenario when one has both.
+  const findPair = (dataset: string, architecture: string, objective: string, first: [string, string], second: [string, string]) => {
+    const firstRows = rowsOf(dataset, architecture, objective, ...first);
+    const secondRows = rowsOf(dataset, architecture, objective, ...second);
+    const shared = firstRows.filter((row) => secondRows.some((other) => textOf(other, 'scenario') === textOf(row, 'scenario')));
+    const firstRow = bestRow(shared.length > 0 ? shared : firstRows);
+    const secondRow =
+      firstRow === undefined ? undefined : bestRow(secondRows.filter((row) => shared.length === 0 || textOf(row, 'scenario') === textOf(firstRow, 'scenario')));
+    return { firstRow, secondRow };
+  };
   const paperValue = (architecture: string, objective: string, ema: boolean, map: boolean) =>
     PAPER_TABLE_4.find((cell) => cell.architecture === architecture && cell.objective === objective && cell.ema === ema && cell.matchAfterPreprocessing === map)?.nllNats;
 
@@ -139,18 +147,17 @@ export function describeTable4(table: ReportTable): string[] {
   for (const combo of combos) {
     const [dataset, architecture, objective] = combo.split('|');
     const name = `${dataset} ${architecture.toUpperCase()} ${upper(objective)}`;
-    const withMap = find(dataset, architecture, objective, 'on', 'on');
-    const withoutMap = find(dataset, architecture, objective, 'on', 'off');
+    const { firstRow: withMap, secondRow: withoutMap } = findPair(dataset, architecture, objective, ['on', 'on'], ['on', 'off']);
     if (withMap !== undefined && withoutMap !== undefined) {
       const drop = numberOf(withoutMap, 'nll_nats')! - numberOf(withMap, 'nll_nats')!;
       const paperOn = paperValue(architecture, objective, true, true);
       const paperOff = paperValue(architecture, objective, true, false);
       const paperText =
         dataset === 'mnist' && paperOn !== undefined && paperOff !== undefined ? ` (paper: ${(paperOff.mean - paperOn.mean).toFixed(1)} nats)` : '';
-      sentences.push(`${name}: MaP ${drop >= 0 ? 'lowers' : 'raises'} our NLL by ${Math.abs(drop).toFixed(1)} nats${paperText}.`);
+      const scenarios = [...new Set([textOf(withMap, 'scenario'), textOf(withoutMap, 'scenario')])].join(' and ');
+      sentences.push(`${name}: MaP ${drop >= 0 ? 'lowers' : 'raises'} our NLL by ${Math.abs(drop).toFixed(1)} nats in ${scenarios}${paperText}.`);
     }
-    const emaOn = find(dataset, architecture, objective, 'on', 'off');
-    const emaOff = find(dataset, architecture, objective, 'off', 'off');
+    const { firstRow: emaOn, secondRow: emaOff } = findPair(dataset, architecture, objective, ['on', 'off'], ['off', 'off']);
     if (emaOn !== undefined && emaOff !== undefined) {
       const spreadOn = numberOf(emaOn, 'nll_nats_ci');
       const spreadOff = numberOf(emaOff, 'nll_nats_ci');

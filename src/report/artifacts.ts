@@ -10,6 +10,8 @@ import type { LoadedResults } from './records.js';
 /** An artifact of a record: its image as a data URL, or the reason it cannot be shown. */
 export interface LoadedArtifact {
   kind: string;
+  /** The scenario of the record, so equal cell ids of different scenarios stay apart. */
+  scenario: string;
   cellId: string;
   /** The path as the record gives it. */
   path: string;
@@ -41,6 +43,7 @@ export async function loadArtifacts(loaded: LoadedResults): Promise<LoadedArtifa
         if (typeof reference?.kind !== 'string' || typeof reference?.path !== 'string') {
           artifacts.push({
             kind: 'invalid',
+            scenario: set.scenarioName,
             cellId: run.record.cellId,
             path: JSON.stringify(reference),
             dataUrl: null,
@@ -48,14 +51,15 @@ export async function loadArtifacts(loaded: LoadedResults): Promise<LoadedArtifa
           });
           continue;
         }
-        artifacts.push(await loadArtifact(reference.kind, reference.path, run.record.cellId, [path.dirname(run.file), loaded.resultsDir]));
+        const artifact = await loadArtifact(reference.kind, reference.path, run.record.cellId, [path.dirname(run.file), loaded.resultsDir]);
+        artifacts.push({ ...artifact, scenario: set.scenarioName });
       }
     }
   }
   return artifacts;
 }
 
-async function loadArtifact(kind: string, artifactPath: string, cellId: string, folders: string[]): Promise<LoadedArtifact> {
+async function loadArtifact(kind: string, artifactPath: string, cellId: string, folders: string[]): Promise<Omit<LoadedArtifact, 'scenario'>> {
   const base = { kind, cellId, path: artifactPath };
   const mime = MIME_TYPES[path.extname(artifactPath).toLowerCase()];
   if (mime === undefined) {

@@ -527,7 +527,7 @@ export function buildArtifactFigures(artifacts: readonly LoadedArtifact[]): Arra
     const shown = ofKind.filter((artifact) => artifact.dataUrl !== null);
     const notes = ofKind
       .filter((artifact) => artifact.dataUrl === null)
-      .map((artifact) => `${artifact.cellId}: ${artifact.problem ?? 'not shown'} (${artifact.path}).`);
+      .map((artifact) => `${artifact.scenario}: ${artifact.cellId}: ${artifact.problem ?? 'not shown'} (${artifact.path}).`);
     if (shown.length === 0) {
       return { id, title, reason: `no readable image among ${ofKind.length} artifact(s) of kind ${kind}: ${notes.join(' ')}` };
     }
@@ -535,7 +535,7 @@ export function buildArtifactFigures(artifacts: readonly LoadedArtifact[]): Arra
       $schema: SCHEMA,
       config: { ...FIGURE_CONFIG, view: { stroke: null } },
       title: { text: title, subtitle: notes.length > 0 ? notes.map(wrapNote).flat() : undefined },
-      data: { values: shown.map((artifact) => ({ label: artifact.cellId, url: artifact.dataUrl })) },
+      data: { values: shown.map((artifact) => ({ label: `${artifact.scenario}: ${artifact.cellId}`, url: artifact.dataUrl })) },
       facet: { field: 'label', type: 'nominal', title: null, header: { labelLimit: 300, labelFontSize: 10 } },
       columns: 4,
       spec: {

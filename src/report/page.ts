@@ -89,7 +89,7 @@ function environmentLines(group: EnvironmentGroup): Array<[string, string]> {
     ['records', String(group.records)],
     ['backend', environment.backend],
     ['backends tried', attempts || 'not recorded'],
-    ['matrix products', environment.blas === undefined ? 'not recorded' : describeBlas(environment.blas)],
+    ['BLAS', environment.blas === undefined ? 'not recorded' : describeBlas(environment.blas)],
     ['CPU', `${environment.cpuModel} × ${environment.cpuCount}`],
     ['platform', environment.platform],
     ['host', environment.hostname],

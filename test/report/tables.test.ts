@@ -148,7 +148,13 @@ describe('paper tables', () => {
     const missingCnn = findRow(table, { architecture: 'cnn', objective: 'dsm', ema: 'off', map: 'off' });
     assert.equal(missingCnn.state, 'missing');
     const sentences = describeTable4(table).join(' ');
-    assert.match(sentences, /MaP lowers our NLL by 611\.5 nats \(paper: 627\.7 nats\)/);
+    assert.match(sentences, /MaP lowers our NLL by 611\.5 nats in fixture-paper \(paper: 627\.7 nats\)/);
+
+    // A MaP-on row of another scenario, listed first, must not be paired with this scenario's MaP-off row.
+    const withMap = findRow(table, { architecture: 'fc', objective: 'ssm', ema: 'on', map: 'on', scenario: 'fixture-paper' });
+    const other = { ...withMap, values: { ...withMap.values, scenario: 'other-budget', nll_nats: 9999 } };
+    const mixed = describeTable4({ ...table, rows: [other, ...table.rows] }).join(' ');
+    assert.match(mixed, /MaP lowers our NLL by 611\.5 nats in fixture-paper/);
   });
 });
 
