@@ -77,6 +77,10 @@ Options:
                         (minutes of wall-clock time on a 2-core machine)
   --help, -h            show this help
 
+Environment: EBFLOW_BACKEND chooses the backend as --backend does; EBFLOW_BLAS=off keeps the
+wasm backend's matrix products and LU off OpenBLAS, EBFLOW_BLAS=<file> names the library, and
+EBFLOW_BLAS_THREADS=<n> sets its threads (default: every core).
+
 Units: results report time per iteration in ms, iterations per second (it/s), NLL in nats per
 image and bits per dimension. Exit status: 0 when every cell of the run completed, diverged or was
 skipped; 1 when a cell errored; 2 for invalid arguments, an invalid scenario or mixed results.`;
