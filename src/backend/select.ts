@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 
 import '../tensor/register-gradients.js';
-import { loadNativeBlas, nativeBlas, type BlasStatus } from '../tensor/native-blas.js';
+import { checkBlasRequest, loadNativeBlas, nativeBlas, type BlasStatus } from '../tensor/native-blas.js';
 import { installWasmBlasKernel } from '../tensor/wasm-blas-kernel.js';
 
 /** A backend label: the two native packages both register the tfjs backend 'tensorflow'. */
@@ -106,6 +106,9 @@ const CANDIDATES: readonly BackendCandidate[] = [
 export async function selectBackend(request?: string): Promise<BackendSelection> {
   tf.enableProdMode();
   const normalized = normalizeRequest(request);
+  // Checked before any backend initialises: the wasm backend's module turns later uncaught errors into exit code 7.
+  const blasProblem = checkBlasRequest();
+  if (blasProblem !== null) throw new Error(`selectBackend: ${blasProblem}.`);
   const candidates = normalized === 'auto' ? CANDIDATES : CANDIDATES.filter((c) => c.request === normalized);
   const attempts: BackendAttempt[] = [];
 

@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   for (const attempt of selection.attempts) {
     if (attempt.error !== undefined) console.log(`  skipped ${attempt.name}: ${attempt.error}`);
   }
-  console.log(`${options.repeats} timed runs after one warm-up; "best CPU" divides by the smallest process CPU time`);
+  console.log(`${options.repeats} timed run${options.repeats === 1 ? "" : "s"} after one warm-up; "best CPU" divides by the smallest process CPU time`);
   console.log(formatRow(COLUMNS));
 
   const random = new RandomStream(20231);

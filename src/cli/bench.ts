@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 
 import type { RunEvent } from '../runner/events.js';
 import { ResultsLock, ResultsLockError } from '../runner/lock.js';
+import { checkBlasRequest } from '../tensor/native-blas.js';
 import { mergeResults, MixedHashError } from '../runner/results.js';
 import { planRun, runScenario, ScenarioChangedError, type CellSummary } from '../runner/sweep.js';
 import { DEFAULT_SCENARIO, loadScenario, shippedScenarioNames } from '../scenarios/catalog.js';
@@ -152,7 +153,7 @@ function checkEnvironmentRequests(args: BenchArguments): string | null {
   if (threads !== '' && !(Number.isInteger(Number(threads)) && Number(threads) >= 1)) {
     return `invalid EBFLOW_BLAS_THREADS "${process.env.EBFLOW_BLAS_THREADS}"; set it to a positive integer, or unset it to use every core`;
   }
-  return null;
+  return checkBlasRequest();
 }
 
 function dryRun(args: BenchArguments, resolved: ResolvedScenario): number {

@@ -244,9 +244,11 @@ function absentScenarios(input: PageInput): AbsentScenario[] {
   return absent.sort((a, b) => (b.estimatedMinutes ?? Infinity) - (a.estimatedMinutes ?? Infinity) || a.name.localeCompare(b.name));
 }
 
-function describeAbsent(scenario: AbsentScenario): string {
+/** Describes an absent scenario; `markdown` puts the command in backticks, the page gets plain text. */
+function describeAbsent(scenario: AbsentScenario, markdown = true): string {
   const duration = scenario.estimatedMinutes === null ? 'no estimated duration' : `about ${formatMinutes(scenario.estimatedMinutes)} on a 2-core machine (estimate)`;
-  return `${scenario.name}: ${duration}; run \`npm run bench -- ${scenario.name}\``;
+  const command = `npm run bench -- ${scenario.name}`;
+  return `${scenario.name}: ${duration}; run ${markdown ? `\`${command}\`` : command}`;
 }
 
 function formatMinutes(minutes: number): string {
@@ -330,7 +332,8 @@ ${absentSectionHtml(input)}
 function absentSectionHtml(input: PageInput): string {
   const absent = absentScenarios(input);
   if (absent.length === 0) return '';
-  return `<h2 id="absent">Scenarios without results here</h2>\n<p>Shipped scenarios with no records in this report:</p>${htmlList(absent.map(describeAbsent))}`;
+  const lines = absent.map((scenario) => describeAbsent(scenario, false));
+  return `<h2 id="absent">Scenarios without results here</h2>\n<p>Shipped scenarios with no records in this report:</p>${htmlList(lines)}`;
 }
 
 /** Builds README.md: the same content as the page, with figures linked as SVG files. */

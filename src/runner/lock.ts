@@ -4,11 +4,14 @@
  *
  * The lock of scenario S in results root R is `R/.S.lock` for an unsharded run and
  * `R/.S.shard-i-of-n.lock` for shard i of n. It sits beside the scenario folder, not in it, so
- * `--fresh` can move the folder aside while the run holds the lock. An unsharded run conflicts
- * with every live lock of its scenario, a shard with the unsharded lock and its own. A lock whose
- * process is gone (same host, no such pid) is stale and is taken over.
+ * `--fresh` can move the folder aside while the run holds the lock. Only shards of one count
+ * (i of n with the same n) run together; any other live lock of the scenario is a conflict. A lock
+ * whose process is gone (same host, no such pid) is stale and is taken over.
+ *
+ * NOTE: two runs that start within the same moment under different lock names (say 1/2 and 1/3)
+ * can each miss the other's file; the check and the creation are not one atomic step.
  */
-import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -37,8 +40,11 @@ export class ResultsLock {
     const ownName = shard === null ? `.${scenario}.lock` : `.${scenario}.shard-${shard.index}-of-${shard.count}.lock`;
     const unshardedName = `.${scenario}.lock`;
     const shardPrefix = `.${scenario}.shard-`;
+    // Shards of one count split the cells between them; shards of different counts overlap.
+    const compatibleShard = (name: string): boolean =>
+      shard !== null && name !== ownName && name.endsWith(`-of-${shard.count}.lock`) && name.startsWith(shardPrefix);
     const conflicting = readdirSync(resultsRoot).filter(
-      (name) => name === ownName || name === unshardedName || (shard === null && name.startsWith(shardPrefix) && name.endsWith('.lock')),
+      (name) => name === unshardedName || (name.startsWith(shardPrefix) && name.endsWith('.lock') && !compatibleShard(name)),
     );
 
     const replaced: string[] = [];
@@ -56,15 +62,21 @@ export class ResultsLock {
       replaced.push(file);
     }
 
+    // The contents go to a private file first and are linked into place, so another run never
+    // reads a half-written lock (which would look stale); link fails when the lock exists.
     const file = join(resultsRoot, ownName);
     const owner: LockOwner = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString() };
+    const draft = `${file}.${process.pid}.tmp`;
+    writeFileSync(draft, `${JSON.stringify(owner)}\n`);
     try {
-      writeFileSync(file, `${JSON.stringify(owner)}\n`, { flag: 'wx' });
+      linkSync(draft, file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new ResultsLockError(`another bench run took the lock ${file} at the same moment; run again when it has finished`);
       }
       throw error;
+    } finally {
+      unlinkSync(draft);
     }
     return { lock: new ResultsLock(file), replaced };
   }

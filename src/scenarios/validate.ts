@@ -271,7 +271,7 @@ function readOverrides(problems: ProblemList, path: string, value: unknown): Con
         break;
       }
       case 'optimizer': {
-        const read = readChoice(problems, at(key), item, ['rmsprop', 'adam'] as const, 'optimisers');
+        const read = readChoice(problems, at(key), item, ['rmsprop', 'adam'] as const, 'optimizers');
         if (read !== undefined) result.optimizer = read;
         break;
       }

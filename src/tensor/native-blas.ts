@@ -18,6 +18,7 @@
  * So when the library reports an OpenMP build, this module releases the OpenMP threads
  * (`omp_pause_resource_all`) on the process's 'exit' event.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 
@@ -187,6 +188,27 @@ export async function loadNativeBlas(
     reason: `${reason}; install OpenBLAS (Debian: \`apt-get install libopenblas0-openmp\`) or set EBFLOW_BLAS to its path`,
   };
   return lastStatus;
+}
+
+/**
+ * Checks `EBFLOW_BLAS` and `EBFLOW_BLAS_THREADS` without loading anything, so a run can reject a
+ * typo before it starts. Returns the problem with its fix, or null. A library given as a path
+ * must exist; a bare file name is left to the dynamic loader's search.
+ */
+export function checkBlasRequest(
+  request: BlasRequest | undefined = process.env.EBFLOW_BLAS,
+  threadsRequest: string | undefined = process.env.EBFLOW_BLAS_THREADS,
+): string | null {
+  try {
+    parseThreads(threadsRequest);
+  } catch (error) {
+    return firstLine(error);
+  }
+  const value = (request ?? '').trim();
+  if (value.includes('/') && !existsSync(value)) {
+    return `EBFLOW_BLAS='${value}' names a file that does not exist; point it at an OpenBLAS shared library, or unset it, or set it to off`;
+  }
+  return null;
 }
 
 function parseThreads(request: string | undefined): number {

@@ -58,6 +58,9 @@ describe('bench command', () => {
     const threads = benchWithEnvironment({ EBFLOW_BLAS_THREADS: '0' }, 'smoke', '--dry-run');
     assert.equal(threads.status, 2);
     assert.match(threads.stderr, /invalid EBFLOW_BLAS_THREADS "0"/);
+    const library = benchWithEnvironment({ EBFLOW_BLAS: '/nonexistent/libmissing.so' }, 'smoke', '--dry-run');
+    assert.equal(library.status, 2);
+    assert.match(library.stderr, /EBFLOW_BLAS='\/nonexistent\/libmissing\.so' names a file that does not exist/);
   });
 
   it('invalid scenario file lists its problems', () => {

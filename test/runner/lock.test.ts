@@ -43,6 +43,7 @@ describe('ResultsLock', () => {
     const otherScenario = ResultsLock.acquire(root, 'default', null);
     assert.throws(() => ResultsLock.acquire(root, 'smoke', null), ResultsLockError);
     assert.throws(() => ResultsLock.acquire(root, 'smoke', { index: 1, count: 2 }), ResultsLockError);
+    assert.throws(() => ResultsLock.acquire(root, 'smoke', { index: 1, count: 3 }), ResultsLockError);
     for (const held of [shardOne, shardTwo, otherScenario]) held.lock.release();
     assert.deepEqual(readdirSync(root), []);
   });
