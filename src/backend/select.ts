@@ -38,7 +38,7 @@ export interface BackendSelection {
   /** Every backend tried, in order, ending with the chosen one. */
   attempts: BackendAttempt[];
   /**
-   * Where dense matrix products and LU factorisations run: OpenBLAS (wasm backend only, see
+   * The engine of dense matrix products and LU factorisations: OpenBLAS (wasm backend only, see
    * `native-blas.ts`), or the backend itself with the reason.
    */
   blas: BlasStatus;

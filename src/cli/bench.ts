@@ -96,15 +96,15 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
   const { describeBlas } = await import('../tensor/native-blas.js');
   log(describeBlas(backend.blas));
 
-  let held;
+  let acquired;
   try {
-    held = ResultsLock.acquire(args.resultsRoot, resolved.scenario.name, args.shard);
+    acquired = ResultsLock.acquire(args.resultsRoot, resolved.scenario.name, args.shard);
   } catch (error) {
     if (!(error instanceof ResultsLockError)) throw error;
     log(`bench: ${error.message}`);
     return EXIT_USAGE;
   }
-  for (const file of held.replaced) log(`warning: replaced the stale lock ${file} of a run that no longer exists`);
+  for (const file of acquired.replaced) log(`warning: replaced the stale lock ${file} of a run that no longer exists`);
 
   const progress = new ProgressPrinter();
   let summary;
@@ -124,7 +124,7 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
     }
     throw error;
   } finally {
-    held.lock.release();
+    acquired.lock.release();
   }
 
   if (summary.cells.length === 0) {
@@ -149,10 +149,7 @@ function checkEnvironmentRequests(args: BenchArguments): string | null {
   if (args.backend === null && backend !== '' && !(BACKEND_CHOICES as readonly string[]).includes(backend)) {
     return `invalid EBFLOW_BACKEND "${process.env.EBFLOW_BACKEND}"; set it to one of ${BACKEND_CHOICES.join(', ')}, or unset it`;
   }
-  const threads = process.env.EBFLOW_BLAS_THREADS?.trim() ?? '';
-  if (threads !== '' && !(Number.isInteger(Number(threads)) && Number(threads) >= 1)) {
-    return `invalid EBFLOW_BLAS_THREADS "${process.env.EBFLOW_BLAS_THREADS}"; set it to a positive integer, or unset it to use every core`;
-  }
+  // EBFLOW_BLAS and EBFLOW_BLAS_THREADS are checked by the loader's own rules.
   return checkBlasRequest();
 }
 

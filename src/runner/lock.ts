@@ -8,8 +8,8 @@
  * (i of n with the same n) run together; any other live lock of the scenario is a conflict. A lock
  * whose process is gone (same host, no such pid) is stale and is taken over.
  *
- * NOTE: two runs that start within the same moment under different lock names (say 1/2 and 1/3)
- * can each miss the other's file; the check and the creation are not one atomic step.
+ * NOTE: two runs that start at the same moment under different lock names (say 1/2 and 1/3) can
+ * each miss the other's file, because the check and the creation are not one atomic step.
  */
 import { linkSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -63,7 +63,7 @@ export class ResultsLock {
     }
 
     // The contents go to a private file first and are linked into place, so another run never
-    // reads a half-written lock (which would look stale); link fails when the lock exists.
+    // reads a half-written lock, which would look stale. The link fails when the lock exists.
     const file = join(resultsRoot, ownName);
     const owner: LockOwner = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString() };
     const draft = `${file}.${process.pid}.tmp`;

@@ -22,7 +22,7 @@ export interface BackendAttempt {
 export interface EnvironmentInfo {
   backend: string;
   /**
-   * Where dense matrix products and LU factorisations ran: OpenBLAS with its library, thread
+   * The engine of dense matrix products and LU factorisations: OpenBLAS with its library, thread
    * count and build, or the backend with the reason. Absent in records written before it existed.
    */
   blas?: BlasStatus;

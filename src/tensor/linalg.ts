@@ -277,7 +277,7 @@ function nativeSolve(lapack: NativeBlas, w: tf.Tensor2D, b: tf.Tensor2D, n: numb
 }
 
 
-/** The error of a singular matrix, worded as `checkNonsingular` words it; `info` is LAPACK's 1-based zero pivot. */
+/** Returns the error for a singular matrix, worded like `checkNonsingular`'s; `info` is LAPACK's 1-based zero pivot. */
 function singularMatrixError(caller: string, n: number, info: number): Error {
   return new Error(
     `${caller}: the ${n}×${n} matrix is singular (pivot ${info - 1} is exactly 0), so it has no inverse; ` +

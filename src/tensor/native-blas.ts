@@ -202,7 +202,7 @@ export function checkBlasRequest(
   try {
     parseThreads(threadsRequest);
   } catch (error) {
-    return firstLine(error);
+    return firstLine(error).replace(/^loadNativeBlas: /, '');
   }
   const value = (request ?? '').trim();
   if (value.includes('/') && !existsSync(value)) {

@@ -6,8 +6,8 @@
  * with D = H·W·C, whose D×D matrix T has every entry zero or one filter value. T is built from
  * the filter by an index map (O(D²) in JavaScript) and its gradient scatter-adds back onto the
  * filter. On the wasm backend, XNNPACK ran the batch-100 7×7 "same" convolutions of the MNIST
- * CNN at 36–88 ms each on the project's 2-core machine (under load), while the product
- * [100×784]·[784×784] took a few ms on OpenBLAS; so when OpenBLAS computes the products and D is
+ * CNN at 36–88 ms each on the project's 2-core machine (under load). The product
+ * [100×784]·[784×784] took a few ms on OpenBLAS. So when OpenBLAS computes the products and D is
  * small, `SameConvolution` multiplies by Tᵀ instead of convolving.
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -57,7 +57,7 @@ describe('bench command', () => {
     assert.match(backend.stderr, /invalid EBFLOW_BACKEND "tpu"; set it to one of auto, gpu, node, wasm, cpu/);
     const threads = benchWithEnvironment({ EBFLOW_BLAS_THREADS: '0' }, 'smoke', '--dry-run');
     assert.equal(threads.status, 2);
-    assert.match(threads.stderr, /invalid EBFLOW_BLAS_THREADS "0"/);
+    assert.match(threads.stderr, /EBFLOW_BLAS_THREADS must be a positive integer, received '0'/);
     const library = benchWithEnvironment({ EBFLOW_BLAS: '/nonexistent/libmissing.so' }, 'smoke', '--dry-run');
     assert.equal(library.status, 2);
     assert.match(library.stderr, /EBFLOW_BLAS='\/nonexistent\/libmissing\.so' names a file that does not exist/);

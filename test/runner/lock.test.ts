@@ -44,7 +44,7 @@ describe('ResultsLock', () => {
     assert.throws(() => ResultsLock.acquire(root, 'smoke', null), ResultsLockError);
     assert.throws(() => ResultsLock.acquire(root, 'smoke', { index: 1, count: 2 }), ResultsLockError);
     assert.throws(() => ResultsLock.acquire(root, 'smoke', { index: 1, count: 3 }), ResultsLockError);
-    for (const held of [shardOne, shardTwo, otherScenario]) held.lock.release();
+    for (const acquired of [shardOne, shardTwo, otherScenario]) acquired.lock.release();
     assert.deepEqual(readdirSync(root), []);
   });
 
@@ -54,16 +54,16 @@ describe('ResultsLock', () => {
     const pid = child.pid as number;
     await new Promise((resolve) => child.on('exit', resolve));
     ownerFile(root, '.smoke.lock', pid);
-    const held = ResultsLock.acquire(root, 'smoke', null);
-    assert.deepEqual(held.replaced, [join(root, '.smoke.lock')]);
-    held.lock.release();
+    const acquired = ResultsLock.acquire(root, 'smoke', null);
+    assert.deepEqual(acquired.replaced, [join(root, '.smoke.lock')]);
+    acquired.lock.release();
   });
 
   it('unreadable lock file counts as stale', () => {
     const root = resultsRoot();
     writeFileSync(join(root, '.smoke.shard-1-of-3.lock'), 'not json');
-    const held = ResultsLock.acquire(root, 'smoke', null);
-    assert.equal(held.replaced.length, 1);
-    held.lock.release();
+    const acquired = ResultsLock.acquire(root, 'smoke', null);
+    assert.equal(acquired.replaced.length, 1);
+    acquired.lock.release();
   });
 });

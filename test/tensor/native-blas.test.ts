@@ -45,7 +45,7 @@ function product64(
   return result;
 }
 
-/** A well-conditioned n×n matrix: Gaussian entries scaled by 1/√n plus 2·I. */
+/** Returns a well-conditioned n×n matrix: Gaussian entries scaled by 1/√n, plus 2·I. */
 function conditionedMatrix(random: RandomStream, n: number): Float32Array {
   const values = gaussian(random, n * n).map((v) => v / Math.sqrt(n));
   for (let i = 0; i < n; i++) values[i * n + i] += 2;
