@@ -92,6 +92,12 @@ def find_openblas():
     return None, None
 
 
+def describe_openmp_wait():
+    """The OpenMP wait settings of this process, e.g. "GOMP_SPINCOUNT=1000", or None when unset."""
+    settings = [f"{name}={os.environ[name]}" for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if name in os.environ]
+    return " ".join(settings) or None
+
+
 def describe_blas(openblas):
     """Return a one-line description of the BLAS library, or None when it is not known."""
     if openblas is not None:
@@ -553,7 +559,7 @@ def hello(openblas):
         "blas": describe_blas(openblas),
         "machine": platform.processor() or platform.machine(),
         "runtime": f"Python {platform.python_version()}",
-        "ompWaitPolicy": os.environ.get("OMP_WAIT_POLICY"),
+        "ompWaitPolicy": describe_openmp_wait(),
         "architectures": list(ARCHITECTURES),
         "objectives": list(OBJECTIVES),
     }

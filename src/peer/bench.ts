@@ -5,6 +5,7 @@
 import { cpus, hostname, platform } from 'node:os';
 
 import type { PeerCommand, PeerProcessOptions } from './driver.js';
+import { DEFAULT_GOMP_SPINCOUNT, describeOpenMpWait } from '../tensor/native-blas.js';
 import { findTorchPython, pytorchPeerCommand } from './python.js';
 import {
   runInterleavedSweep,
@@ -18,12 +19,15 @@ import {
 export const PEER_REPORT_SCHEMA_VERSION = 1;
 
 /**
- * OMP_WAIT_POLICY for the peer. With the default (active) policy, OpenMP threads spin at
- * barriers, and on a loaded 2-core machine a 2-thread PyTorch step stalled: an FC DSM step at
- * D = 784 took about 430 ms against 36 ms with PASSIVE (pytorch_peer.py, load average 8).
+ * How the peer's idle OpenMP threads wait. 'short-spin' (the default) gives the peer the setting
+ * our engine runs with: OMP_WAIT_POLICY unset and GOMP_SPINCOUNT=1000, so threads spin briefly
+ * and then sleep (see `applyOpenMpWaitDefault`). 'passive' and 'active' set OMP_WAIT_POLICY.
+ * With libgomp's own default, threads spin about a millisecond at barriers, and on a loaded
+ * 2-core machine a 2-thread PyTorch step stalled: an FC DSM step at D = 784 took about 430 ms
+ * against 36 ms with PASSIVE (pytorch_peer.py, load average 8).
  */
-export type OmpWaitPolicy = 'passive' | 'active' | 'inherit';
-export const OMP_WAIT_POLICIES: readonly OmpWaitPolicy[] = ['passive', 'active', 'inherit'];
+export type OmpWaitPolicy = 'short-spin' | 'passive' | 'active' | 'inherit';
+export const OMP_WAIT_POLICIES: readonly OmpWaitPolicy[] = ['short-spin', 'passive', 'active', 'inherit'];
 
 /** Everything a comparison produced: the data of the CSV, the chart and the raw JSON. */
 export interface PeerComparisonReport {
@@ -40,7 +44,7 @@ export interface PeerComparisonReport {
     blas: string | null;
     machine: string | null;
     runtime: string | null;
-    /** OMP_WAIT_POLICY of the peer, from its hello, else from its environment; null when unset. */
+    /** The peer's OpenMP wait settings, from its hello, else from its environment (`describeOpenMpWait`). */
     ompWaitPolicy: string | null;
   } | null;
   timing: SweepTiming;
@@ -56,7 +60,7 @@ export interface PeerComparisonOptions {
   peerThreads: number[];
   /** A shell command line that starts another peer; the PyTorch peer when absent. */
   peerCommand?: string;
-  /** OMP_WAIT_POLICY given to the peer; 'inherit' leaves the environment as it is. */
+  /** OpenMP wait settings given to the peer; 'inherit' leaves the environment as it is. */
   ompWaitPolicy: OmpWaitPolicy;
   /** Time allowed for one peer run, ms. */
   runTimeoutMs: number;
@@ -70,7 +74,7 @@ export interface PeerComparisonOptions {
 
 /**
  * Resolves the peer command: `--peer-command` as given, else the PyTorch peer with the first
- * interpreter that imports torch. Either runs with OMP_WAIT_POLICY set from `ompWaitPolicy`.
+ * interpreter that imports torch. Either runs with the OpenMP wait settings of `ompWaitPolicy`.
  * Returns null with a notice (how to install torch) when there is no such interpreter, so that
  * our side still runs alone.
  */
@@ -79,7 +83,12 @@ export async function resolvePeerCommand(
 ): Promise<{ command: PeerCommand | null; notice: string | null }> {
   const env = { ...(options.env ?? process.env) };
   const policy = options.ompWaitPolicy ?? 'inherit';
-  if (policy !== 'inherit') env.OMP_WAIT_POLICY = policy.toUpperCase();
+  if (policy === 'short-spin') {
+    delete env.OMP_WAIT_POLICY;
+    env.GOMP_SPINCOUNT = String(DEFAULT_GOMP_SPINCOUNT);
+  } else if (policy !== 'inherit') {
+    env.OMP_WAIT_POLICY = policy.toUpperCase();
+  }
   if (options.peerCommand !== undefined) {
     return { command: { command: options.peerCommand, args: [], shell: true, env }, notice: null };
   }
@@ -137,7 +146,7 @@ export async function runPeerComparison(ourSide: OurSide, options: PeerCompariso
       blas: hello.blas ?? null,
       machine: hello.machine ?? null,
       runtime: hello.runtime ?? null,
-      ompWaitPolicy: hello.ompWaitPolicy ?? command.env?.OMP_WAIT_POLICY ?? null,
+      ompWaitPolicy: hello.ompWaitPolicy ?? (command.env === undefined ? null : describeOpenMpWait(command.env)),
     },
     timing: options.timing,
     peerThreads: options.peerThreads,

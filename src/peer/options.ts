@@ -46,9 +46,9 @@ Options:
   --run-timeout S      seconds allowed for one peer run before it is stopped (default 1800)
   --peer-command CMD   shell command that starts another peer speaking
                        benchmarks/peers/PROTOCOL.md (default: the PyTorch peer)
-  --omp-wait-policy P  OMP_WAIT_POLICY of the peer: passive, active, or inherit to keep the
-                       environment's; passive keeps a 2-thread OpenMP peer from stalling on a
-                       loaded machine                                    (default passive)
+  --omp-wait-policy P  how the peer's idle OpenMP threads wait: short-spin (our engine's
+                       setting, GOMP_SPINCOUNT=1000), passive, active, or inherit to keep the
+                       environment's                                     (default short-spin)
   --out DIR            folder for peer-comparison.{csv,json,vl.json,svg} (default reports/peer)
   --help               print this text
 
@@ -128,7 +128,7 @@ export function parseBenchPeerArgs(argv: string[]): BenchPeerOptions {
       seed: { type: 'string', default: '0' },
       'run-timeout': { type: 'string', default: '1800' },
       'peer-command': { type: 'string' },
-      'omp-wait-policy': { type: 'string', default: 'passive' },
+      'omp-wait-policy': { type: 'string', default: 'short-spin' },
       out: { type: 'string', default: 'reports/peer' },
       help: { type: 'boolean', default: false },
     },

@@ -33,7 +33,11 @@ export type BlasStatus =
       threads: number;
       parallelism: 'sequential' | 'pthreads' | 'openmp';
       config: string;
-      /** OMP_WAIT_POLICY when the library loaded (PASSIVE unless the environment set it). */
+      /**
+       * How idle OpenMP threads wait, from the environment when the library loaded:
+       * 'GOMP_SPINCOUNT=1000' (the default, see `applyOpenMpWaitDefault`), or the user's
+       * OMP_WAIT_POLICY and GOMP_SPINCOUNT settings.
+       */
       waitPolicy: string;
     }
   | { state: 'off'; reason: string };
@@ -97,6 +101,36 @@ interface KoffiModule {
   load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
 }
 
+/**
+ * Spin iterations of an idle OpenMP thread before it sleeps, unless the user set
+ * OMP_WAIT_POLICY or GOMP_SPINCOUNT. libgomp's own default spins 300,000 iterations (about a
+ * millisecond), and on the shared 2-core machine a spinning thread stalled ML steps from about
+ * 60 to 570–660 ms. Sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs a wake-up per parallel
+ * region instead: two LU factorisations and inverses at D = 784 took 28.5 ms passive against
+ * 17.3–17.7 ms with 1,000 to 100,000 spins, and an FC ML step 54–56 against 44–47 ms with 1,000
+ * (project machine, idle, 2026-12-05).
+ */
+export const DEFAULT_GOMP_SPINCOUNT = 1000;
+
+/**
+ * Sets GOMP_SPINCOUNT to `DEFAULT_GOMP_SPINCOUNT` in `env` when neither it nor OMP_WAIT_POLICY
+ * is set. libgomp reads both once, when it loads, so call this before loading OpenBLAS or
+ * starting a process that will.
+ */
+export function applyOpenMpWaitDefault(env: NodeJS.ProcessEnv): void {
+  if (env.OMP_WAIT_POLICY === undefined && env.GOMP_SPINCOUNT === undefined) {
+    env.GOMP_SPINCOUNT = String(DEFAULT_GOMP_SPINCOUNT);
+  }
+}
+
+/** Returns the OpenMP wait settings of `env`, such as 'GOMP_SPINCOUNT=1000', or 'libgomp default'. */
+export function describeOpenMpWait(env: NodeJS.ProcessEnv): string {
+  const settings = ['OMP_WAIT_POLICY', 'GOMP_SPINCOUNT']
+    .filter((name) => env[name] !== undefined)
+    .map((name) => `${name}=${env[name]}`);
+  return settings.length === 0 ? 'libgomp default' : settings.join(' ');
+}
+
 let loaded: NativeBlas | null = null;
 /** Floating-point operations of the LAPACK calls since the process started, by the usual counts. */
 let lapackOperations = 0;
@@ -115,7 +149,7 @@ let lastStatus: BlasStatus = { state: 'off', reason: 'not requested yet' };
 export function describeBlas(status: BlasStatus): string {
   if (status.state === 'off') return `matrix products on the backend (${status.reason})`;
   const threads = `${status.threads} thread${status.threads === 1 ? '' : 's'}`;
-  const waitPolicy = status.parallelism === 'openmp' ? `, OMP_WAIT_POLICY ${status.waitPolicy}` : '';
+  const waitPolicy = status.parallelism === 'openmp' ? `, ${status.waitPolicy}` : '';
   return `matrix products and LU on OpenBLAS (${status.library}, ${threads}, ${status.parallelism}${waitPolicy})`;
 }
 
@@ -160,10 +194,7 @@ export async function loadNativeBlas(
     return lastStatus;
   }
 
-  // libgomp reads OMP_WAIT_POLICY once, when it loads. Its default lets idle threads spin, and on a
-  // shared 2-core machine a spinning thread stalled ML steps from about 60 to 570–660 ms, so
-  // threads sleep unless the user chose otherwise (the PyTorch peer runs passive too).
-  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  applyOpenMpWaitDefault(process.env);
   const explicit = value !== '' && value.toLowerCase() !== 'auto';
   const candidates = explicit ? [value] : DEFAULT_LIBRARIES;
   const failures: string[] = [];
@@ -252,7 +283,7 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
     threads,
     parallelism,
     config: String(getConfig()).trim(),
-    waitPolicy: process.env.OMP_WAIT_POLICY ?? 'unset',
+    waitPolicy: describeOpenMpWait(process.env),
   };
   const info = new Int32Array(1);
   const size = new Int32Array(1);

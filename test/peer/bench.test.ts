@@ -150,4 +150,12 @@ describe('resolvePeerCommand', () => {
     // The caller's environment object is left unchanged.
     assert.equal(base.env.OMP_WAIT_POLICY, 'ACTIVE');
   });
+
+  it('gives the peer our engine\'s short spin by default', async () => {
+    const base = { peerCommand: 'my-peer', env: { PATH: '/bin', OMP_WAIT_POLICY: 'ACTIVE' } };
+    const shortSpin = await resolvePeerCommand({ ...base, ompWaitPolicy: 'short-spin' });
+    assert.equal(shortSpin.command?.env?.OMP_WAIT_POLICY, undefined);
+    assert.equal(shortSpin.command?.env?.GOMP_SPINCOUNT, '1000');
+    assert.equal(base.env.OMP_WAIT_POLICY, 'ACTIVE');
+  });
 });

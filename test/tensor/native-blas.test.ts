@@ -8,7 +8,7 @@ import { computeLabel, selectBackend, type BackendSelection } from '../../src/ba
 import { RandomStream } from '../../src/random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64, solve } from '../../src/tensor/linalg.js';
 import { matMul } from '../../src/tensor/matmul.js';
-import { nativeBlas } from '../../src/tensor/native-blas.js';
+import { applyOpenMpWaitDefault, describeOpenMpWait, nativeBlas } from '../../src/tensor/native-blas.js';
 import { installWasmBlasKernel, uninstallWasmBlasKernel, wasmBlasKernelInstalled } from '../../src/tensor/wasm-blas-kernel.js';
 import { normRelativeError } from '../helpers/backends.js';
 
@@ -249,6 +249,33 @@ if (c[0] !== n) throw new Error('wrong product ' + c[0]);`;
       assert.equal(child.signal, null, `run ${run} was killed by ${child.signal}: ${child.stderr}`);
       assert.equal(child.status, 0, `run ${run}: ${child.stderr}`);
     }
+  });
+
+  test('OpenMP threads spin briefly unless the user chose a wait setting', () => {
+    const unset: NodeJS.ProcessEnv = {};
+    applyOpenMpWaitDefault(unset);
+    assert.deepEqual(unset, { GOMP_SPINCOUNT: '1000' });
+    assert.equal(describeOpenMpWait(unset), 'GOMP_SPINCOUNT=1000');
+    const passive: NodeJS.ProcessEnv = { OMP_WAIT_POLICY: 'PASSIVE' };
+    applyOpenMpWaitDefault(passive);
+    assert.deepEqual(passive, { OMP_WAIT_POLICY: 'PASSIVE' });
+    const spin: NodeJS.ProcessEnv = { GOMP_SPINCOUNT: '50' };
+    applyOpenMpWaitDefault(spin);
+    assert.deepEqual(spin, { GOMP_SPINCOUNT: '50' });
+    assert.equal(describeOpenMpWait({}), 'libgomp default');
+    assert.equal(describeOpenMpWait({ OMP_WAIT_POLICY: 'ACTIVE', GOMP_SPINCOUNT: '7' }), 'OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT=7');
+  });
+
+  test('the loaded status records the wait setting the library started with', (t) => {
+    const child = runChild(`import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+console.log(JSON.stringify(await loadNativeBlas()));`, { OMP_WAIT_POLICY: 'PASSIVE' });
+    assert.equal(child.status, 0, String(child.stderr));
+    const status = JSON.parse(String(child.stdout));
+    if (status.state !== 'loaded') {
+      if (REQUIRED) assert.fail(`OpenBLAS did not load in a child process: ${status.reason}`);
+      return t.skip('OpenBLAS not loaded');
+    }
+    assert.match(status.waitPolicy, /OMP_WAIT_POLICY=PASSIVE/);
   });
 
   test('EBFLOW_BLAS=off keeps products on the backend', () => {
