@@ -28,6 +28,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { BackendLuSolver } from './lu-backend.js';
 import { inverseFromLu, luFactorInPlace, solveFromLu, type FactorSettings, type LuFactorization } from './lu.js';
+import { wasmFloat32View, wasmTensorFrom } from './direct-memory.js';
 import { nativeBlas, type NativeBlas } from './native-blas.js';
 import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
 import { BACKEND_ENGINE, FLOAT64_ENGINE, singleEnginePolicy, sizeBasedPolicy } from './matrix-products.js';
@@ -236,10 +237,9 @@ function nativeLapack(options: LinalgOptions = {}): NativeBlas | null {
  */
 function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scalar {
   const op = tf.customGrad(((matrix: tf.Tensor2D) => {
-    const transposed = tf.transpose(matrix);
-    // On the wasm backend (the only one this path runs on) dataSync returns a copy, so LAPACK may overwrite it.
-    const columnMajor = transposed.dataSync() as Float32Array;
-    transposed.dispose();
+    // The transpose is copied straight out of the wasm heap (the only backend this path runs on).
+    const columnMajor = new Float32Array(n * n);
+    lapack.transposeCopy(n, n, 1, wasmFloat32View(matrix), columnMajor);
     const pivots = new Int32Array(n);
     const info = lapack.sgetrf(n, columnMajor, pivots);
     let logAbsDet = 0;
@@ -252,7 +252,11 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
         if (singular || lapack.sgetri(n, columnMajor, pivots) > 0) {
           throw new Error(`logAbsDet: the gradient W⁻ᵀ does not exist because the ${n}×${n} matrix W is singular.`);
         }
-        return tf.mul(dy, tf.tensor2d(columnMajor, [n, n]));
+        const scale = (dy.dataSync() as Float32Array)[0];
+        return wasmTensorFrom([n, n], (values) => {
+          if (scale === 1) values.set(columnMajor);
+          else for (let i = 0; i < values.length; i++) values[i] = scale * columnMajor[i];
+        });
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (matrix: tf.Tensor2D) => tf.Scalar;

@@ -79,6 +79,12 @@ export interface NativeBlas {
    * set. 2n²c operations.
    */
   sgetrs(transpose: boolean, n: number, columns: number, a: Float32Array, pivots: Int32Array, b: Float32Array): void;
+  /**
+   * Writes α·Aᵀ to `b` for the row-major rows×cols matrix `a`, so `b` is row-major cols×rows
+   * (OpenBLAS's cblas_somatcopy, or a blocked JavaScript loop when the library lacks it).
+   * O(rows·cols) memory traffic, no arithmetic beyond the scaling.
+   */
+  transposeCopy(rows: number, cols: number, alpha: number, a: Float32Array, b: Float32Array): void;
 }
 
 /** Library names tried when `EBFLOW_BLAS` is unset or 'auto'. */
@@ -270,6 +276,14 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
   const sgetri = handle.func('void sgetri_(int *n, float *a, int *lda, int *ipiv, float *work, int *lwork, int *info)');
   const sgetrs = handle.func('void sgetrs_(const char *trans, int *n, int *nrhs, float *a, int *lda, int *ipiv, float *b, int *ldb, int *info)');
   const setThreads = handle.func('void openblas_set_num_threads(int threads)');
+  let omatcopy: ((...args: unknown[]) => unknown) | null = null;
+  try {
+    omatcopy = handle.func(
+      'void cblas_somatcopy(int order, int trans, int rows, int cols, float alpha, const float *a, int lda, float *b, int ldb)',
+    );
+  } catch {
+    // An OpenBLAS without its extensions; transposeCopy falls back to JavaScript.
+  }
   const getParallel = handle.func('int openblas_get_parallel()');
   const getConfig = handle.func('const char *openblas_get_config()');
 
@@ -309,6 +323,16 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
       sgetri(size, a, size, pivots, work, lwork, info);
       return info[0];
     },
+    transposeCopy(rows, cols, alpha, a, b) {
+      if (a.length < rows * cols || b.length < rows * cols) {
+        throw new RangeError(`transposeCopy: a ${rows}×${cols} matrix needs ${rows * cols} values, received ${a.length} and ${b.length}`);
+      }
+      if (omatcopy !== null) {
+        omatcopy(CBLAS_ROW_MAJOR, CBLAS_TRANS, rows, cols, alpha, a, cols, b, rows);
+        return;
+      }
+      scaledTranspose(rows, cols, alpha, a, b);
+    },
     sgetrs(transpose, n, columns, a, pivots, b) {
       lapackOperations += 2 * n * n * columns;
       size[0] = n;
@@ -316,6 +340,23 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
       sgetrs(transpose ? 'T' : 'N', size, rightHandSides, a, size, pivots, b, size, info);
     },
   };
+}
+
+/**
+ * Writes α·Aᵀ to `b` for the row-major rows×cols matrix `a`, in 32×32 blocks so both matrices
+ * are read and written a cache line at a time. The JavaScript version of cblas_somatcopy.
+ */
+export function scaledTranspose(rows: number, cols: number, alpha: number, a: ArrayLike<number>, b: Float32Array): void {
+  const BLOCK = 32;
+  for (let i0 = 0; i0 < rows; i0 += BLOCK) {
+    const rowEnd = Math.min(i0 + BLOCK, rows);
+    for (let j0 = 0; j0 < cols; j0 += BLOCK) {
+      const colEnd = Math.min(j0 + BLOCK, cols);
+      for (let i = i0; i < rowEnd; i++) {
+        for (let j = j0; j < colEnd; j++) b[j * rows + i] = alpha * a[i * cols + j];
+      }
+    }
+  }
 }
 
 function releaseOpenMpThreadsAtExit(koffi: KoffiModule): void {

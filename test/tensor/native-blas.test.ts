@@ -8,7 +8,7 @@ import { computeLabel, selectBackend, type BackendSelection } from '../../src/ba
 import { RandomStream } from '../../src/random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64, solve } from '../../src/tensor/linalg.js';
 import { matMul } from '../../src/tensor/matmul.js';
-import { applyOpenMpWaitDefault, describeOpenMpWait, nativeBlas } from '../../src/tensor/native-blas.js';
+import { applyOpenMpWaitDefault, describeOpenMpWait, nativeBlas, scaledTranspose } from '../../src/tensor/native-blas.js';
 import { installWasmBlasKernel, uninstallWasmBlasKernel, wasmBlasKernelInstalled } from '../../src/tensor/wasm-blas-kernel.js';
 import { normRelativeError } from '../helpers/backends.js';
 
@@ -180,6 +180,24 @@ describe('native OpenBLAS on wasm', () => {
       }
     }
     assert.ok(worst < 1e-4, `max |Wᵀ·∇ − I| = ${worst}`);
+
+    // An upstream gradient other than 1 scales W⁻ᵀ.
+    const scaled = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.mul(logAbsDet(x as tf.Tensor2D), -2.5))(tf.tensor2d(values, [n, n])).dataSync());
+    assert.ok(normRelativeError(scaled, Array.from(gradient, (g) => -2.5 * g)) < 1e-6);
+  });
+
+  test('transposeCopy writes the scaled transpose', (t) => {
+    const blas = nativeBlas();
+    if (blas === null) return t.skip('OpenBLAS not loaded');
+    const rows = 37;
+    const cols = 53;
+    const a = gaussian(new RandomStream(19), rows * cols);
+    const expected = new Float32Array(rows * cols);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) expected[j * rows + i] = -1.5 * a[i * cols + j];
+    const viaLibrary = new Float32Array(rows * cols);
+    blas.transposeCopy(rows, cols, -1.5, a, viaLibrary);
+    assert.deepEqual(viaLibrary, expected);
+    assert.throws(() => blas.transposeCopy(rows, cols, 1, a, new Float32Array(10)), /needs 1961 values/);
   });
 
   test('logAbsDet of singular matrix', (t) => {
@@ -249,6 +267,15 @@ if (c[0] !== n) throw new Error('wrong product ' + c[0]);`;
       assert.equal(child.signal, null, `run ${run} was killed by ${child.signal}: ${child.stderr}`);
       assert.equal(child.status, 0, `run ${run}: ${child.stderr}`);
     }
+  });
+
+  test('scaledTranspose, the JavaScript fallback of transposeCopy', () => {
+    const rows = 70;
+    const cols = 33;
+    const a = Array.from({ length: rows * cols }, (_, i) => i);
+    const b = new Float32Array(rows * cols);
+    scaledTranspose(rows, cols, 2, a, b);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) assert.equal(b[j * rows + i], 2 * a[i * cols + j]);
   });
 
   test('OpenMP threads spin briefly unless the user chose a wait setting', () => {
