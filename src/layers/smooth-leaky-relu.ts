@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { sigmoid, smoothLeakyRelu, softplus } from '../tensor/elementwise.js';
+import { offsetOf, wasmKernels, wasmKernelsAvailable } from '../tensor/wasm-memory.js';
 import type { FlowLayer, LayerForward } from './layer.js';
 
 /** The slope of the negative side used by every shipped configuration. */
@@ -146,4 +147,144 @@ export function smoothLeakyReluTerms(
     const thirdDerivative = tf.mul(curvature, tf.sub(1, tf.mul(logistic, 2)));
     return { y, slope, logSlope, curvature, thirdDerivative };
   });
+}
+
+/**
+ * What the explicit score formulas of the FC and CNN models need from one smooth leaky ReLU at
+ * its input h [B, …]: f(h) and ln f′(h) summed per sample; with `derivatives` also f′(h) and
+ * f″/f′; with `curvature` also f‴/f′ − (f″/f′)², the second derivative of ln f′.
+ */
+export interface SmoothLeakyReluStage {
+  y: tf.Tensor;
+  /** Σ ln f′(h) over each sample's elements, shape [B], nats. */
+  rowLogSlope: tf.Tensor1D;
+  slope?: tf.Tensor;
+  /** f″(h)/f′(h). */
+  curvatureRatio?: tf.Tensor;
+  /** f‴/f′ − (f″/f′)². */
+  logSlopeCurvature?: tf.Tensor;
+}
+
+/** Which terms `smoothLeakyReluStage` returns besides y and the row sums of ln f′. */
+export interface StageTerms {
+  /** f′ and f″/f′. */
+  derivatives: boolean;
+  /** f‴/f′ − (f″/f′)²; needs `derivatives`. */
+  curvature: boolean;
+}
+
+/** 'fused': one WebAssembly SIMD pass (wasm backend only); 'composed': tensor ops; 'auto' picks. */
+export type StageImplementation = 'auto' | 'fused' | 'composed';
+
+/**
+ * Returns the terms of `SmoothLeakyReluStage` at h, differentiable once in h (and so in θ
+ * through h): what the explicit derivatives and the constant-input energies need, not more.
+ * 'auto' fuses on the wasm backend when each sample has a multiple of 4 elements: one pass
+ * with one exponential and two logarithms per element (`kernels/smooth-leaky-relu.wat`), and
+ * one pass for the gradient, instead of about 25 tensor ops each writing a new [B, D] tensor.
+ * 'composed' builds the terms from `smoothLeakyReluTerms`, whose ops are differentiable to any
+ * order. O(BD) either way.
+ */
+export function smoothLeakyReluStage(
+  h: tf.Tensor,
+  alpha: number,
+  residual: boolean,
+  terms: StageTerms,
+  implementation: StageImplementation = 'auto',
+): SmoothLeakyReluStage {
+  if (terms.curvature && !terms.derivatives) {
+    throw new Error('smoothLeakyReluStage: terms.curvature needs terms.derivatives; set both');
+  }
+  const rowSize = h.shape[0] === 0 ? 0 : h.size / h.shape[0];
+  const fusable = wasmKernelsAvailable() && h.dtype === 'float32' && rowSize % 4 === 0;
+  if (implementation === 'fused' && !fusable) {
+    throw new Error(
+      `smoothLeakyReluStage: the fused kernel needs the wasm backend and rows of a multiple of 4 values ` +
+        `(backend ${tf.getBackend()}, ${rowSize} values per row); use 'auto' or 'composed'`,
+    );
+  }
+  return implementation !== 'composed' && fusable
+    ? fusedStage(h, alpha, residual, terms)
+    : composedStage(h, alpha, residual, terms);
+}
+
+function composedStage(h: tf.Tensor, alpha: number, residual: boolean, terms: StageTerms): SmoothLeakyReluStage {
+  return tf.tidy((): tf.TensorContainer => {
+    if (!terms.derivatives) {
+      const { y, logSlope } = smoothLeakyRelu(h, alpha, residual);
+      return { y, rowLogSlope: tf.sum(tf.reshape(logSlope, [h.shape[0], -1]), 1) };
+    }
+    const all = smoothLeakyReluTerms(h, alpha, residual, terms.curvature);
+    const curvatureRatio = tf.div(all.curvature, all.slope);
+    const stage: SmoothLeakyReluStage = {
+      y: all.y,
+      rowLogSlope: tf.sum(tf.reshape(all.logSlope, [h.shape[0], -1]), 1) as tf.Tensor1D,
+      slope: all.slope,
+      curvatureRatio,
+    };
+    if (all.thirdDerivative !== undefined) {
+      stage.logSlopeCurvature = tf.sub(tf.div(all.thirdDerivative, all.slope), tf.square(curvatureRatio));
+    }
+    return { ...stage };
+  }) as unknown as SmoothLeakyReluStage;
+}
+
+/** The exports of smooth-leaky-relu.wasm; tensors are byte offsets, 0 for an absent one. */
+interface SlrKernels {
+  forward(input: number, y: number, slope: number, ratio: number, logCurvature: number, rowLog: number, rows: number, rowSize: number, a: number, c: number): void;
+  backward(input: number, dy: number, dSlope: number, dRatio: number, dLogCurvature: number, dRow: number, dh: number, rows: number, rowSize: number, a: number, c: number): void;
+}
+
+/**
+ * tfjs-core's Engine.runKernelFunc (4.22.0), which `tf.customGrad` calls for one output. It
+ * takes several outputs and hands their upstream gradients to `backwardsFunc` as an array,
+ * with zeros for outputs the loss does not use.
+ */
+interface CustomKernelEngine {
+  runKernelFunc(invocation: {
+    forwardFunc: (backend: unknown, save?: tf.GradSaveFunc) => tf.Tensor[];
+    backwardsFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => { h: () => tf.Tensor };
+    inputs: { h: tf.Tensor };
+  }): tf.Tensor[];
+}
+
+function fusedStage(h: tf.Tensor, alpha: number, residual: boolean, terms: StageTerms): SmoothLeakyReluStage {
+  const caller = 'smoothLeakyReluStage';
+  const a = 1 - alpha;
+  const c = residual ? alpha + 1 : alpha;
+  const rows = h.shape[0];
+  const rowSize = rows === 0 ? 0 : h.size / rows;
+  const shape = h.shape;
+  // Output order: y, rowLogSlope, then slope and f″/f′, then f‴/f′ − (f″/f′)².
+  const outputShapes = [shape, [rows]];
+  if (terms.derivatives) outputShapes.push(shape, shape);
+  if (terms.curvature) outputShapes.push(shape);
+
+  const forwardFunc = (_backend: unknown, save?: tf.GradSaveFunc): tf.Tensor[] => {
+    save?.([h]);
+    const { backend, kernels } = wasmKernels<SlrKernels>('smooth-leaky-relu.wasm', caller);
+    const outputs = outputShapes.map((outputShape) => backend.makeOutput(outputShape, 'float32'));
+    const offset = (index: number): number => (index < outputs.length ? offsetOf(backend, outputs[index], caller) : 0);
+    kernels.forward(offsetOf(backend, h, caller), offset(0), offset(2), offset(3), offset(4), offset(1), rows, rowSize, a, c);
+    return outputs.map((info) => tf.engine().makeTensorFromTensorInfo(info));
+  };
+
+  const backwardsFunc = (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]): { h: () => tf.Tensor } => ({
+    h: () => {
+      const upstream = Array.isArray(dys) ? dys : [dys];
+      const { backend, kernels } = wasmKernels<SlrKernels>('smooth-leaky-relu.wasm', caller);
+      const gradient = backend.makeOutput(shape, 'float32');
+      const offset = (index: number): number => (index < upstream.length ? offsetOf(backend, upstream[index], caller) : 0);
+      kernels.backward(offsetOf(backend, saved[0], caller), offset(0), offset(2), offset(3), offset(4), offset(1), offsetOf(backend, gradient, caller), rows, rowSize, a, c);
+      return tf.engine().makeTensorFromTensorInfo(gradient);
+    },
+  });
+
+  const outputs = (tf.engine() as unknown as CustomKernelEngine).runKernelFunc({ forwardFunc, backwardsFunc, inputs: { h } });
+  const [y, rowLogSlope, slope, curvatureRatio, logSlopeCurvature] = outputs;
+  const stage: SmoothLeakyReluStage = { y, rowLogSlope: rowLogSlope as tf.Tensor1D };
+  if (slope !== undefined) stage.slope = slope;
+  if (curvatureRatio !== undefined) stage.curvatureRatio = curvatureRatio;
+  if (logSlopeCurvature !== undefined) stage.logSlopeCurvature = logSlopeCurvature;
+  return stage;
 }

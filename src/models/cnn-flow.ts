@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { Conv2dLayer } from '../layers/conv2d.js';
 import type { FlowLayer } from '../layers/layer.js';
-import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluTerms } from '../layers/smooth-leaky-relu.js';
+import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluStage } from '../layers/smooth-leaky-relu.js';
 import { SqueezeLayer } from '../layers/squeeze.js';
 import type { RandomStream } from '../random/stream.js';
 import { SameConvolution } from '../tensor/toeplitz.js';
@@ -157,6 +157,36 @@ export class CnnFlow implements EnergyFlow {
     return tf.tidy(() => energyThroughLayers(this.layers, this.toImages(x, this.sampleShape, 'energy')));
   }
 
+  /**
+   * Returns E(x) per sample, shape [B], nats, for a constant x: differentiable once in θ, not in
+   * x. It runs the forward pass of `energyDerivatives`: convolutions as Toeplitz products when
+   * OpenBLAS computes them (D ≤ 1024), and the fused SLR terms on wasm. O(L·B·D²) dense,
+   * O(L·B·D·K²·C) otherwise.
+   */
+  constantInputEnergy(x: tf.Tensor): tf.Tensor1D {
+    return tf.tidy(() => {
+      const images = this.toImages(x, this.sampleShape, 'constantInputEnergy');
+      let activation: tf.Tensor = images;
+      let logSlopeSum: tf.Tensor1D | null = null;
+      for (const stage of this.stages) {
+        if (stage.kind === 'conv') {
+          const convolution = new SameConvolution(stage.layer.weightForForward(), stage.layer.inputShape);
+          activation = tf.add(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
+        } else if (stage.kind === 'squeeze') {
+          activation = stage.layer.forward(activation).y;
+        } else {
+          const slr = smoothLeakyReluStage(activation, stage.layer.alpha, stage.layer.residual, { derivatives: false, curvature: false });
+          logSlopeSum = logSlopeSum === null ? slr.rowLogSlope : (tf.add(logSlopeSum, slr.rowLogSlope) as tf.Tensor1D);
+          activation = slr.y;
+        }
+      }
+      const batch = images.shape[0];
+      const halfSquaredNorm = tf.mul(tf.sum(tf.reshape(tf.square(activation), [batch, -1]), 1), 0.5);
+      const energy = tf.add(halfSquaredNorm, 0.5 * this.dimension * LOG_TWO_PI) as tf.Tensor1D;
+      return logSlopeSum === null ? energy : (tf.sub(energy, logSlopeSum) as tf.Tensor1D);
+    });
+  }
+
   /** Returns log Z = −Σ_conv log|det T(W)|, differentiable in θ. O(L·(D³ + D²·K²·C)). */
   logNormalizer(): tf.Scalar {
     return logNormalizerOfLayers(this.layers);
@@ -218,15 +248,13 @@ export class CnnFlow implements EnergyFlow {
           activation = stage.layer.forward(activation).y;
           if (tangent !== null) tangent = stage.layer.forward(tangent).y;
         } else {
-          const slr = smoothLeakyReluTerms(activation, stage.layer.alpha, stage.layer.residual, withDirection);
-          const entry: NonlinearityTerms = { slope: slr.slope, curvatureRatio: tf.div(slr.curvature, slr.slope) };
-          const rowLogSlope = tf.sum(tf.reshape(slr.logSlope, [images.shape[0], -1]), 1) as tf.Tensor1D;
-          logSlopeSum = logSlopeSum === null ? rowLogSlope : (tf.add(logSlopeSum, rowLogSlope) as tf.Tensor1D);
-          if (tangent !== null && slr.thirdDerivative !== undefined) {
-            const thirdRatio = tf.div(slr.thirdDerivative, slr.slope);
-            entry.logSlopeCurvature = tf.sub(thirdRatio, tf.square(entry.curvatureRatio));
+          const slr = smoothLeakyReluStage(activation, stage.layer.alpha, stage.layer.residual, { derivatives: true, curvature: withDirection });
+          const entry: NonlinearityTerms = { slope: slr.slope as tf.Tensor, curvatureRatio: slr.curvatureRatio as tf.Tensor };
+          logSlopeSum = logSlopeSum === null ? slr.rowLogSlope : (tf.add(logSlopeSum, slr.rowLogSlope) as tf.Tensor1D);
+          if (tangent !== null && slr.logSlopeCurvature !== undefined) {
+            entry.logSlopeCurvature = slr.logSlopeCurvature;
             entry.tangent = tangent;
-            tangent = tf.mul(slr.slope, tangent);
+            tangent = tf.mul(entry.slope, tangent);
           }
           terms.push(entry);
           activation = slr.y;

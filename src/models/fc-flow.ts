@@ -11,9 +11,8 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { DenseLayer } from '../layers/dense.js';
 import type { FlowLayer } from '../layers/layer.js';
-import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluTerms } from '../layers/smooth-leaky-relu.js';
+import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluStage } from '../layers/smooth-leaky-relu.js';
 import type { RandomStream } from '../random/stream.js';
-import { smoothLeakyRelu } from '../tensor/elementwise.js';
 import { matMul } from '../tensor/matmul.js';
 import { wasmBlasKernelInstalled } from '../tensor/wasm-blas-kernel.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
@@ -126,8 +125,7 @@ export class FcFlow implements EnergyFlow {
       let h = tf.add(new WeightProducts(this.denseLayers[0].weight).timesTransposed(rows, true), this.denseLayers[0].bias);
       let logSlopeSum: tf.Tensor | null = null;
       for (let index = 1; index < this.depth; index++) {
-        const { y, logSlope } = smoothLeakyRelu(h, this.alpha, this.residual);
-        const rowLogSlope = tf.sum(logSlope, 1);
+        const { y, rowLogSlope } = smoothLeakyReluStage(h, this.alpha, this.residual, { derivatives: false, curvature: false });
         logSlopeSum = logSlopeSum === null ? rowLogSlope : tf.add(logSlopeSum, rowLogSlope);
         const products = new WeightProducts(this.denseLayers[index].weight);
         h = tf.add(products.timesTransposed(y as tf.Tensor2D, false), this.denseLayers[index].bias);
@@ -202,17 +200,15 @@ export class FcFlow implements EnergyFlow {
       let logSlopeSum: tf.Tensor | null = null;
       const stages: NonlinearityStage[] = [];
       for (let index = 1; index < this.depth; index++) {
-        const terms = smoothLeakyReluTerms(h, this.alpha, this.residual, withDirection);
+        const terms = smoothLeakyReluStage(h, this.alpha, this.residual, { derivatives: true, curvature: withDirection });
         const slope = terms.slope as tf.Tensor2D;
-        const curvatureRatio = tf.div(terms.curvature, slope) as tf.Tensor2D;
-        const rowLogSlope = tf.sum(terms.logSlope, 1);
-        logSlopeSum = logSlopeSum === null ? rowLogSlope : tf.add(logSlopeSum, rowLogSlope);
+        const curvatureRatio = terms.curvatureRatio as tf.Tensor2D;
+        logSlopeSum = logSlopeSum === null ? terms.rowLogSlope : tf.add(logSlopeSum, terms.rowLogSlope);
 
         const stage: NonlinearityStage = { slope, curvatureRatio };
         let outputTangent: tf.Tensor2D | null = null;
-        if (tangent !== null && terms.thirdDerivative !== undefined) {
-          const thirdRatio = tf.div(terms.thirdDerivative, slope);
-          stage.logSlopeCurvature = tf.sub(thirdRatio, tf.square(curvatureRatio)) as tf.Tensor2D;
+        if (tangent !== null && terms.logSlopeCurvature !== undefined) {
+          stage.logSlopeCurvature = terms.logSlopeCurvature as tf.Tensor2D;
           stage.tangent = tangent;
           outputTangent = tf.mul(slope, tangent) as tf.Tensor2D;
         }

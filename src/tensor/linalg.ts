@@ -28,7 +28,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { BackendLuSolver } from './lu-backend.js';
 import { inverseFromLu, luFactorInPlace, solveFromLu, type FactorSettings, type LuFactorization } from './lu.js';
-import { wasmFloat32View, wasmTensorFrom } from './direct-memory.js';
+import { wasmFloat32View, wasmTensorFrom } from './wasm-memory.js';
 import { nativeBlas, type NativeBlas } from './native-blas.js';
 import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
 import { BACKEND_ENGINE, FLOAT64_ENGINE, singleEnginePolicy, sizeBasedPolicy } from './matrix-products.js';

@@ -85,10 +85,11 @@ export class Adam {
   }
 
   /**
-   * Applies one update with `gradients[i]` for `variables[i]`. The caller keeps ownership of the
-   * gradients. O(P) for P parameters, about a dozen element-wise ops per parameter.
+   * Applies one update with `gradientScale`·`gradients[i]` for `variables[i]`; the scale is the
+   * gradient clipping factor (see `clipScale`). The caller keeps ownership of the gradients.
+   * O(P) for P parameters, about a dozen element-wise ops per parameter.
    */
-  apply(gradients: readonly tf.Tensor[]): void {
+  apply(gradients: readonly tf.Tensor[], gradientScale = 1): void {
     if (gradients.length !== this.variables.length) {
       throw new RangeError(
         `Adam: received ${gradients.length} gradients for ${this.variables.length} variables; pass one gradient per variable, in variable order`,
@@ -103,13 +104,14 @@ export class Adam {
       }
     });
     checkNonNegativeFinite('learningRate', this.learningRate);
+    checkNonNegativeFinite('gradientScale', gradientScale);
     const t = this.updates + 1;
     const stepSize = this.learningRate / (1 - this.beta1 ** t);
     const secondCorrection = Math.sqrt(1 - this.beta2 ** t);
     tf.tidy(() => {
       for (let i = 0; i < this.variables.length; i++) {
         const parameter = this.variables[i];
-        let gradient = gradients[i];
+        let gradient = gradientScale === 1 ? gradients[i] : tf.mul(gradients[i], gradientScale);
         if (this.weightDecay !== 0 && !this.decoupledWeightDecay) gradient = tf.add(gradient, tf.mul(parameter, this.weightDecay));
 
         const first = tf.add(tf.mul(this.firstMoments[i], this.beta1), tf.mul(gradient, 1 - this.beta1));

@@ -4,15 +4,34 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { fusedUpdateAvailable, sumOfSquares } from '../tensor/fused-update.js';
+
 /** PyTorch's clip_grad_norm_ adds this to the norm before dividing. */
 const NORM_OFFSET = 1e-6;
 
-/** Returns the global L2 norm √(Σ_i ‖g_i‖²) of `gradients` as a scalar tensor. O(P). */
+/**
+ * Returns the global L2 norm √(Σ_i ‖g_i‖²) of `gradients` as a scalar tensor. O(P): one read of
+ * each gradient on the wasm backend (sums in float64), two tensor ops per gradient elsewhere.
+ */
 export function globalNorm(gradients: readonly tf.Tensor[]): tf.Scalar {
   if (gradients.length === 0) {
     throw new RangeError('gradient clipping: received no gradients; pass at least one tensor');
   }
+  if (fusedUpdateAvailable() && gradients.every((g) => g.dtype === 'float32')) {
+    return tf.scalar(Math.sqrt(sumOfSquares(gradients)));
+  }
   return tf.tidy(() => tf.sqrt(tf.addN(gradients.map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+/**
+ * Returns the factor min(1, maxNorm/(norm + 1e-6)) that clipping multiplies every gradient by,
+ * for a finite `norm`; optimisers take it as their `gradientScale`.
+ */
+export function clipScale(norm: number, maxNorm: number): number {
+  if (!(Number.isFinite(maxNorm) && maxNorm > 0)) {
+    throw new RangeError(`gradient clipping: maxNorm must be a finite number > 0, received ${maxNorm}`);
+  }
+  return Math.min(1, maxNorm / (norm + NORM_OFFSET));
 }
 
 /**

@@ -10,7 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { checkArrays } from './rmsprop.js';
+import { emaUpdate, fusedUpdateAvailable } from '../tensor/fused-update.js';
+import { checkArrays, type UpdateImplementation } from './rmsprop.js';
 
 /** The EMA's state, for checkpoints: plain arrays, in the order of the variables. */
 export interface EmaState {
@@ -26,8 +27,15 @@ export class ExponentialMovingAverage {
   private updates = 0;
   private swapped = false;
 
-  /** Copies `variables` into the shadows. O(P) for P parameters. */
-  constructor(variables: tf.Variable[], decay: number) {
+  /**
+   * Copies `variables` into the shadows. O(P) for P parameters. With 'auto' (the default) the
+   * update runs as one fused pass on the wasm backend and as tensor ops elsewhere.
+   */
+  constructor(
+    variables: tf.Variable[],
+    decay: number,
+    readonly implementation: UpdateImplementation = 'auto',
+  ) {
     if (!(decay >= 0 && decay < 1)) {
       throw new RangeError(`EMA: decay must lie in [0, 1), received ${decay}; use null in the config to turn the EMA off`);
     }
@@ -53,6 +61,15 @@ export class ExponentialMovingAverage {
       throw new Error('EMA: update() called inside withShadowWeights(); update after the evaluation returns');
     }
     const d = this.nextDecay();
+    if (this.implementation === 'auto' && fusedUpdateAvailable()) {
+      this.variables.forEach((parameter, i) => {
+        const next = emaUpdate(this.shadows[i], parameter, 1 - d);
+        this.shadows[i].assign(next);
+        next.dispose();
+      });
+      this.updates += 1;
+      return;
+    }
     tf.tidy(() => {
       const oneMinusDecay = tf.scalar(1 - d);
       this.variables.forEach((parameter, i) => {

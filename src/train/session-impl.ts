@@ -43,7 +43,7 @@ import {
   type NamedVariable,
 } from './checkpoint.js';
 import { Adam, type AdamState } from './adam.js';
-import { clipByGlobalNorm, globalNorm } from './clip.js';
+import { clipScale, globalNorm } from './clip.js';
 import { ParallelGradientEngine } from './parallel/gradient-engine.js';
 import { resolveTrainingConfig } from './config.js';
 import { ExponentialMovingAverage, type EmaState } from './ema.js';
@@ -457,9 +457,7 @@ class Session implements EbflowTrainingSession {
       const gradientNorm = (await norm.data())[0];
       const finite = Number.isFinite(loss) && Number.isFinite(gradientNorm);
       if (finite) {
-        const applied = this.config.gradientClip === null ? gradients : clipByGlobalNorm(gradients, this.config.gradientClip, norm);
-        if (applied !== gradients) owned.push(...applied);
-        this.optimizer.apply(applied);
+        this.optimizer.apply(gradients, this.config.gradientClip === null ? 1 : clipScale(gradientNorm, this.config.gradientClip));
         this.ema?.update();
         await this.waitForBackend();
       } else {

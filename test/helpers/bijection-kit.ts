@@ -344,6 +344,27 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
       });
     });
 
+    test('constant-input energy and its θ-gradient match the energy', (context) => {
+      withSubject(kitCase, settings, (model, x) => {
+        const constant = model.constantInputEnergy?.bind(model);
+        if (constant === undefined) {
+          context.skip('the model has no constant-input energy');
+          return;
+        }
+        const weights = tf.tensor1d(Array.from({ length: x.shape[0] }, (_, b) => 0.5 + b));
+        const fromConstant = tf.variableGrads(() => tf.sum(tf.mul(constant(x), weights)), model.variables);
+        const fromEnergy = tf.variableGrads(() => tf.sum(tf.mul(model.energy(x), weights)), model.variables);
+        assert.equal(firstMismatch([fromConstant.value.dataSync()[0]], [fromEnergy.value.dataSync()[0]], tolerances.derivatives, 'Σ wE'), null);
+        for (const variable of model.variables) {
+          const a = fromConstant.grads[variable.name];
+          const b = fromEnergy.grads[variable.name];
+          assert.ok(a !== undefined && b !== undefined, `θ-gradient of ${variable.name} is missing`);
+          assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂E/∂${variable.name}`);
+        }
+        tf.dispose([weights, fromConstant.value, fromEnergy.value, ...Object.values(fromConstant.grads), ...Object.values(fromEnergy.grads)]);
+      });
+    });
+
     test('gradients reach every parameter', () => {
       withSubject(kitCase, settings, (model, x) => {
         checkGradientsReachEveryParameter(model.architecture, model.variables, () => tf.sum(model.logProb(x)));

@@ -7,6 +7,7 @@ import {
   SmoothLeakyReluLayer,
   invertSmoothLeakyReluScalar,
   newtonStep,
+  smoothLeakyReluStage,
   smoothLeakyReluTerms,
 } from '../../src/layers/smooth-leaky-relu.js';
 import { RandomStream } from '../../src/random/stream.js';
@@ -89,4 +90,88 @@ it('Newton early stop equals all 100 steps', () => {
   // Both ways of stopping occur: fixed points, and 2-cycles between neighbouring floats.
   assert.ok(stoppedEarly > 0);
   assert.ok(stoppedEarly < 3000);
+});
+
+/** Float64 terms of the SLR stage at h: f, f′, f″/f′, ln f′, L = f‴/f′ − (f″/f′)² and ∂L/∂h. */
+function stageReference(h: number, residual: boolean): { y: number; slope: number; ratio: number; logSlope: number; curvature: number; curvatureSlope: number } {
+  const [y, f1, f2, f3] = slrDerivatives(h, 0.3, residual);
+  const s = 1 / (1 + Math.exp(-h));
+  const f4 = f2 * (1 - 6 * s + 6 * s * s);
+  const ratio = f2 / f1;
+  const curvature = f3 / f1 - ratio * ratio;
+  return { y, slope: f1, ratio, logSlope: Math.log(f1), curvature, curvatureSlope: f4 / f1 - (f3 / f1) * ratio - 2 * ratio * curvature };
+}
+
+// Rows of 8 values (a multiple of 4, so the fused kernel runs on wasm), from −80 to 80.
+const STAGE_INPUTS = [-80, -30, -12, -8.5, -2, -0.7, -1e-3, 0, 1e-4, 0.3, 1.9, 4, 6, 11, 25, 80];
+
+forEachBackend((backend) => {
+  for (const residual of [false, true]) {
+    it(`SLR stage terms and their gradient match float64 (residual ${residual})`, () => {
+      const h = tf.tensor2d(STAGE_INPUTS, [2, 8]);
+      const weights = [1.5, -0.5, 2, 0.75, -1.25];
+      const outputs = (x: tf.Tensor): tf.Tensor[] => {
+        const stage = smoothLeakyReluStage(x, 0.3, residual, { derivatives: true, curvature: true });
+        return [stage.y, stage.rowLogSlope, stage.slope!, stage.curvatureRatio!, stage.logSlopeCurvature!];
+      };
+      const [y, rowLogSlope, slope, ratio, curvature] = outputs(h).map((t) => {
+        const values = t.dataSync();
+        t.dispose();
+        return values;
+      });
+      const reference = STAGE_INPUTS.map((value) => stageReference(value, residual));
+      assert.equal(firstMismatch(y, reference.map((r) => r.y), backend.elementwise, 'y'), null);
+      assert.equal(firstMismatch(slope, reference.map((r) => r.slope), backend.elementwise, 'f′'), null);
+      assert.equal(firstMismatch(ratio, reference.map((r) => r.ratio), backend.elementwise, 'f″/f′'), null);
+      assert.equal(firstMismatch(curvature, reference.map((r) => r.curvature), backend.elementwise, 'L'), null);
+      const rowSums = [0, 1].map((row) => reference.slice(row * 8, row * 8 + 8).reduce((sum, r) => sum + r.logSlope, 0));
+      assert.equal(firstMismatch(rowLogSlope, rowSums, backend.elementwise, 'Σ ln f′'), null);
+
+      // ∂/∂h of w₀Σy + w₁Σ(Σ ln f′) + w₂Σf′ + w₃Σ(f″/f′) + w₄ΣL.
+      const gradient = tf.grad((x: tf.Tensor) => tf.addN(outputs(x).map((t, i) => tf.mul(tf.sum(t), weights[i]))))(h);
+      const expected = reference.map(
+        (r) => weights[0] * r.slope + weights[1] * r.ratio + weights[2] * r.ratio * r.slope + weights[3] * r.curvature + weights[4] * r.curvatureSlope,
+      );
+      assert.equal(firstMismatch(gradient.dataSync(), expected, backend.elementwise, '∂/∂h'), null);
+      tf.dispose([h, gradient]);
+    });
+  }
+
+  it('SLR stage without derivatives returns y and the row sums only', () => {
+    const h = tf.tensor2d(STAGE_INPUTS, [4, 4]);
+    const stage = smoothLeakyReluStage(h, 0.3, false, { derivatives: false, curvature: false });
+    assert.equal(stage.slope, undefined);
+    assert.equal(stage.curvatureRatio, undefined);
+    assert.deepEqual(stage.rowLogSlope.shape, [4]);
+    tf.dispose([h, stage.y, stage.rowLogSlope]);
+    assert.throws(() => smoothLeakyReluStage(h, 0.3, false, { derivatives: false, curvature: true }), /terms.curvature needs terms.derivatives/);
+  });
+
+  if (backend.name.startsWith('wasm')) {
+    it('fused and composed SLR stages agree on a batch', () => {
+      const values = new RandomStream(5).normalArray(6 * 64).map((v) => 4 * v);
+      const h = tf.tensor2d(values, [6, 64]);
+      const run = (implementation: 'fused' | 'composed'): Float32Array[] =>
+        tf.tidy(() => {
+          const loss = (x: tf.Tensor): tf.Scalar => {
+            const stage = smoothLeakyReluStage(x, 0.3, true, { derivatives: true, curvature: true }, implementation);
+            const terms = [stage.y, stage.rowLogSlope, stage.slope!, stage.curvatureRatio!, stage.logSlopeCurvature!];
+            return tf.addN(terms.map((t, i) => tf.sum(tf.mul(t, i + 1)))) as tf.Scalar;
+          };
+          const { value, grad } = tf.valueAndGrad(loss)(h);
+          return [value.dataSync() as Float32Array, grad.dataSync() as Float32Array];
+        });
+      const fused = run('fused');
+      const composed = run('composed');
+      assert.equal(firstMismatch(fused[0], composed[0], backend.accumulated, 'loss'), null);
+      assert.equal(firstMismatch(fused[1], composed[1], backend.elementwise, '∂loss/∂h'), null);
+      h.dispose();
+    });
+
+    it('the fused SLR stage names what it needs', () => {
+      const h = tf.ones([2, 3]);
+      assert.throws(() => smoothLeakyReluStage(h, 0.3, false, { derivatives: false, curvature: false }, 'fused'), /rows of a multiple of 4 values .*3 values per row/);
+      h.dispose();
+    });
+  }
 });

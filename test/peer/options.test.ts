@@ -15,7 +15,7 @@ describe('parseBenchPeerArgs', () => {
     assert.equal(options.outDir, 'reports/peer');
     assert.equal(options.runTimeoutMs, 1_800_000);
     assert.equal(options.backend, undefined);
-    assert.equal(options.ompWaitPolicy, 'passive');
+    assert.equal(options.ompWaitPolicy, 'short-spin');
   });
 
   it('reads every option', () => {

@@ -1,0 +1,197 @@
+;; The smooth leaky ReLU f(x) = c·x + a·softplus(x) and the derivative terms the explicit score
+;; formulas need, in WebAssembly SIMD, with a = 1 − α and c = α (or 1 + α with the residual).
+;; From σ = σ(x):  f′ = c + a·σ,  f″ = a·σ(1−σ),  f‴ = f″·(1−2σ),  f⁗ = f″·(1 − 6σ + 6σ²).
+;;
+;; The module imports the memory of tfjs-backend-wasm; pointers are byte offsets into it. Rows
+;; hold `rowSize` values, a multiple of 4 (the caller checks). A pointer of 0 marks an output
+;; that is not wanted, or an upstream gradient that is zero.
+;;
+;; exp and log are the single-precision Cephes approximations (range reduction, then a
+;; polynomial), vectorised; their error is a few float32 ulps, which the tests bound against
+;; float64.
+;;
+;; Compiled to smooth-leaky-relu.wasm by scripts/build-wasm.mjs during `npm run build`.
+(module
+  (import "env" "memory" (memory 1))
+
+  ;; e^x for x ≤ 0, four lanes. x is clamped to −87 (e^−87 ≈ 1.6e−38, still a normal float).
+  (func $exp (param $x v128) (result v128)
+    (local $k v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.max (local.get $x) (f32x4.splat (f32.const -87))))
+    ;; k = round(x·log₂e), r = x − k·ln 2 in two parts.
+    (local.set $k (f32x4.nearest (f32x4.mul (local.get $x) (f32x4.splat (f32.const 1.44269504088896341)))))
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (f32x4.splat (f32.const 0.693359375)))))
+    (local.set $r (f32x4.sub (local.get $r) (f32x4.mul (local.get $k) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $p (f32x4.splat (f32.const 1.9875691500e-4)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.3981999507e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 8.3334519073e-3))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 4.1665795894e-2))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 1.6666665459e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (f32x4.splat (f32.const 5.0000001201e-1))))
+    ;; e^r ≈ 1 + r + r²·p.
+    (local.set $p
+      (f32x4.add
+        (f32x4.add (f32x4.mul (f32x4.mul (local.get $r) (local.get $r)) (local.get $p)) (local.get $r))
+        (f32x4.splat (f32.const 1))))
+    ;; Multiply by 2^k, built in the exponent field: (k + 127) << 23.
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+
+  ;; ln x for finite x > 0, four lanes.
+  (func $log (param $x v128) (result v128)
+    (local $bits v128) (local $e v128) (local $m v128) (local $small v128) (local $z v128) (local $p v128)
+    (local.set $bits (local.get $x))
+    ;; x = m·2^e with m in [0.5, 1).
+    (local.set $e
+      (i32x4.sub (i32x4.shr_u (v128.and (local.get $bits) (i32x4.splat (i32.const 0x7f800000))) (i32.const 23))
+        (i32x4.splat (i32.const 126))))
+    (local.set $m (v128.or (v128.and (local.get $bits) (i32x4.splat (i32.const 0x807fffff))) (i32x4.splat (i32.const 0x3f000000))))
+    ;; For m < √½ use 2m − 1 and e − 1, otherwise m − 1, so m − 1 lies in [√½ − 1, √2 − 1).
+    (local.set $small (f32x4.lt (local.get $m) (f32x4.splat (f32.const 0.707106781186547524))))
+    (local.set $e (f32x4.convert_i32x4_s (i32x4.add (local.get $e) (local.get $small))))
+    (local.set $m
+      (f32x4.add (f32x4.sub (local.get $m) (f32x4.splat (f32.const 1))) (v128.and (local.get $m) (local.get $small))))
+    (local.set $z (f32x4.mul (local.get $m) (local.get $m)))
+    (local.set $p (f32x4.splat (f32.const 7.0376836292e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $m)) (f32x4.splat (f32.const -1.1514610310e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $m)) (f32x4.splat (f32.const 1.1676998740e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $m)) (f32x4.splat (f32.const -1.2420140846e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $m)) (f32x4.splat (f32.const 1.4249322787e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $m)) (f32x4.splat (f32.const -1.6668057665e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $m)) (f32x4.splat (f32.const 2.0000714765e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $m)) (f32x4.splat (f32.const -2.4999993993e-1))))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $m)) (f32x4.splat (f32.const 3.3333331174e-1))))
+    ;; ln x ≈ m − z/2 + m·z·p + e·ln 2, with ln 2 in two parts.
+    (local.set $p (f32x4.mul (f32x4.mul (local.get $p) (local.get $m)) (local.get $z)))
+    (local.set $p (f32x4.add (local.get $p) (f32x4.mul (local.get $e) (f32x4.splat (f32.const -2.12194440e-4)))))
+    (local.set $p (f32x4.sub (local.get $p) (f32x4.mul (local.get $z) (f32x4.splat (f32.const 0.5)))))
+    (f32x4.add (f32x4.add (local.get $m) (local.get $p)) (f32x4.mul (local.get $e) (f32x4.splat (f32.const 0.693359375)))))
+
+  ;; σ(x) from t = e^−|x|: 1/(1 + t) for x ≥ 0, t/(1 + t) otherwise.
+  (func $logistic (param $x v128) (param $t v128) (result v128)
+    (f32x4.div
+      (v128.bitselect (f32x4.splat (f32.const 1)) (local.get $t) (f32x4.ge (local.get $x) (f32x4.splat (f32.const 0))))
+      (f32x4.add (f32x4.splat (f32.const 1)) (local.get $t))))
+
+  ;; Writes, for each of `rows` rows of `rowSize` values x:
+  ;;   y = f(x), and when their pointers are not 0, slope = f′, ratio = f″/f′ and
+  ;;   logCurvature = f‴/f′ − (f″/f′)²; and rowLog[row] = Σ ln f′ over the row (float32).
+  ;; softplus(x) = max(x, 0) + ln(1 + t) with t = e^−|x|, where ln(1 + t) is corrected by
+  ;; ((u − 1) − t)/u for u = 1 + t, so it keeps its accuracy for small t.
+  (func (export "forward")
+    (param $input i32) (param $y i32) (param $slope i32) (param $ratio i32) (param $logCurvature i32) (param $rowLog i32)
+    (param $rows i32) (param $rowSize i32) (param $a f32) (param $c f32)
+    (local $row i32) (local $offset i32) (local $rowEnd i32)
+    (local $x v128) (local $t v128) (local $u v128) (local $s v128) (local $f1 v128) (local $f2 v128) (local $q v128) (local $sums v128)
+    (local $as v128) (local $cs v128) (local $ones v128)
+    (local.set $as (f32x4.splat (local.get $a)))
+    (local.set $cs (f32x4.splat (local.get $c)))
+    (local.set $ones (f32x4.splat (f32.const 1)))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $rowEnd (i32.add (local.get $offset) (i32.shl (local.get $rowSize) (i32.const 2))))
+        (local.set $sums (f32x4.splat (f32.const 0)))
+        (block $valuesDone
+          (loop $values
+            (br_if $valuesDone (i32.ge_u (local.get $offset) (local.get $rowEnd)))
+            (local.set $x (v128.load align=4 (i32.add (local.get $input) (local.get $offset))))
+            (local.set $t (call $exp (f32x4.neg (f32x4.abs (local.get $x)))))
+            (local.set $u (f32x4.add (local.get $ones) (local.get $t)))
+            (local.set $s (call $logistic (local.get $x) (local.get $t)))
+            ;; y = c·x + a·(max(x, 0) + ln u − ((u − 1) − t)/u).
+            (v128.store align=4 (i32.add (local.get $y) (local.get $offset))
+              (f32x4.add (f32x4.mul (local.get $cs) (local.get $x))
+                (f32x4.mul (local.get $as)
+                  (f32x4.add (f32x4.max (local.get $x) (f32x4.splat (f32.const 0)))
+                    (f32x4.sub (call $log (local.get $u))
+                      (f32x4.div (f32x4.sub (f32x4.sub (local.get $u) (local.get $ones)) (local.get $t)) (local.get $u)))))))
+            (local.set $f1 (f32x4.add (local.get $cs) (f32x4.mul (local.get $as) (local.get $s))))
+            (local.set $sums (f32x4.add (local.get $sums) (call $log (local.get $f1))))
+            (if (local.get $slope)
+              (then (v128.store align=4 (i32.add (local.get $slope) (local.get $offset)) (local.get $f1))))
+            (if (i32.or (local.get $ratio) (local.get $logCurvature))
+              (then
+                (local.set $f2 (f32x4.mul (local.get $as) (f32x4.mul (local.get $s) (f32x4.sub (local.get $ones) (local.get $s)))))
+                (local.set $q (f32x4.div (local.get $f2) (local.get $f1)))
+                (if (local.get $ratio)
+                  (then (v128.store align=4 (i32.add (local.get $ratio) (local.get $offset)) (local.get $q))))
+                (if (local.get $logCurvature)
+                  (then
+                    ;; f‴/f′ − q² = q·(1 − 2σ) − q².
+                    (v128.store align=4 (i32.add (local.get $logCurvature) (local.get $offset))
+                      (f32x4.sub
+                        (f32x4.mul (local.get $q) (f32x4.sub (local.get $ones) (f32x4.add (local.get $s) (local.get $s))))
+                        (f32x4.mul (local.get $q) (local.get $q))))))))
+            (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+            (br $values)))
+        (f32.store align=4 (i32.add (local.get $rowLog) (i32.shl (local.get $row) (i32.const 2)))
+          (f32.add
+            (f32.add (f32x4.extract_lane 0 (local.get $sums)) (f32x4.extract_lane 1 (local.get $sums)))
+            (f32.add (f32x4.extract_lane 2 (local.get $sums)) (f32x4.extract_lane 3 (local.get $sums)))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rowLoop))))
+
+  ;; Writes dh = ∂/∂x of Σ (dy·y + dSlope·f′ + dRatio·(f″/f′) + dLogCurvature·(f‴/f′ − (f″/f′)²))
+  ;; + Σ_row dRow[row]·Σ ln f′, element-wise:
+  ;;   dh = dy·f′ + dSlope·f″ + dRatio·L + dRow·q + dLogCurvature·(f⁗/f′ − (f‴/f′)·q − 2q·L),
+  ;; with q = f″/f′ and L = f‴/f′ − q². dSlope, dRatio and dLogCurvature may be 0 (zero).
+  (func (export "backward")
+    (param $input i32) (param $dy i32) (param $dSlope i32) (param $dRatio i32) (param $dLogCurvature i32) (param $dRow i32)
+    (param $dh i32) (param $rows i32) (param $rowSize i32) (param $a f32) (param $c f32)
+    (local $row i32) (local $offset i32) (local $rowEnd i32)
+    (local $x v128) (local $s v128) (local $f1 v128) (local $f2 v128) (local $w v128) (local $q v128) (local $r3 v128) (local $l v128)
+    (local $sum v128) (local $rowGradient v128) (local $as v128) (local $cs v128) (local $ones v128)
+    (local.set $as (f32x4.splat (local.get $a)))
+    (local.set $cs (f32x4.splat (local.get $c)))
+    (local.set $ones (f32x4.splat (f32.const 1)))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $rowEnd (i32.add (local.get $offset) (i32.shl (local.get $rowSize) (i32.const 2))))
+        (local.set $rowGradient (v128.load32_splat align=4 (i32.add (local.get $dRow) (i32.shl (local.get $row) (i32.const 2)))))
+        (block $valuesDone
+          (loop $values
+            (br_if $valuesDone (i32.ge_u (local.get $offset) (local.get $rowEnd)))
+            (local.set $x (v128.load align=4 (i32.add (local.get $input) (local.get $offset))))
+            (local.set $s (call $logistic (local.get $x) (call $exp (f32x4.neg (f32x4.abs (local.get $x))))))
+            (local.set $f1 (f32x4.add (local.get $cs) (f32x4.mul (local.get $as) (local.get $s))))
+            (local.set $f2 (f32x4.mul (local.get $as) (f32x4.mul (local.get $s) (f32x4.sub (local.get $ones) (local.get $s)))))
+            ;; w = 1 − 2σ, so f‴ = f″·w; q = f″/f′; r3 = f‴/f′ = q·w; L = r3 − q².
+            (local.set $w (f32x4.sub (local.get $ones) (f32x4.add (local.get $s) (local.get $s))))
+            (local.set $q (f32x4.div (local.get $f2) (local.get $f1)))
+            (local.set $r3 (f32x4.mul (local.get $q) (local.get $w)))
+            (local.set $l (f32x4.sub (local.get $r3) (f32x4.mul (local.get $q) (local.get $q))))
+            (local.set $sum
+              (f32x4.add
+                (f32x4.mul (v128.load align=4 (i32.add (local.get $dy) (local.get $offset))) (local.get $f1))
+                (f32x4.mul (local.get $rowGradient) (local.get $q))))
+            (if (local.get $dSlope)
+              (then
+                (local.set $sum
+                  (f32x4.add (local.get $sum)
+                    (f32x4.mul (v128.load align=4 (i32.add (local.get $dSlope) (local.get $offset))) (local.get $f2))))))
+            (if (local.get $dRatio)
+              (then
+                (local.set $sum
+                  (f32x4.add (local.get $sum)
+                    (f32x4.mul (v128.load align=4 (i32.add (local.get $dRatio) (local.get $offset))) (local.get $l))))))
+            (if (local.get $dLogCurvature)
+              (then
+                ;; f⁗/f′ = q·(1 − 6σ + 6σ²) = q·(1 − 6σ(1 − σ)).
+                (local.set $sum
+                  (f32x4.add (local.get $sum)
+                    (f32x4.mul (v128.load align=4 (i32.add (local.get $dLogCurvature) (local.get $offset)))
+                      (f32x4.sub
+                        (f32x4.sub
+                          (f32x4.mul (local.get $q)
+                            (f32x4.sub (local.get $ones)
+                              (f32x4.mul (f32x4.splat (f32.const 6)) (f32x4.mul (local.get $s) (f32x4.sub (local.get $ones) (local.get $s))))))
+                          (f32x4.mul (local.get $r3) (local.get $q)))
+                        (f32x4.mul (f32x4.add (local.get $q) (local.get $q)) (local.get $l))))))))
+            (v128.store align=4 (i32.add (local.get $dh) (local.get $offset)) (local.get $sum))
+            (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+            (br $values)))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rowLoop))))
+)

@@ -1,0 +1,104 @@
+/**
+ * Direct access to tensors in the memory of tfjs-backend-wasm, for code that works on their
+ * values in place instead of through one backend kernel per arithmetic operation:
+ * - the project's WebAssembly SIMD kernels (`kernels/*.wat`, compiled to .wasm by `npm run
+ *   build`) import that memory, and take tensors as the byte offsets of their values;
+ * - native routines (OpenBLAS through `native-blas.ts`) take Float32Array views of it.
+ * A view becomes detached when the memory grows, and any allocation can grow it, so views are
+ * made after the last allocation they must survive and never kept. Only the wasm backend
+ * qualifies.
+ */
+import { readFileSync } from 'node:fs';
+
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The members of tfjs-backend-wasm's BackendWasm (4.22.0) used here. */
+export interface WasmBackendInternals {
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  wasm: { asm?: { memory?: unknown }; HEAPU8: Uint8Array };
+}
+
+/** The parts of the global WebAssembly API used here (the project's TypeScript libs omit its types). */
+interface WebAssemblyApi {
+  Memory: abstract new (...args: never[]) => object;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
+}
+const webAssembly = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+
+/** Instances per kernel file, with the memory they were bound to. */
+const instances = new Map<string, { memory: object; exports: object }>();
+
+function backendMemory(): object | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const memory = (tf.backend() as unknown as WasmBackendInternals).wasm.asm?.memory;
+  return memory instanceof webAssembly.Memory ? memory : null;
+}
+
+/** Returns whether the kernels can run: the current backend is wasm and exposes its memory. */
+export function wasmKernelsAvailable(): boolean {
+  return backendMemory() !== null;
+}
+
+/**
+ * Returns the exports of `kernels/<file>` bound to the wasm backend's memory, compiling the
+ * module on first use (about a millisecond). Throws, naming `caller` and the fix, off the wasm
+ * backend or when the compiled file is missing.
+ */
+export function wasmKernels<T>(file: string, caller: string): { backend: WasmBackendInternals; kernels: T } {
+  const memory = backendMemory();
+  if (memory === null) {
+    throw new Error(`${caller}: the WebAssembly kernels need the wasm backend, but ${tf.getBackend()} is active; use the tensor-op path.`);
+  }
+  let instance = instances.get(file);
+  if (instance === undefined || instance.memory !== memory) {
+    const url = new URL(`./kernels/${file}`, import.meta.url);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(url);
+    } catch (error) {
+      throw new Error(`${caller}: cannot read ${url.pathname} (${(error as Error).message}); run \`npm run build\`, which compiles src/tensor/kernels/*.wat.`);
+    }
+    instance = { memory, exports: new webAssembly.Instance(new webAssembly.Module(bytes), { env: { memory } }).exports };
+    instances.set(file, instance);
+  }
+  return { backend: tf.backend() as unknown as WasmBackendInternals, kernels: instance.exports as T };
+}
+
+/** Returns the byte offset of a float32 tensor's values in the wasm backend's memory. */
+export function offsetOf(backend: WasmBackendInternals, tensor: tf.TensorInfo, caller: string): number {
+  if (tensor.dtype !== 'float32') throw new Error(`${caller}: tensors must be float32, received ${tensor.dtype}; cast them first.`);
+  const entry = backend.dataIdMap.get(tensor.dataId);
+  if (entry === undefined) throw new Error(`${caller}: a tensor has no storage on the wasm backend; was it disposed?`);
+  return entry.memoryOffset;
+}
+
+/**
+ * Returns a view of the float32 values of `tensor` on the wasm backend, valid until the next
+ * allocation on the backend. Writing to it changes the tensor (and every tensor sharing its
+ * storage). O(1).
+ */
+export function wasmFloat32View(tensor: tf.TensorInfo): Float32Array {
+  const backend = wasmBackend('wasmFloat32View');
+  const offset = offsetOf(backend, tensor, 'wasmFloat32View');
+  return new Float32Array(backend.wasm.HEAPU8.buffer, offset, tf.util.sizeFromShape(tensor.shape));
+}
+
+/**
+ * Allocates a float32 tensor of `shape` on the wasm backend, lets `fill` write all of its values
+ * through a view, and returns it. `fill` must not allocate tensors. O(1) besides `fill`.
+ */
+export function wasmTensorFrom(shape: number[], fill: (values: Float32Array) => void): tf.Tensor {
+  const backend = wasmBackend('wasmTensorFrom');
+  const info = backend.makeOutput(shape, 'float32');
+  fill(wasmFloat32View(info));
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
+
+function wasmBackend(caller: string): WasmBackendInternals {
+  if (tf.getBackend() !== 'wasm') {
+    throw new Error(`${caller}: needs the wasm backend, but ${tf.getBackend()} is active; use tensor operations there.`);
+  }
+  return tf.backend() as unknown as WasmBackendInternals;
+}
