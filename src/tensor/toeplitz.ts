@@ -4,8 +4,8 @@
  *
  * A C→C convolution with a K×K filter on [H, W, C] images is the linear map vec(y) = T·vec(x)
  * with D = H·W·C, whose D×D matrix T has every entry zero or one filter value. T is built from
- * the filter by an index map (O(D²) in JavaScript) and its gradient scatter-adds back onto the
- * filter. On the wasm backend, XNNPACK ran the batch-100 7×7 "same" convolutions of the MNIST
+ * the filter's list of nonzero entries (D·K²·C of them) and its gradient scatter-adds back onto
+ * the filter. On the wasm backend, XNNPACK ran the batch-100 7×7 "same" convolutions of the MNIST
  * CNN at 36–88 ms each on the project's 2-core machine (under load). The product
  * [100×784]·[784×784] took a few ms on OpenBLAS. So when OpenBLAS computes the products and D is
  * small, `SameConvolution` multiplies by Tᵀ instead of convolving.
@@ -15,32 +15,42 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dSame, conv2dSameTranspose } from './conv.js';
 import { matMul } from './matmul.js';
 import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
+import { wasmFloat32View, wasmKernelsAvailable, wasmTensorFrom } from './wasm-memory.js';
 
 /**
  * Largest D for which `SameConvolution` multiplies by Tᵀ. The product costs 2BD² operations
  * against 2BDK²C for the convolution, so the dense form pays only while D is small; at D = 3072
- * (CIFAR-10) it would need 1.9 GFLOP per batch of 100 and a 38 MB index map.
+ * (CIFAR-10) it would need 1.9 GFLOP per batch of 100 and a 38 MB matrix.
  */
 export const DENSE_CONVOLUTION_MAX_DIMENSION = 1024;
 
-const TOEPLITZ_INDEX_CACHE = new Map<string, Int32Array>();
+/** The nonzero entries of Tᵀ for one shape: where each sits in Tᵀ and which filter value it equals. */
+interface ToeplitzEntries {
+  /** Flat row-major index into Tᵀ [D, D] of each nonzero entry. */
+  positions: Int32Array;
+  /** Flat index into the filter [K, K, C, C] of the value at each position. */
+  sources: Int32Array;
+}
+
+const TOEPLITZ_ENTRIES_CACHE = new Map<string, ToeplitzEntries>();
 
 /**
- * Returns, for each entry (k, m) of Tᵀ (row-major, D×D with D = H·W·C), the flat index of the
- * filter value [K, K, C, C] it equals, or −1 where Tᵀ is zero. Row k is the basis image at
- * (h₀, w₀, c₀) and column m the output at (h, w, c), both in NHWC order. The "same" convolution
- * reads input (h + i − p, w + j − p) with filter tap (i, j), p = (K − 1)/2, so the entry is tap
- * (h₀ − h + p, w₀ − w + p) from input channel c₀ to output channel c. One map per shape is cached:
- * 4D² bytes (2.4 MB at D = 784, 38 MB at D = 3072).
+ * Returns the nonzero entries of Tᵀ (row-major, D×D with D = H·W·C) for a K×K filter [K, K, C, C].
+ * Row k is the basis image at (h₀, w₀, c₀) and column m the output at (h, w, c), both in NHWC
+ * order. The "same" convolution reads input (h + i − p, w + j − p) with filter tap (i, j),
+ * p = (K − 1)/2, so the entry is tap (h₀ − h + p, w₀ − w + p) from input channel c₀ to output
+ * channel c. At most D·K²·C entries (38,416 for the 28×28×1 MNIST layers, 614,656 at 7×7×16),
+ * each stored as two int32 values; one list per shape is cached.
  */
-export function toeplitzIndex(height: number, width: number, channels: number, kernel: number): Int32Array {
+export function toeplitzEntries(height: number, width: number, channels: number, kernel: number): ToeplitzEntries {
   const key = `${height}x${width}x${channels}/${kernel}`;
-  const cached = TOEPLITZ_INDEX_CACHE.get(key);
+  const cached = TOEPLITZ_ENTRIES_CACHE.get(key);
   if (cached !== undefined) return cached;
 
   const dimension = height * width * channels;
   const pad = (kernel - 1) / 2;
-  const index = new Int32Array(dimension * dimension).fill(-1);
+  const positions: number[] = [];
+  const sources: number[] = [];
   for (let h0 = 0; h0 < height; h0++) {
     for (let w0 = 0; w0 < width; w0++) {
       for (let c0 = 0; c0 < channels; c0++) {
@@ -50,21 +60,23 @@ export function toeplitzIndex(height: number, width: number, channels: number, k
           for (let w = Math.max(0, w0 - pad); w <= Math.min(width - 1, w0 + pad); w++) {
             const tap = ((h0 - h + pad) * kernel + (w0 - w + pad)) * channels + c0;
             for (let c = 0; c < channels; c++) {
-              index[row + (h * width + w) * channels + c] = tap * channels + c;
+              positions.push(row + (h * width + w) * channels + c);
+              sources.push(tap * channels + c);
             }
           }
         }
       }
     }
   }
-  TOEPLITZ_INDEX_CACHE.set(key, index);
-  return index;
+  const entries = { positions: Int32Array.from(positions), sources: Int32Array.from(sources) };
+  TOEPLITZ_ENTRIES_CACHE.set(key, entries);
+  return entries;
 }
-
 
 /**
  * Returns Tᵀ [D, D] for the filter [K, K, C, C] on images of `inputShape` [H, W, C]: row k is
- * conv(e_k) = T·e_k, in NHWC order. O(D²) in JavaScript plus one read of the filter.
+ * conv(e_k) = T·e_k, in NHWC order. O(D²) to zero the matrix plus one write per nonzero entry
+ * (D·K²·C); on the wasm backend the entries are written into the tensor's memory directly.
  *
  * NOTE: differentiable once in the filter. The gradient reads ∂L/∂Tᵀ as values, which is all
  * the log-det and the θ-gradient of a loss need; no objective differentiates it again.
@@ -78,24 +90,30 @@ export function transposedToeplitz(filter: tf.Tensor4D, inputShape: readonly [nu
         `received [${filter.shape.join(', ')}].`,
     );
   }
-  const index = toeplitzIndex(height, width, channels, kernel);
+  const { positions, sources } = toeplitzEntries(height, width, channels, kernel);
   const dimension = height * width * channels;
+  const onWasm = wasmKernelsAvailable() && filter.dtype === 'float32';
   const gatherFromFilter = tf.customGrad(((weights: tf.Tensor4D) => {
     const values = weights.dataSync();
-    const entries = new Float32Array(index.length);
-    for (let position = 0; position < index.length; position++) {
-      const source = index[position];
-      if (source >= 0) entries[position] = values[source];
+    const fill = (entries: Float32Array): void => {
+      entries.fill(0);
+      for (let j = 0; j < positions.length; j++) entries[positions[j]] = values[sources[j]];
+    };
+    let value: tf.Tensor2D;
+    if (onWasm) {
+      value = wasmTensorFrom([dimension, dimension], fill) as tf.Tensor2D;
+    } else {
+      const entries = new Float32Array(dimension * dimension);
+      fill(entries);
+      value = tf.tensor2d(entries, [dimension, dimension]);
     }
     return {
-      value: tf.tensor2d(entries, [dimension, dimension]),
+      value,
       gradFunc: (dy: tf.Tensor2D) => {
-        const upstream = dy.dataSync();
+        // On wasm the upstream gradient is read in place; elsewhere dataSync copies it out.
+        const upstream = onWasm && dy.dtype === 'float32' ? wasmFloat32View(dy) : dy.dataSync();
         const gradient = new Float32Array(weights.size);
-        for (let position = 0; position < index.length; position++) {
-          const target = index[position];
-          if (target >= 0) gradient[target] += upstream[position];
-        }
+        for (let j = 0; j < positions.length; j++) gradient[sources[j]] += upstream[positions[j]];
         return tf.tensor4d(gradient, weights.shape);
       },
     };
