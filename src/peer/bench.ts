@@ -4,8 +4,8 @@
  */
 import { cpus, hostname, platform } from 'node:os';
 
-import type { PeerCommand, PeerProcessOptions } from './driver.js';
 import { DEFAULT_GOMP_SPINCOUNT, describeOpenMpWait } from '../tensor/native-blas.js';
+import type { PeerCommand, PeerProcessOptions } from './driver.js';
 import { findTorchPython, pytorchPeerCommand } from './python.js';
 import {
   runInterleavedSweep,
