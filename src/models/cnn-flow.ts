@@ -17,6 +17,7 @@ import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluStage } from '../layers/smooth-leaky-relu.js';
 import { SqueezeLayer } from '../layers/squeeze.js';
 import type { RandomStream } from '../random/stream.js';
+import { addBias } from '../tensor/matmul.js';
 import { SameConvolution } from '../tensor/toeplitz.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
 import {
@@ -171,7 +172,7 @@ export class CnnFlow implements EnergyFlow {
       for (const stage of this.stages) {
         if (stage.kind === 'conv') {
           const convolution = new SameConvolution(stage.layer.weightForForward(), stage.layer.inputShape);
-          activation = tf.add(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
+          activation = addBias(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
         } else if (stage.kind === 'squeeze') {
           activation = stage.layer.forward(activation).y;
         } else {
@@ -242,7 +243,7 @@ export class CnnFlow implements EnergyFlow {
       for (const stage of this.stages) {
         if (stage.kind === 'conv') {
           const convolution = convolutions.get(stage.layer) as SameConvolution;
-          activation = tf.add(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
+          activation = addBias(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
           if (tangent !== null) tangent = convolution.apply(tangent as tf.Tensor4D);
         } else if (stage.kind === 'squeeze') {
           activation = stage.layer.forward(activation).y;

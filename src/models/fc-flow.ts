@@ -13,7 +13,7 @@ import { DenseLayer } from '../layers/dense.js';
 import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluStage } from '../layers/smooth-leaky-relu.js';
 import type { RandomStream } from '../random/stream.js';
-import { matMul } from '../tensor/matmul.js';
+import { addBias, matMul } from '../tensor/matmul.js';
 import { wasmBlasKernelInstalled } from '../tensor/wasm-blas-kernel.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
 import {
@@ -122,13 +122,13 @@ export class FcFlow implements EnergyFlow {
   constantInputEnergy(x: tf.Tensor): tf.Tensor1D {
     return tf.tidy(() => {
       const rows = flattenSamples(x, this.dimension, 'FcFlow.constantInputEnergy');
-      let h = tf.add(new WeightProducts(this.denseLayers[0].weight).timesTransposed(rows, true), this.denseLayers[0].bias);
+      let h = addBias(new WeightProducts(this.denseLayers[0].weight).timesTransposed(rows, true), this.denseLayers[0].bias);
       let logSlopeSum: tf.Tensor | null = null;
       for (let index = 1; index < this.depth; index++) {
         const { y, rowLogSlope } = smoothLeakyReluStage(h, this.alpha, this.residual, { derivatives: false, curvature: false });
         logSlopeSum = logSlopeSum === null ? rowLogSlope : tf.add(logSlopeSum, rowLogSlope);
         const products = new WeightProducts(this.denseLayers[index].weight);
-        h = tf.add(products.timesTransposed(y as tf.Tensor2D, false), this.denseLayers[index].bias);
+        h = addBias(products.timesTransposed(y as tf.Tensor2D, false), this.denseLayers[index].bias);
       }
       const energy = tf.add(tf.mul(tf.sum(tf.square(h), 1), 0.5), 0.5 * this.dimension * LOG_TWO_PI);
       return (logSlopeSum === null ? energy : tf.sub(energy, logSlopeSum)) as tf.Tensor1D;
@@ -196,7 +196,7 @@ export class FcFlow implements EnergyFlow {
       // 1. Forward pass with the SLR terms and, with a direction, the forward tangents.
       const directionRows = withDirection ? flattenSamples(direction, this.dimension) : null;
       let [preActivation, tangent] = unstack(products[0].timesTransposed(stack(rows, directionRows), true));
-      let h = tf.add(preActivation, this.denseLayers[0].bias) as tf.Tensor2D;
+      let h = addBias(preActivation, this.denseLayers[0].bias) as tf.Tensor2D;
       let logSlopeSum: tf.Tensor | null = null;
       const stages: NonlinearityStage[] = [];
       for (let index = 1; index < this.depth; index++) {
@@ -214,7 +214,7 @@ export class FcFlow implements EnergyFlow {
         }
         stages.push(stage);
         [preActivation, tangent] = unstack(products[index].timesTransposed(stack(terms.y as tf.Tensor2D, outputTangent), false));
-        h = tf.add(preActivation, this.denseLayers[index].bias) as tf.Tensor2D;
+        h = addBias(preActivation, this.denseLayers[index].bias) as tf.Tensor2D;
       }
 
       const z = h;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { RandomStream } from '../../src/random/stream.js';
-import { matMul } from '../../src/tensor/matmul.js';
+import { addBias, matMul } from '../../src/tensor/matmul.js';
 import { firstMismatch, forEachBackend } from '../helpers/backends.js';
 import { gradient, hessianVectorProduct } from '../helpers/finite-difference.js';
 
@@ -124,5 +124,23 @@ forEachBackend((backend) => {
     const cube = tf.zeros([2, 2, 2]);
     assert.throws(() => matMul(cube, b), /must be 2-D, received shapes \[2,2,2\]/);
     tf.dispose([a, b, cube]);
+  });
+
+  test('addBias value and gradients match tf.add', () => {
+    const random = new RandomStream(21);
+    const x = tf.tensor4d(random.normalArray(3 * 4 * 5 * 6), [3, 4, 5, 6]);
+    const bias = tf.tensor1d(random.normalArray(6));
+    const upstream = tf.tensor4d(random.normalArray(3 * 4 * 5 * 6), [3, 4, 5, 6]);
+    const lossOf = (sum: (a: tf.Tensor, b: tf.Tensor1D) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(sum(a, b as tf.Tensor1D), upstream)) as tf.Scalar;
+    const ours = tf.grads(lossOf(addBias))([x, bias]);
+    const reference = tf.grads(lossOf((a, b) => tf.add(a, b)))([x, bias]);
+    const values = tf.tidy(() => [addBias(x, bias).dataSync(), tf.add(x, bias).dataSync()]);
+    assert.equal(firstMismatch(values[0], values[1], backend.elementwise, 'x + b'), null);
+    assert.equal(firstMismatch(ours[0].dataSync(), reference[0].dataSync(), backend.elementwise, '∂/∂x'), null);
+    assert.equal(firstMismatch(ours[1].dataSync(), reference[1].dataSync(), backend.accumulated, '∂/∂b'), null);
+    const wrongBias = tf.zeros([5]) as tf.Tensor1D;
+    assert.throws(() => addBias(x, wrongBias), /last axis of x \[3,4,5,6\] must have the bias's 5 entries/);
+    tf.dispose([x, bias, upstream, wrongBias, ...ours, ...reference]);
   });
 });
