@@ -55,4 +55,10 @@ export interface EnergyFlow {
    * objectives that never differentiate in x (ml, sml, fdssm) use it on the explicit path.
    */
   constantInputEnergy?(x: tf.Tensor): tf.Tensor1D;
+  /**
+   * Returns E(x) per sample and log Z like `constantInputEnergy` and `logNormalizer`, from one
+   * pass that shares their work (the CNN builds each convolution's Toeplitz matrix once for both).
+   * Differentiable once in θ. Optional; the ml objective uses it on the explicit path.
+   */
+  constantInputEnergyAndLogNormalizer?(x: tf.Tensor): { energy: tf.Tensor1D; logNormalizer: tf.Scalar };
 }

@@ -23,6 +23,10 @@ export const mlObjective: Objective = {
   /** Returns −mean_b log p(x_b) = mean_b E(x_b) + log Z, nats. */
   loss(model, x, _prepared, options) {
     return tf.tidy(() => {
+      if (options.explicitDerivatives && model.constantInputEnergyAndLogNormalizer !== undefined) {
+        const { energy, logNormalizer } = model.constantInputEnergyAndLogNormalizer(x);
+        return tf.add(tf.mean(energy), logNormalizer) as tf.Scalar;
+      }
       const energy = constantInputEnergyOf(model, x, options.explicitDerivatives);
       return tf.add(tf.mean(energy), model.logNormalizer()) as tf.Scalar;
     });

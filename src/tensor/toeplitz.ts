@@ -13,6 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import { conv2dSame, conv2dSameTranspose } from './conv.js';
+import { logAbsDet } from './linalg.js';
 import { matMul } from './matmul.js';
 import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
 import { wasmFloat32View, wasmKernelsAvailable, wasmTensorFrom } from './wasm-memory.js';
@@ -156,6 +157,14 @@ export class SameConvolution {
     if (!this.dense) return conv2dSameTranspose(dy, this.filter);
     const rows = tf.reshape(dy, [dy.shape[0], this.dimension]);
     return tf.reshape(matMul(rows, this.transposedOperator(), false, true), dy.shape) as tf.Tensor4D;
+  }
+
+  /**
+   * Returns log|det T| in nats, differentiable once in the filter. It reuses Tᵀ when this
+   * instance multiplies by it (log|det Tᵀ| = log|det T|), and builds it otherwise. O(D³).
+   */
+  logAbsDet(): tf.Scalar {
+    return logAbsDet(this.transposedOperator());
   }
 
   private transposedOperator(): tf.Tensor2D {

@@ -365,6 +365,30 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
       });
     });
 
+    test('shared energy and log-normaliser pass matches both', (context) => {
+      withSubject(kitCase, settings, (model, x) => {
+        const shared = model.constantInputEnergyAndLogNormalizer?.bind(model);
+        if (shared === undefined) {
+          context.skip('the model has no shared pass');
+          return;
+        }
+        // The ML loss mean E + log Z, from the shared pass and from the two separate calls.
+        const fromShared = tf.variableGrads(() => {
+          const { energy, logNormalizer } = shared(x);
+          return tf.add(tf.mean(energy), logNormalizer) as tf.Scalar;
+        }, model.variables);
+        const fromSeparate = tf.variableGrads(() => tf.add(tf.mean(model.energy(x)), model.logNormalizer()) as tf.Scalar, model.variables);
+        assert.equal(firstMismatch([fromShared.value.dataSync()[0]], [fromSeparate.value.dataSync()[0]], tolerances.derivatives, 'mean E + log Z'), null);
+        for (const variable of model.variables) {
+          const a = fromShared.grads[variable.name];
+          const b = fromSeparate.grads[variable.name];
+          assert.ok(a !== undefined && b !== undefined, `θ-gradient of ${variable.name} is missing`);
+          assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂L/∂${variable.name}`);
+        }
+        tf.dispose([fromShared.value, fromSeparate.value, ...Object.values(fromShared.grads), ...Object.values(fromSeparate.grads)]);
+      });
+    });
+
     test('gradients reach every parameter', () => {
       withSubject(kitCase, settings, (model, x) => {
         checkGradientsReachEveryParameter(model.architecture, model.variables, () => tf.sum(model.logProb(x)));
