@@ -22,13 +22,13 @@ for (const source of textFiles(join(root, 'src'))) {
   let module;
   try {
     module = wabt.parseWat(name, readFileSync(source, 'utf8'), { simd: true });
+    module.validate();
   } catch (error) {
     // wabt's error carries its own minified source in the stack, so print only the message.
     console.error(`build-wasm: ${error.message}`);
     process.exit(1);
   }
   try {
-    module.validate();
     const target = join(root, 'dist', name.replace(/\.wat$/, '.wasm'));
     mkdirSync(dirname(target), { recursive: true });
     writeFileSync(target, module.toBinary({}).buffer);

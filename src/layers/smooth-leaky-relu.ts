@@ -184,6 +184,8 @@ export type StageImplementation = 'auto' | 'fused' | 'composed';
  * one pass for the gradient, instead of about 25 tensor ops each writing a new [B, D] tensor.
  * 'composed' builds the terms from `smoothLeakyReluTerms`, whose ops are differentiable to any
  * order. O(BD) either way.
+ *
+ * NOTE: the fused stage is differentiable once; a second derivative through it raises an error.
  */
 export function smoothLeakyReluStage(
   h: tf.Tensor,
@@ -196,12 +198,14 @@ export function smoothLeakyReluStage(
     throw new Error('smoothLeakyReluStage: terms.curvature needs terms.derivatives; set both');
   }
   const rowSize = h.shape[0] === 0 ? 0 : h.size / h.shape[0];
-  const fusable = wasmKernelsAvailable() && h.dtype === 'float32' && rowSize % 4 === 0;
+  const unmet = [
+    wasmKernelsAvailable() ? null : `the wasm backend (active: ${tf.getBackend()})`,
+    h.dtype === 'float32' ? null : `float32 input (received ${h.dtype})`,
+    rowSize % 4 === 0 ? null : `rows of a multiple of 4 values (received ${rowSize} per row)`,
+  ].filter((condition) => condition !== null);
+  const fusable = unmet.length === 0;
   if (implementation === 'fused' && !fusable) {
-    throw new Error(
-      `smoothLeakyReluStage: the fused kernel needs the wasm backend and rows of a multiple of 4 values ` +
-        `(backend ${tf.getBackend()}, ${rowSize} values per row); use 'auto' or 'composed'`,
-    );
+    throw new Error(`smoothLeakyReluStage: the fused kernel needs ${unmet.join(' and ')}; use 'auto' or 'composed'`);
   }
   return implementation !== 'composed' && fusable
     ? fusedStage(h, alpha, residual, terms)
@@ -269,15 +273,27 @@ function fusedStage(h: tf.Tensor, alpha: number, residual: boolean, terms: Stage
     return outputs.map((info) => tf.engine().makeTensorFromTensorInfo(info));
   };
 
+  const gradientOf = (input: tf.Tensor, upstream: tf.Tensor[]): tf.Tensor => {
+    const { backend, kernels } = wasmKernels<SlrKernels>('smooth-leaky-relu.wasm', caller);
+    const gradient = backend.makeOutput(shape, 'float32');
+    const offset = (index: number): number => (index < upstream.length ? offsetOf(backend, upstream[index], caller) : 0);
+    kernels.backward(offsetOf(backend, input, caller), offset(0), offset(2), offset(3), offset(4), offset(1), offsetOf(backend, gradient, caller), rows, rowSize, a, c);
+    return tf.engine().makeTensorFromTensorInfo(gradient);
+  };
+  // The kernel's gradient is recorded as an op of h and the upstream gradients whose own
+  // gradient raises, so a second derivative fails loudly instead of dropping this stage.
+  const onceDifferentiable = tf.customGrad(((...args: unknown[]) => {
+    const tensors = args.slice(0, -1) as tf.Tensor[];
+    return {
+      value: gradientOf(tensors[0], tensors.slice(1)),
+      gradFunc: () => {
+        throw new Error(`${caller}: the fused stage is differentiable once; pass implementation 'composed' for higher derivatives`);
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (...inputs: tf.Tensor[]) => tf.Tensor;
+
   const backwardsFunc = (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]): { h: () => tf.Tensor } => ({
-    h: () => {
-      const upstream = Array.isArray(dys) ? dys : [dys];
-      const { backend, kernels } = wasmKernels<SlrKernels>('smooth-leaky-relu.wasm', caller);
-      const gradient = backend.makeOutput(shape, 'float32');
-      const offset = (index: number): number => (index < upstream.length ? offsetOf(backend, upstream[index], caller) : 0);
-      kernels.backward(offsetOf(backend, saved[0], caller), offset(0), offset(2), offset(3), offset(4), offset(1), offsetOf(backend, gradient, caller), rows, rowSize, a, c);
-      return tf.engine().makeTensorFromTensorInfo(gradient);
-    },
+    h: () => onceDifferentiable(saved[0], ...(Array.isArray(dys) ? dys : [dys])),
   });
 
   const outputs = (tf.engine() as unknown as CustomKernelEngine).runKernelFunc({ forwardFunc, backwardsFunc, inputs: { h } });

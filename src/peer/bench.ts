@@ -4,7 +4,7 @@
  */
 import { cpus, hostname, platform } from 'node:os';
 
-import { DEFAULT_GOMP_SPINCOUNT, describeOpenMpWait } from '../tensor/native-blas.js';
+import { applyOpenMpWaitDefault, describeOpenMpWait } from '../tensor/native-blas.js';
 import type { PeerCommand, PeerProcessOptions } from './driver.js';
 import { findTorchPython, pytorchPeerCommand } from './python.js';
 import {
@@ -20,8 +20,9 @@ export const PEER_REPORT_SCHEMA_VERSION = 1;
 
 /**
  * How the peer's idle OpenMP threads wait. 'short-spin' (the default) gives the peer the setting
- * our engine runs with: OMP_WAIT_POLICY unset and GOMP_SPINCOUNT=1000, so threads spin briefly
- * and then sleep (see `applyOpenMpWaitDefault`). 'passive' and 'active' set OMP_WAIT_POLICY.
+ * our engine runs with (`applyOpenMpWaitDefault`): the environment's OMP_WAIT_POLICY and
+ * GOMP_SPINCOUNT when either is set, else GOMP_SPINCOUNT=1000, so threads spin briefly and then
+ * sleep. 'passive' and 'active' set OMP_WAIT_POLICY.
  * With libgomp's own default, threads spin about a millisecond at barriers, and on a loaded
  * 2-core machine a 2-thread PyTorch step stalled: an FC DSM step at D = 784 took about 430 ms
  * against 36 ms with PASSIVE (pytorch_peer.py, load average 8).
@@ -84,8 +85,7 @@ export async function resolvePeerCommand(
   const env = { ...(options.env ?? process.env) };
   const policy = options.ompWaitPolicy ?? 'inherit';
   if (policy === 'short-spin') {
-    delete env.OMP_WAIT_POLICY;
-    env.GOMP_SPINCOUNT = String(DEFAULT_GOMP_SPINCOUNT);
+    applyOpenMpWaitDefault(env);
   } else if (policy !== 'inherit') {
     env.OMP_WAIT_POLICY = policy.toUpperCase();
   }

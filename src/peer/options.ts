@@ -47,8 +47,9 @@ Options:
   --peer-command CMD   shell command that starts another peer speaking
                        benchmarks/peers/PROTOCOL.md (default: the PyTorch peer)
   --omp-wait-policy P  how the peer's idle OpenMP threads wait: short-spin (our engine's
-                       setting, GOMP_SPINCOUNT=1000), passive, active, or inherit to keep the
-                       environment's                                     (default short-spin)
+                       setting: GOMP_SPINCOUNT=1000 unless OMP_WAIT_POLICY or GOMP_SPINCOUNT
+                       is set), passive, active, or inherit (the environment as it is)
+                                                                         (default short-spin)
   --out DIR            folder for peer-comparison.{csv,json,vl.json,svg} (default reports/peer)
   --help               print this text
 

@@ -92,11 +92,12 @@ function blasBatchMatMul(blas: NativeBlas, args: { inputs: tf.NamedTensorInfoMap
 
   const backend = args.backend as WasmBackendInternals;
   const out = backend.makeOutput([...batchShape, m, n], 'float32');
-  // Views are taken after makeOutput, whose allocation may grow (and so replace) the heap's buffer.
-  const heap = backend.wasm.HEAPU8.buffer;
   const offsetA = backend.dataIdMap.get(a.dataId).memoryOffset;
   const offsetB = backend.dataIdMap.get(b.dataId).memoryOffset;
   const offsetC = backend.dataIdMap.get(out.dataId).memoryOffset;
+  // The heap is read last: makeOutput, and fetching an input held by another backend, allocate and
+  // may grow (and so replace) its buffer.
+  const heap = backend.wasm.HEAPU8.buffer;
   const sizeA = rowsA * colsA;
   const sizeB = rowsB * colsB;
   for (let i = 0; i < batch; i++) {

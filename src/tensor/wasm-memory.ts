@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** The members of tfjs-backend-wasm's BackendWasm (4.22.0) used here. */
 export interface WasmBackendInternals {
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  dataIdMap: { has(dataId: object): boolean; get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   wasm: { asm?: { memory?: unknown }; HEAPU8: Uint8Array };
 }
@@ -69,6 +69,8 @@ export function wasmKernels<T>(file: string, caller: string): { backend: WasmBac
 /** Returns the byte offset of a float32 tensor's values in the wasm backend's memory. */
 export function offsetOf(backend: WasmBackendInternals, tensor: tf.TensorInfo, caller: string): number {
   if (tensor.dtype !== 'float32') throw new Error(`${caller}: tensors must be float32, received ${tensor.dtype}; cast them first.`);
+  // DataStorage.get would try to fetch a missing tensor from another backend and fail obscurely.
+  if (!backend.dataIdMap.has(tensor.dataId)) throw new Error(`${caller}: a tensor has no storage on the wasm backend; was it disposed?`);
   const entry = backend.dataIdMap.get(tensor.dataId);
   if (entry === undefined) throw new Error(`${caller}: a tensor has no storage on the wasm backend; was it disposed?`);
   return entry.memoryOffset;

@@ -12,6 +12,8 @@ const NORM_OFFSET = 1e-6;
 /**
  * Returns the global L2 norm √(Σ_i ‖g_i‖²) of `gradients` as a scalar tensor. O(P): one read of
  * each gradient on the wasm backend (sums in float64), two tensor ops per gradient elsewhere.
+ * So a norm whose square overflows float32 (a norm above about 1.8e19) is finite on wasm and
+ * infinite elsewhere, where the session then skips the step.
  */
 export function globalNorm(gradients: readonly tf.Tensor[]): tf.Scalar {
   if (gradients.length === 0) {

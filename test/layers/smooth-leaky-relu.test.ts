@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 
 import {
@@ -10,6 +10,7 @@ import {
   smoothLeakyReluStage,
   smoothLeakyReluTerms,
 } from '../../src/layers/smooth-leaky-relu.js';
+import { useBackend } from '../../src/backend/select.js';
 import { RandomStream } from '../../src/random/stream.js';
 import { firstMismatch, forEachBackend } from '../helpers/backends.js';
 import { referenceInvertSlr, slrDerivatives } from '../reference/fc-reference.js';
@@ -170,8 +171,35 @@ forEachBackend((backend) => {
 
     it('the fused SLR stage names what it needs', () => {
       const h = tf.ones([2, 3]);
-      assert.throws(() => smoothLeakyReluStage(h, 0.3, false, { derivatives: false, curvature: false }, 'fused'), /rows of a multiple of 4 values .*3 values per row/);
-      h.dispose();
+      const integers = tf.ones([1, 4], 'int32');
+      const terms = { derivatives: false, curvature: false };
+      assert.throws(() => smoothLeakyReluStage(h, 0.3, false, terms, 'fused'), /needs rows of a multiple of 4 values \(received 3 per row\)/);
+      assert.throws(() => smoothLeakyReluStage(integers, 0.3, false, terms, 'fused'), /needs float32 input \(received int32\)/);
+      tf.dispose([h, integers]);
     });
+
+    it('fused SLR stage propagates NaN', () => {
+      const h = tf.tensor2d([Number.NaN, 1, -1, 0], [1, 4]);
+      const stage = smoothLeakyReluStage(h, 0.3, false, { derivatives: false, curvature: false }, 'fused');
+      assert.ok(Number.isNaN(stage.rowLogSlope.dataSync()[0]));
+      assert.ok(Number.isNaN(stage.y.dataSync()[0]));
+      tf.dispose([h, stage.y, stage.rowLogSlope]);
+    });
+
   }
+});
+
+// Outside forEachBackend's leak check: tfjs keeps the tensors saved for a gradient that throws.
+describe('fused SLR stage on wasm', () => {
+  before(async () => {
+    await useBackend('wasm');
+  });
+
+  it('fused SLR stage rejects a second derivative', () => {
+    const h = tf.tensor2d([0.5, -1, 2, 0.1], [1, 4]);
+    const firstDerivative = (x: tf.Tensor): tf.Tensor =>
+      tf.grad((u: tf.Tensor) => tf.sum(smoothLeakyReluStage(u, 0.3, false, { derivatives: false, curvature: false }, 'fused').y))(x);
+    assert.throws(() => tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(firstDerivative(x)))(h)), /differentiable once; pass implementation 'composed'/);
+    h.dispose();
+  });
 });

@@ -151,11 +151,15 @@ describe('resolvePeerCommand', () => {
     assert.equal(base.env.OMP_WAIT_POLICY, 'ACTIVE');
   });
 
-  it('gives the peer our engine\'s short spin by default', async () => {
-    const base = { peerCommand: 'my-peer', env: { PATH: '/bin', OMP_WAIT_POLICY: 'ACTIVE' } };
-    const shortSpin = await resolvePeerCommand({ ...base, ompWaitPolicy: 'short-spin' });
-    assert.equal(shortSpin.command?.env?.OMP_WAIT_POLICY, undefined);
-    assert.equal(shortSpin.command?.env?.GOMP_SPINCOUNT, '1000');
-    assert.equal(base.env.OMP_WAIT_POLICY, 'ACTIVE');
+  it('gives the peer our engine\'s wait setting by default', async () => {
+    const unset = await resolvePeerCommand({ peerCommand: 'my-peer', env: { PATH: '/bin' }, ompWaitPolicy: 'short-spin' });
+    assert.equal(unset.command?.env?.OMP_WAIT_POLICY, undefined);
+    assert.equal(unset.command?.env?.GOMP_SPINCOUNT, '1000');
+    // A setting the user chose applies to both sides, as it does to our engine.
+    const base = { peerCommand: 'my-peer', env: { PATH: '/bin', OMP_WAIT_POLICY: 'PASSIVE' } };
+    const chosen = await resolvePeerCommand({ ...base, ompWaitPolicy: 'short-spin' });
+    assert.equal(chosen.command?.env?.OMP_WAIT_POLICY, 'PASSIVE');
+    assert.equal(chosen.command?.env?.GOMP_SPINCOUNT, undefined);
+    assert.equal(base.env.OMP_WAIT_POLICY, 'PASSIVE');
   });
 });

@@ -78,6 +78,12 @@ describe('fused update kernels on wasm', () => {
     });
   });
 
+  it('reject a disposed tensor', () => {
+    const gone = tf.ones([8]);
+    gone.dispose();
+    assert.throws(() => sumOfSquares([gone]), /has no storage on the wasm backend; was it disposed\?/);
+  });
+
   it('reject tensors of different sizes', () => {
     tf.tidy(() => {
       assert.throws(() => emaUpdate(tf.zeros([4]), tf.zeros([5]), 0.1), /tensors of 4 and 5 values/);

@@ -37,8 +37,12 @@
     (f32x4.mul (local.get $p)
       (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (i32x4.splat (i32.const 127))) (i32.const 23))))
 
-  ;; ln x for finite x > 0, four lanes.
+  ;; ln x for finite x > 0, four lanes; a NaN lane stays NaN.
   (func $log (param $x v128) (result v128)
+    (v128.bitselect (local.get $x) (call $logOfFinite (local.get $x)) (f32x4.ne (local.get $x) (local.get $x))))
+
+  ;; ln x for finite x > 0, four lanes, from the bits of x (a NaN would give a finite number).
+  (func $logOfFinite (param $x v128) (result v128)
     (local $bits v128) (local $e v128) (local $m v128) (local $small v128) (local $z v128) (local $p v128)
     (local.set $bits (local.get $x))
     ;; x = m·2^e with m in [0.5, 1).
