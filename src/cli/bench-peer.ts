@@ -68,7 +68,7 @@ async function main(): Promise<number> {
   for (const notice of report.notices) console.log(`NOTE: ${notice}`);
   console.log(`machine: ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs); ours: ${report.ours.backend}; ` +
     `peer: ${report.peer === null ? 'none' : `${report.peer.engine} ${report.peer.version}, BLAS ${report.peer.blas ?? 'unknown'}, ` +
-      `OMP_WAIT_POLICY ${report.peer.ompWaitPolicy ?? 'unset'}`}`);
+      `OpenMP wait ${report.peer.ompWaitPolicy ?? 'libgomp default'}`}`);
   console.log(`wrote ${paths.csv}, ${paths.json}, ${paths.spec}, ${paths.svg}`);
   return 0;
 }

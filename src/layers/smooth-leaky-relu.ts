@@ -181,7 +181,8 @@ export type StageImplementation = 'auto' | 'fused' | 'composed';
  * through h): what the explicit derivatives and the constant-input energies need, not more.
  * 'auto' fuses on the wasm backend when each sample has a multiple of 4 elements: one pass
  * with one exponential and two logarithms per element (`kernels/smooth-leaky-relu.wat`), and
- * one pass for the gradient, instead of about 25 tensor ops each writing a new [B, D] tensor.
+ * one pass for the gradient, instead of dozens of tensor ops each writing a new [B, D] tensor
+ * (an FC DSM step at D = 784 went from 205 to 116 kernels).
  * 'composed' builds the terms from `smoothLeakyReluTerms`, whose ops are differentiable to any
  * order. O(BD) either way.
  *

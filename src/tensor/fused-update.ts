@@ -3,10 +3,10 @@
  * wasm backend's tensors (`kernels/fused-update.wat`), for the wasm backend only.
  *
  * As tensor ops, an RMSprop update costs about ten kernels per parameter tensor and the EMA
- * three, each reading and writing all P values and allocating a new tensor; gradient clipping
- * adds three more. At D = 784 the FC model's two 784×784 weights spent about 9.5 ms per step
- * there. The fused kernels read each input once and write each output once. They import the
- * backend's own memory, so no value is copied in or out.
+ * three, each reading and writing all P values and allocating a new tensor. Gradient clipping
+ * adds three more. For the FC model's two 784×784 weights these kernels took about 9.5 ms of a
+ * 35 ms DSM step in a `tf.profile` of it. The fused kernels read each input once and write each
+ * output once. They import the backend's own memory, so no value is copied in or out.
  */
 import * as tf from '@tensorflow/tfjs-core';
 

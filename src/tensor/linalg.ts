@@ -19,10 +19,11 @@
  * When OpenBLAS is loaded (`native-blas.ts`) and the products are not forced elsewhere,
  * `logAbsDet`, `inverse` and `solve` call LAPACK's sgetrf, sgetri and sgetrs in float32
  * instead, as PyTorch does for float32 matrices: 2n³/3 operations for the factorisation and
- * 4n³/3 for the inverse, 2n³ in all for log|det W| with W⁻ᵀ. Counted so, that pair ran at 53
- * GFLOP/s at D = 784 (18 ms) and 107 GFLOP/s at D = 3072 (0.54 s), against 122 and 154 GFLOP/s
- * for the product [100×D]·[D×D] (OpenBLAS, 2 threads, best of 5 runs on the idle project
- * machine, 2026-12-05).
+ * 4n³/3 for the inverse, 2n³ in all for log|det W| with W⁻ᵀ. Counted so, that pair ran at 78
+ * GFLOP/s at D = 784 (12.4 ms) and 112 GFLOP/s at D = 3072 (0.52 s), against 115 and 136 GFLOP/s
+ * for the product [100×D]·[D×D] and 156 and 183 GFLOP/s for [D×D]·[D×D] (OpenBLAS, 2 threads,
+ * idle OpenMP threads spinning 1,000 iterations, medians of 5 runs on the idle project machine,
+ * 2026-12-05).
  */
 import * as tf from '@tensorflow/tfjs-core';
 

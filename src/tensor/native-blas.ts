@@ -155,7 +155,9 @@ let lastStatus: BlasStatus = { state: 'off', reason: 'not requested yet' };
 export function describeBlas(status: BlasStatus): string {
   if (status.state === 'off') return `matrix products on the backend (${status.reason})`;
   const threads = `${status.threads} thread${status.threads === 1 ? '' : 's'}`;
-  const waitPolicy = status.parallelism === 'openmp' ? `, ${status.waitPolicy}` : '';
+  // Records written before GOMP_SPINCOUNT was recorded hold the bare OMP_WAIT_POLICY value.
+  const wait = status.waitPolicy.includes('=') || status.waitPolicy === 'libgomp default' ? status.waitPolicy : `OMP_WAIT_POLICY ${status.waitPolicy}`;
+  const waitPolicy = status.parallelism === 'openmp' ? `, ${wait}` : '';
   return `matrix products and LU on OpenBLAS (${status.library}, ${threads}, ${status.parallelism}${waitPolicy})`;
 }
 

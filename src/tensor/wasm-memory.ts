@@ -43,7 +43,7 @@ export function wasmKernelsAvailable(): boolean {
 
 /**
  * Returns the exports of `kernels/<file>` bound to the wasm backend's memory, compiling the
- * module on first use (about a millisecond). Throws, naming `caller` and the fix, off the wasm
+ * module on first use. Throws, naming `caller` and the fix, off the wasm
  * backend or when the compiled file is missing.
  */
 export function wasmKernels<T>(file: string, caller: string): { backend: WasmBackendInternals; kernels: T } {
