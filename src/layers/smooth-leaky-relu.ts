@@ -150,9 +150,9 @@ export function smoothLeakyReluTerms(
 }
 
 /**
- * What the explicit score formulas of the FC and CNN models need from one smooth leaky ReLU at
- * its input h [B, …]: f(h) and ln f′(h) summed per sample; with `derivatives` also f′(h) and
- * f″/f′; with `curvature` also f‴/f′ − (f″/f′)², the second derivative of ln f′.
+ * The terms the explicit score formulas of the FC and CNN models need from one smooth leaky ReLU
+ * at its input h [B, …]. These are f(h) and ln f′(h) summed per sample, with `derivatives` also
+ * f′(h) and f″/f′, and with `curvature` also f‴/f′ − (f″/f′)², the second derivative of ln f′.
  */
 export interface SmoothLeakyReluStage {
   y: tf.Tensor;
@@ -165,7 +165,7 @@ export interface SmoothLeakyReluStage {
   logSlopeCurvature?: tf.Tensor;
 }
 
-/** Which terms `smoothLeakyReluStage` returns besides y and the row sums of ln f′. */
+/** The terms `smoothLeakyReluStage` returns besides y and the row sums of ln f′. */
 export interface StageTerms {
   /** f′ and f″/f′. */
   derivatives: boolean;

@@ -1,9 +1,10 @@
 /**
  * The WebAssembly module behind RandomStream's bulk draws (`kernels/normal.wat`): xoshiro128**
  * uniforms bit for bit as the JavaScript generator makes them, and Box–Muller normals in float32
- * SIMD. A [100 × 784] normal draw took 2.6 ms as a JavaScript loop of `normal()` on the project
- * machine (a logarithm, a sine and a cosine per pair) and 0.72 ms here, and 78,400 uniforms 0.47
- * ms (best of 10, idle). The module has its own memory, so it works on every tfjs backend.
+ * SIMD. On the idle project machine a [100 × 784] normal draw took 2.6 ms as a JavaScript loop of
+ * `normal()`, which computes a logarithm, a sine and a cosine per pair. Here it took 0.72 ms, and
+ * 78,400 uniforms 0.47 ms (best of 10). The module has its own memory, so it works on every
+ * tfjs backend.
  */
 import { readFileSync } from 'node:fs';
 

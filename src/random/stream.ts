@@ -4,8 +4,8 @@
  * Every random draw of a run (initialisation, dequantisation noise, DSM noise, SSM and FDSSM
  * directions, data order) comes from one `RandomStream`, so a run with the same seed repeats
  * exactly, on every backend. The generator is xoshiro128** (Blackman and Vigna, 2018): four 32-bit
- * words of state, period 2^128 − 1. Single draws are made in JavaScript; the array draws run in
- * WebAssembly (`bulk-draws.ts`), where a [100 × 784] normal draw took 0.72 ms on the project machine.
+ * words of state, period 2^128 − 1. Single draws are made in JavaScript. The array draws run in
+ * WebAssembly (`bulk-draws.ts`): a [100 × 784] normal draw took 0.72 ms on the project machine.
  *
  * The state is four integers, so a checkpoint can save it with `getState()` and resume it with
  * `setState()`.

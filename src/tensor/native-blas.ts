@@ -34,7 +34,7 @@ export type BlasStatus =
       parallelism: 'sequential' | 'pthreads' | 'openmp';
       config: string;
       /**
-       * How idle OpenMP threads wait, from the environment when the library loaded:
+       * The wait setting of idle OpenMP threads, from the environment when the library loaded:
        * 'GOMP_SPINCOUNT=1000' (the default, see `applyOpenMpWaitDefault`), or the user's
        * OMP_WAIT_POLICY and GOMP_SPINCOUNT settings.
        */

@@ -29,7 +29,7 @@ export interface RmsPropOptions {
   implementation?: UpdateImplementation;
 }
 
-/** How an optimiser or the EMA computes its element-wise update. */
+/** The implementation of an optimiser's or the EMA's element-wise update. */
 export type UpdateImplementation = 'auto' | 'tensor-ops';
 
 /** The optimiser's state, for checkpoints: plain arrays, in the order of the variables. */

@@ -79,9 +79,9 @@ describe('fused update kernels on wasm', () => {
   });
 
   it('reject a disposed tensor', () => {
-    const gone = tf.ones([8]);
-    gone.dispose();
-    assert.throws(() => sumOfSquares([gone]), /has no storage on the wasm backend; was it disposed\?/);
+    const disposed = tf.ones([8]);
+    disposed.dispose();
+    assert.throws(() => sumOfSquares([disposed]), /has no storage on the wasm backend; was it disposed\?/);
   });
 
   it('reject tensors of different sizes', () => {
