@@ -93,7 +93,7 @@ def find_openblas():
 
 
 def describe_openmp_wait():
-    """The OpenMP wait settings of this process, e.g. "GOMP_SPINCOUNT=1000", or None when unset."""
+    """Return the OpenMP wait settings of this process, e.g. "GOMP_SPINCOUNT=1000", or None when unset."""
     settings = [f"{name}={os.environ[name]}" for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if name in os.environ]
     return " ".join(settings) or None
 

@@ -39,7 +39,7 @@ export interface GateGroup {
  * - "wall": elapsed real time, `performance.now()`.
  * - "auto": "process-cpu" on the wasm and cpu backends, where a step is pure CPU work, and "wall"
  *   on every other backend (tfjs-node's thread pool, GPUs). When OpenBLAS computes wasm's
- *   products on several threads, CPU time adds up their work; idle threads spin only about 1,000
+ *   products on several threads, CPU time adds up their work. Idle threads spin only about 1,000
  *   iterations before they sleep (GOMP_SPINCOUNT, see `native-blas.ts`), so the sum still
  *   measures the step's work.
  */

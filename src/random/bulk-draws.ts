@@ -6,7 +6,7 @@
  * 78,400 uniforms 0.47 ms (best of 10). The module has its own memory, so it works on every
  * tfjs backend.
  */
-import { readFileSync } from 'node:fs';
+import { instantiateCompiledModule } from '../tensor/wasm-memory.js';
 
 /** The exports of normal.wasm. */
 interface BulkDrawKernels {
@@ -17,29 +17,13 @@ interface BulkDrawKernels {
   normal_pairs(out: number, scratch: number, pairs: number): void;
 }
 
-/** The parts of the global WebAssembly API used here (the project's TypeScript libs omit its types). */
-interface WebAssemblyApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
-}
-
 const MODULE_URL = new URL('./kernels/normal.wasm', import.meta.url);
 const PAGE_BYTES = 65536;
 
 let kernels: BulkDrawKernels | null = null;
 
 function load(): BulkDrawKernels {
-  if (kernels !== null) return kernels;
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(MODULE_URL);
-  } catch (error) {
-    throw new Error(
-      `RandomStream: cannot read ${MODULE_URL.pathname} (${(error as Error).message}); run \`npm run build\`, which compiles src/**/*.wat.`,
-    );
-  }
-  const webAssembly = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
-  kernels = new webAssembly.Instance(new webAssembly.Module(bytes), {}).exports as BulkDrawKernels;
+  kernels ??= instantiateCompiledModule(MODULE_URL, {}, 'RandomStream') as BulkDrawKernels;
   return kernels;
 }
 

@@ -44,7 +44,7 @@ function kernels(caller: string): { backend: WasmBackendInternals; kernels: Fuse
 function checkSameSize(caller: string, tensors: readonly tf.Tensor[]): void {
   for (const tensor of tensors) {
     if (tensor.size !== tensors[0].size) {
-      throw new RangeError(`${caller}: tensors of ${tensors[0].size} and ${tensor.size} values; pass tensors of one shape.`);
+      throw new RangeError(`${caller}: invalid sizes, received tensors of ${tensors[0].size} and ${tensor.size} values; pass tensors of one shape.`);
     }
   }
 }

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import type { NativeBlas } from './native-blas.js';
+import { offsetOf, replaceWasmKernel, restoreWasmKernel, type WasmBackendInternals } from './wasm-memory.js';
 
 /**
  * Smallest product, in multiply-adds, sent to OpenBLAS. An estimate: below it the call overhead
@@ -17,13 +18,6 @@ import type { NativeBlas } from './native-blas.js';
  * OpenBLAS was 2–3 times faster on one core of the project machine.
  */
 const MINIMUM_MULTIPLY_ADDS = 32 * 32 * 32;
-
-/** The members of tfjs-backend-wasm's BackendWasm (4.22.0) this kernel uses. */
-interface WasmBackendInternals {
-  dataIdMap: { get(dataId: object): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  wasm: { HEAPU8: Uint8Array };
-}
 
 let originalKernel: tf.KernelConfig | null = null;
 
@@ -35,26 +29,17 @@ export function wasmBlasKernelInstalled(): boolean {
 /** Routes the wasm backend's BatchMatMul through `blas` until `uninstallWasmBlasKernel`. */
 export function installWasmBlasKernel(blas: NativeBlas): void {
   if (originalKernel !== null) return;
-  const original = tf.getKernel(tf.BatchMatMul, 'wasm');
-  if (original === undefined) {
-    throw new Error('installWasmBlasKernel: the wasm backend registered no BatchMatMul kernel; import @tensorflow/tfjs-backend-wasm first.');
-  }
-  const fallback = original.kernelFunc;
-  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-  tf.registerKernel({
-    kernelName: tf.BatchMatMul,
-    backendName: 'wasm',
-    setupFunc: original.setupFunc,
-    kernelFunc: (args) => blasBatchMatMul(blas, args) ?? fallback(args),
-  });
-  originalKernel = original;
+  originalKernel = replaceWasmKernel(
+    tf.BatchMatMul,
+    (original) => (args) => blasBatchMatMul(blas, args) ?? original.kernelFunc(args),
+    'installWasmBlasKernel',
+  );
 }
 
 /** Restores the XNNPACK kernel; tests use it to compare both paths. */
 export function uninstallWasmBlasKernel(): void {
   if (originalKernel === null) return;
-  tf.unregisterKernel(tf.BatchMatMul, 'wasm');
-  tf.registerKernel(originalKernel);
+  restoreWasmKernel(originalKernel);
   originalKernel = null;
 }
 
@@ -92,9 +77,9 @@ function blasBatchMatMul(blas: NativeBlas, args: { inputs: tf.NamedTensorInfoMap
 
   const backend = args.backend as WasmBackendInternals;
   const out = backend.makeOutput([...batchShape, m, n], 'float32');
-  const offsetA = backend.dataIdMap.get(a.dataId).memoryOffset;
-  const offsetB = backend.dataIdMap.get(b.dataId).memoryOffset;
-  const offsetC = backend.dataIdMap.get(out.dataId).memoryOffset;
+  const offsetA = offsetOf(backend, a, 'BatchMatMul');
+  const offsetB = offsetOf(backend, b, 'BatchMatMul');
+  const offsetC = offsetOf(backend, out, 'BatchMatMul');
   // The heap is read last: makeOutput, and fetching an input held by another backend, allocate and
   // may grow (and so replace) its buffer.
   const heap = backend.wasm.HEAPU8.buffer;

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /** The members of tfjs-backend-wasm's BackendWasm (4.22.0) used here. */
 export interface WasmBackendInternals {
-  dataIdMap: { has(dataId: object): boolean; get(dataId: object): { memoryOffset: number } | undefined };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   wasm: { asm?: { memory?: unknown }; HEAPU8: Uint8Array };
 }
@@ -54,24 +54,58 @@ export function wasmKernels<T>(file: string, caller: string): { backend: WasmBac
   let instance = instances.get(file);
   if (instance === undefined || instance.memory !== memory) {
     const url = new URL(`./kernels/${file}`, import.meta.url);
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(url);
-    } catch (error) {
-      throw new Error(`${caller}: cannot read ${url.pathname} (${(error as Error).message}); run \`npm run build\`, which compiles src/tensor/kernels/*.wat.`);
-    }
-    instance = { memory, exports: new webAssembly.Instance(new webAssembly.Module(bytes), { env: { memory } }).exports };
+    instance = { memory, exports: instantiateCompiledModule(url, { env: { memory } }, caller) };
     instances.set(file, instance);
   }
   return { backend: tf.backend() as unknown as WasmBackendInternals, kernels: instance.exports as T };
 }
 
+/**
+ * Compiles the WebAssembly module at `url` (a .wasm file that `npm run build` writes from a .wat
+ * source) and returns its exports. Throws, naming `caller` and the fix, when the file is missing.
+ */
+export function instantiateCompiledModule(url: URL, imports: object, caller: string): object {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(url);
+  } catch (error) {
+    throw new Error(`${caller}: cannot read ${url.pathname} (${(error as Error).message}); run \`npm run build\`, which compiles the src/**/*.wat kernels.`);
+  }
+  return new webAssembly.Instance(new webAssembly.Module(bytes), imports).exports;
+}
+
+/**
+ * Replaces the wasm backend's kernel `kernelName` with the one `makeKernel` builds from the
+ * original, and returns the original for `restoreWasmKernel`. Throws when the backend registered
+ * no such kernel.
+ */
+export function replaceWasmKernel(kernelName: string, makeKernel: (original: tf.KernelConfig) => tf.KernelFunc, caller: string): tf.KernelConfig {
+  const original = tf.getKernel(kernelName, 'wasm');
+  if (original === undefined) {
+    throw new Error(`${caller}: the wasm backend registered no ${kernelName} kernel; import @tensorflow/tfjs-backend-wasm first.`);
+  }
+  tf.unregisterKernel(kernelName, 'wasm');
+  tf.registerKernel({ kernelName, backendName: 'wasm', setupFunc: original.setupFunc, kernelFunc: makeKernel(original) });
+  return original;
+}
+
+/** Registers `original` again in place of a kernel that `replaceWasmKernel` installed. */
+export function restoreWasmKernel(original: tf.KernelConfig): void {
+  tf.unregisterKernel(original.kernelName, 'wasm');
+  tf.registerKernel(original);
+}
+
 /** Returns the byte offset of a float32 tensor's values in the wasm backend's memory. */
 export function offsetOf(backend: WasmBackendInternals, tensor: tf.TensorInfo, caller: string): number {
   if (tensor.dtype !== 'float32') throw new Error(`${caller}: tensors must be float32, received ${tensor.dtype}; cast them first.`);
-  // DataStorage.get would try to fetch a missing tensor from another backend and fail obscurely.
-  if (!backend.dataIdMap.has(tensor.dataId)) throw new Error(`${caller}: a tensor has no storage on the wasm backend; was it disposed?`);
-  const entry = backend.dataIdMap.get(tensor.dataId);
+  // DataStorage.get moves a tensor held by another backend here (which allocates). For a disposed
+  // tensor that move fails with a TypeError, so the message below replaces it.
+  let entry: { memoryOffset: number } | undefined;
+  try {
+    entry = backend.dataIdMap.get(tensor.dataId);
+  } catch {
+    entry = undefined;
+  }
   if (entry === undefined) throw new Error(`${caller}: a tensor has no storage on the wasm backend; was it disposed?`);
   return entry.memoryOffset;
 }

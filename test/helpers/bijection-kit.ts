@@ -358,7 +358,8 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
         for (const variable of model.variables) {
           const a = fromConstant.grads[variable.name];
           const b = fromEnergy.grads[variable.name];
-          assert.ok(a !== undefined && b !== undefined, `θ-gradient of ${variable.name} is missing`);
+          assert.ok(a !== undefined, `θ-gradient of ${variable.name} is missing on the first path`);
+          assert.ok(b !== undefined, `θ-gradient of ${variable.name} is missing on the second path`);
           assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂E/∂${variable.name}`);
         }
         tf.dispose([weights, fromConstant.value, fromEnergy.value, ...Object.values(fromConstant.grads), ...Object.values(fromEnergy.grads)]);
@@ -382,7 +383,8 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
         for (const variable of model.variables) {
           const a = fromShared.grads[variable.name];
           const b = fromSeparate.grads[variable.name];
-          assert.ok(a !== undefined && b !== undefined, `θ-gradient of ${variable.name} is missing`);
+          assert.ok(a !== undefined, `θ-gradient of ${variable.name} is missing on the first path`);
+          assert.ok(b !== undefined, `θ-gradient of ${variable.name} is missing on the second path`);
           assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂L/∂${variable.name}`);
         }
         tf.dispose([fromShared.value, fromSeparate.value, ...Object.values(fromShared.grads), ...Object.values(fromSeparate.grads)]);

@@ -91,6 +91,16 @@ describe('fused update kernels on wasm', () => {
   });
 });
 
+describe('fused update kernels with a cpu tensor', () => {
+  it('move the tensor to wasm and read it', async () => {
+    await useBackend('cpu');
+    const values = tf.tensor1d([1, 2, 3]);
+    await useBackend('wasm');
+    assert.equal(sumOfSquares([values]), 14);
+    values.dispose();
+  });
+});
+
 describe('fused update kernels off wasm', () => {
   it('say which backend they need', async () => {
     await useBackend('cpu');
