@@ -21,7 +21,7 @@ for (const source of textFiles(join(root, 'src'))) {
   const name = relative(root, source);
   let module;
   try {
-    module = wabt.parseWat(name, readFileSync(source, 'utf8'), { simd: true });
+    module = wabt.parseWat(name, readFileSync(source, 'utf8'), { simd: true, bulk_memory: true });
     module.validate();
   } catch (error) {
     // wabt's error carries its own minified source in the stack, so print only the message.

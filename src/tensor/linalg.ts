@@ -256,7 +256,7 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
         const scale = (dy.dataSync() as Float32Array)[0];
         return wasmTensorFrom([n, n], (values) => {
           if (scale === 1) values.set(columnMajor);
-          else for (let i = 0; i < values.length; i++) values[i] = scale * columnMajor[i];
+          else lapack.scaledCopy(n * n, scale, columnMajor, values);
         });
       },
     };

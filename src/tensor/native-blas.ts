@@ -85,6 +85,11 @@ export interface NativeBlas {
    * O(rows·cols) memory traffic, no arithmetic beyond the scaling.
    */
   transposeCopy(rows: number, cols: number, alpha: number, a: Float32Array, b: Float32Array): void;
+  /**
+   * Writes α·a to `b` for the first `count` values (cblas_somatcopy without transposing, or a
+   * JavaScript loop when the library lacks it). O(count) memory traffic.
+   */
+  scaledCopy(count: number, alpha: number, a: Float32Array, b: Float32Array): void;
 }
 
 /** Library names tried when `EBFLOW_BLAS` is unset or 'auto'. */
@@ -334,6 +339,16 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
         return;
       }
       scaledTranspose(rows, cols, alpha, a, b);
+    },
+    scaledCopy(count, alpha, a, b) {
+      if (a.length < count || b.length < count) {
+        throw new RangeError(`scaledCopy: copying ${count} values needs arrays of at least that length, received ${a.length} and ${b.length}`);
+      }
+      if (omatcopy !== null) {
+        omatcopy(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, 1, count, alpha, a, count, b, count);
+        return;
+      }
+      for (let i = 0; i < count; i++) b[i] = alpha * a[i];
     },
     sgetrs(transpose, n, columns, a, pivots, b) {
       lapackOperations += 2 * n * n * columns;

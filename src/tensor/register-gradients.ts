@@ -16,6 +16,8 @@
  */
 import * as nodeModule from 'node:module';
 
+import * as tf from '@tensorflow/tfjs-core';
+
 // `module.register` exists from Node.js 20.6; package.json allows any Node.js 20.
 if (typeof nodeModule.register !== 'function') {
   throw new Error(
@@ -25,3 +27,37 @@ if (typeof nodeModule.register !== 'function') {
 }
 nodeModule.register(new URL('./tfjs-core-resolve-hook.js', import.meta.url));
 await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+
+/**
+ * Returns dy broadcast over the axes of x that `axis` reduced, as a product with ones made by the
+ * backend's Fill kernel. tfjs-core's Sum and Mean gradients build those ones as a JavaScript
+ * array and upload it: B·D floats per reduction of a [B, D] tensor, about 3% of an FC FDSSM step
+ * at D = 784 in a CPU profile. The gradients registered below compute the same values.
+ */
+function broadcastOverReducedAxes(dy: tf.Tensor, x: tf.Tensor, axis: number | number[]): tf.Tensor {
+  const keptShape = x.shape.slice();
+  for (const reduced of tf.util.parseAxisParam(axis, x.shape)) keptShape[reduced] = 1;
+  return tf.mul(tf.reshape(dy, keptShape), tf.fill(x.shape, 1, 'float32'));
+}
+
+tf.registerGradient({
+  kernelName: tf.Sum,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved, attrs) => {
+    const [x] = saved as tf.Tensor[];
+    const gradient = broadcastOverReducedAxes(dy as tf.Tensor, x!, (attrs as unknown as tf.SumAttrs).axis);
+    return { x: () => gradient };
+  },
+});
+
+tf.registerGradient({
+  kernelName: tf.Mean,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved, attrs) => {
+    const [x] = saved as tf.Tensor[];
+    const axis = (attrs as unknown as tf.MeanAttrs).axis;
+    const reducedSize = tf.util.parseAxisParam(axis, x!.shape).reduce((size, reduced) => size * x!.shape[reduced]!, 1);
+    const gradient = tf.div(broadcastOverReducedAxes(dy as tf.Tensor, x!, axis), reducedSize);
+    return { x: () => gradient };
+  },
+});

@@ -16,7 +16,7 @@ import { conv2dSame, conv2dSameTranspose } from './conv.js';
 import { logAbsDet } from './linalg.js';
 import { matMul } from './matmul.js';
 import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
-import { wasmFloat32View, wasmKernelsAvailable, wasmTensorFrom } from './wasm-memory.js';
+import { offsetOf, wasmKernels, wasmKernelsAvailable } from './wasm-memory.js';
 
 /**
  * Largest D for which `SameConvolution` multiplies by Tᵀ. The product costs 2BD² operations
@@ -77,7 +77,8 @@ export function toeplitzEntries(height: number, width: number, channels: number,
 /**
  * Returns Tᵀ [D, D] for the filter [K, K, C, C] on images of `inputShape` [H, W, C]: row k is
  * conv(e_k) = T·e_k, in NHWC order. O(D²) to zero the matrix plus one write per nonzero entry
- * (D·K²·C); on the wasm backend the entries are written into the tensor's memory directly.
+ * (D·K²·C); on the wasm backend a WebAssembly kernel writes them into the tensor's memory, a
+ * run of C values at a time.
  *
  * NOTE: differentiable once in the filter. The gradient reads ∂L/∂Tᵀ as values, which is all
  * the log-det and the θ-gradient of a loss need; no objective differentiates it again.
@@ -91,31 +92,51 @@ export function transposedToeplitz(filter: tf.Tensor4D, inputShape: readonly [nu
         `received [${filter.shape.join(', ')}].`,
     );
   }
-  const { positions, sources } = toeplitzEntries(height, width, channels, kernel);
   const dimension = height * width * channels;
-  const onWasm = wasmKernelsAvailable() && filter.dtype === 'float32';
+  if (wasmKernelsAvailable() && filter.dtype === 'float32') return toeplitzOnWasm(filter, height, width, channels, kernel);
+
+  const { positions, sources } = toeplitzEntries(height, width, channels, kernel);
   const gatherFromFilter = tf.customGrad(((weights: tf.Tensor4D) => {
     const values = weights.dataSync();
-    const fill = (entries: Float32Array): void => {
-      entries.fill(0);
-      for (let j = 0; j < positions.length; j++) entries[positions[j]] = values[sources[j]];
-    };
-    let value: tf.Tensor2D;
-    if (onWasm) {
-      value = wasmTensorFrom([dimension, dimension], fill) as tf.Tensor2D;
-    } else {
-      const entries = new Float32Array(dimension * dimension);
-      fill(entries);
-      value = tf.tensor2d(entries, [dimension, dimension]);
-    }
+    const entries = new Float32Array(dimension * dimension);
+    for (let j = 0; j < positions.length; j++) entries[positions[j]] = values[sources[j]];
     return {
-      value,
+      value: tf.tensor2d(entries, [dimension, dimension]),
       gradFunc: (dy: tf.Tensor2D) => {
-        // On wasm the upstream gradient is read in place; elsewhere dataSync copies it out.
-        const upstream = onWasm && dy.dtype === 'float32' ? wasmFloat32View(dy) : dy.dataSync();
+        const upstream = dy.dataSync();
         const gradient = new Float32Array(weights.size);
         for (let j = 0; j < positions.length; j++) gradient[sources[j]] += upstream[positions[j]];
         return tf.tensor4d(gradient, weights.shape);
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (weights: tf.Tensor4D) => tf.Tensor2D;
+  return gatherFromFilter(filter);
+}
+
+/** The functions of kernels/toeplitz.wat; pointers are byte offsets into the wasm heap. */
+interface ToeplitzKernels {
+  fill(filter: number, out: number, height: number, width: number, channels: number, kernel: number): void;
+  gradient(upstream: number, gradient: number, height: number, width: number, channels: number, kernel: number): void;
+}
+
+/**
+ * Computes `transposedToeplitz` on the wasm backend. WebAssembly kernels write Tᵀ and the filter
+ * gradient in the backend's memory, a run of C values at a time. They visit the entries in the
+ * order of `toeplitzEntries`, so both results equal the list-based path bit for bit.
+ */
+function toeplitzOnWasm(filter: tf.Tensor4D, height: number, width: number, channels: number, kernel: number): tf.Tensor2D {
+  const caller = 'transposedToeplitz';
+  const dimension = height * width * channels;
+  const gatherFromFilter = tf.customGrad(((weights: tf.Tensor4D) => {
+    const { backend, kernels } = wasmKernels<ToeplitzKernels>('toeplitz.wasm', caller);
+    const out = backend.makeOutput([dimension, dimension], 'float32');
+    kernels.fill(offsetOf(backend, weights, caller), offsetOf(backend, out, caller), height, width, channels, kernel);
+    return {
+      value: tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor2D) => {
+        const gradient = backend.makeOutput(weights.shape, 'float32');
+        kernels.gradient(offsetOf(backend, dy, caller), offsetOf(backend, gradient, caller), height, width, channels, kernel);
+        return tf.engine().makeTensorFromTensorInfo(gradient) as tf.Tensor4D;
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (weights: tf.Tensor4D) => tf.Tensor2D;

@@ -200,6 +200,17 @@ describe('native OpenBLAS on wasm', () => {
     assert.throws(() => blas.transposeCopy(rows, cols, 1, a, new Float32Array(10)), /needs 1961 values/);
   });
 
+  test('scaledCopy writes the scaled values', (t) => {
+    const blas = nativeBlas();
+    if (blas === null) return t.skip('OpenBLAS not loaded');
+    const a = gaussian(new RandomStream(23), 1001);
+    const expected = Float32Array.from(a, (value) => Math.fround(-0.75 * value));
+    const viaLibrary = new Float32Array(1001);
+    blas.scaledCopy(1001, -0.75, a, viaLibrary);
+    assert.deepEqual(viaLibrary, expected);
+    assert.throws(() => blas.scaledCopy(1001, 1, a, new Float32Array(10)), /needs arrays of at least that length/);
+  });
+
   test('logAbsDet of singular matrix', (t) => {
     if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
     const n = 64;

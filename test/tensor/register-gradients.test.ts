@@ -22,3 +22,27 @@ test('gradient registry covers the common kernels', () => {
     assert.notEqual(tf.getGradient(kernel), undefined, `no gradient registered for ${kernel}`);
   }
 });
+
+test('sum and mean gradients broadcast over axes', async () => {
+  await tf.setBackend('cpu');
+  const x = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [2, 3, 2]);
+  const weights = tf.tensor2d([1, -2, 3, 0.5], [2, 2]);
+  // d/dx Σ_{i,k} w[i,k]·Σ_j x[i,j,k] = w[i,k] for every j.
+  const sumGradient = tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.sum(v, 1), weights)))(x).arraySync());
+  assert.deepEqual(sumGradient, [
+    [[1, -2], [1, -2], [1, -2]],
+    [[3, 0.5], [3, 0.5], [3, 0.5]],
+  ]);
+  // The mean over axes 0 and 2 divides by their 4 elements.
+  const meanGradient = tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mean(v, [0, 2]), tf.tensor1d([4, 8, -4]))))(x).arraySync());
+  assert.deepEqual(meanGradient, [
+    [[1, 1], [2, 2], [-1, -1]],
+    [[1, 1], [2, 2], [-1, -1]],
+  ]);
+  // Second order: the gradient of Σ (Σ_j x_j)² is 2·Σ x in every entry, and its Hessian-vector
+  // product with ones is 2·D in every entry.
+  const v = tf.tensor1d([1, 2, 3]);
+  const hessianTimesOnes = tf.tidy(() => tf.grad((u: tf.Tensor) => tf.sum(tf.grad((w: tf.Tensor) => tf.square(tf.sum(w)))(u)))(v).arraySync());
+  assert.deepEqual(hessianTimesOnes, [6, 6, 6]);
+  tf.dispose([x, weights, v]);
+});

@@ -80,6 +80,36 @@ describe('Toeplitz convolution', () => {
     });
   }
 
+  /** Returns Tᵀ and the filter gradient for a fixed upstream gradient, on the active backend. */
+  function toeplitzAndGradient(filterValues: Float32Array, upstreamValues: Float32Array, shape: [number, number, number], kernel: number) {
+    return tf.tidy(() => {
+      const filter = tf.tensor4d(filterValues, [kernel, kernel, shape[2], shape[2]]);
+      const dimension = shape[0] * shape[1] * shape[2];
+      const upstream = tf.tensor2d(upstreamValues, [dimension, dimension]);
+      const { value, grads } = tf.valueAndGrads((f: tf.Tensor) => tf.sum(tf.mul(transposedToeplitz(f as tf.Tensor4D, shape), upstream)))([filter]);
+      value.dispose();
+      return { operator: transposedToeplitz(filter, shape).dataSync(), gradient: grads[0]!.dataSync() };
+    });
+  }
+
+  for (const [shape, kernel] of [[[6, 5, 1], 3], [[4, 4, 4], 3], [[5, 3, 8], 5], [[7, 7, 16], 7], [[3, 4, 3], 5]] as Array<[[number, number, number], number]>) {
+    test(`wasm kernels equal the entry list, [${shape.join(', ')}] K = ${kernel}`, async () => {
+      const random = new RandomStream(24);
+      const dimension = shape[0] * shape[1] * shape[2];
+      const filterValues = random.normalArray(kernel * kernel * shape[2] * shape[2]);
+      const upstreamValues = random.normalArray(dimension * dimension);
+      const onWasm = toeplitzAndGradient(filterValues, upstreamValues, shape, kernel);
+      await selectBackend('cpu');
+      try {
+        const fromList = toeplitzAndGradient(filterValues, upstreamValues, shape, kernel);
+        assert.deepEqual(onWasm.operator, fromList.operator);
+        assert.deepEqual(onWasm.gradient, fromList.gradient);
+      } finally {
+        await selectBackend('wasm');
+      }
+    });
+  }
+
   test('dense second derivative in x', (t) => {
     if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
     const random = new RandomStream(24);
