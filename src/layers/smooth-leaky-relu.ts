@@ -55,12 +55,15 @@ export class SmoothLeakyReluLayer implements FlowLayer {
   }
 
   /**
-   * Inverts f element-wise with exactly 100 Newton steps x ← x − (f(x) − y)/max(f′(x), 0.01)
-   * from x₀ = y, as the authors' PyTorch code does. The iteration runs in float64 in JavaScript on values
-   * read from the backend, and its result is returned as a new float32 tensor, so it is never
-   * differentiated. O(BD) exponentials and logarithms per step, at most 100 steps.
+   * Inverts f element-wise with 100 Newton steps x ← x − (f(x) − y)/max(f′(x), 0.01) from
+   * x₀ = y, as the authors' PyTorch code does, and returns the result as a new float32 tensor,
+   * never differentiated. On the wasm backend a WebAssembly kernel iterates in float32, as
+   * PyTorch does, four values at a time. Other backends iterate in float64 in JavaScript
+   * (`invertSmoothLeakyReluScalar`). Both stop a value early once its next iterate is known to
+   * repeat. O(BD) exponentials and logarithms per step, at most 100 steps.
    */
   inverse(y: tf.Tensor): tf.Tensor {
+    if (wasmKernelsAvailable() && y.dtype === 'float32') return invertOnWasm(y, this.alpha, this.residual);
     const values = y.dataSync();
     const result = new Float32Array(values.length);
     for (let i = 0; i < values.length; i++) {
@@ -68,6 +71,31 @@ export class SmoothLeakyReluLayer implements FlowLayer {
     }
     return tf.tensor(result, y.shape, 'float32');
   }
+}
+
+/**
+ * Returns x with f(x) = y element-wise after `steps` float32 Newton steps from x = y (see
+ * `SmoothLeakyReluLayer.inverse`). The "inverse" kernel of smooth-leaky-relu.wat computes it on
+ * the wasm backend, and pads a size that is not a multiple of 4 with zeros. O(BD) exponentials
+ * and logarithms per step.
+ */
+export function invertOnWasm(y: tf.Tensor, alpha: number, residual: boolean, steps = NEWTON_ITERATIONS): tf.Tensor {
+  const caller = 'SmoothLeakyReluLayer.inverse';
+  const count = y.size;
+  const padded = Math.ceil(count / 4) * 4;
+  return tf.tidy(() => {
+    const input = padded === count ? y : tf.concat([tf.reshape(y, [count]), tf.zeros([padded - count])]);
+    const { backend, kernels } = wasmKernels<SlrKernels>('smooth-leaky-relu.wasm', caller);
+    // The result, then scratch arrays: the iterate, the three before it, and the list of vectors
+    // (4 values each) still moving.
+    const [out, iterate, earlier, active] = [padded, padded, 3 * padded, padded / 4].map((size) =>
+      tf.engine().makeTensorFromTensorInfo(backend.makeOutput([size], 'float32')),
+    );
+    const at = (tensor: tf.Tensor): number => offsetOf(backend, tensor, caller);
+    kernels.inverse(at(input), at(out!), at(iterate!), at(earlier!), at(active!), padded, 1 - alpha, residual ? alpha + 1 : alpha, NEWTON_SLOPE_FLOOR, steps);
+    const result = out!;
+    return tf.reshape(padded === count ? result : tf.slice(result, 0, count), y.shape);
+  });
 }
 
 /**
@@ -238,6 +266,7 @@ function composedStage(h: tf.Tensor, alpha: number, residual: boolean, terms: St
 interface SlrKernels {
   forward(input: number, y: number, slope: number, ratio: number, logCurvature: number, rowLog: number, rows: number, rowSize: number, a: number, c: number): void;
   backward(input: number, dy: number, dSlope: number, dRatio: number, dLogCurvature: number, dRow: number, dh: number, rows: number, rowSize: number, a: number, c: number): void;
+  inverse(target: number, out: number, iterate: number, earlier: number, active: number, count: number, a: number, c: number, floor: number, steps: number): void;
 }
 
 /**

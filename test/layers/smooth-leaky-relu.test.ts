@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   NEWTON_ITERATIONS,
   SmoothLeakyReluLayer,
+  invertOnWasm,
   invertSmoothLeakyReluScalar,
   newtonStep,
   smoothLeakyReluStage,
@@ -91,6 +92,76 @@ it('Newton early stop equals all 100 steps', () => {
   // Both ways of stopping occur: fixed points, and 2-cycles between neighbouring floats.
   assert.ok(stoppedEarly > 0);
   assert.ok(stoppedEarly < 3000);
+});
+
+describe('SLR inverse on wasm', () => {
+  before(async () => {
+    await useBackend('wasm');
+  });
+
+  /** Returns 4001 targets: uniform on [−40, 40], then 0 and ±1e−30. */
+  function targets(): Float32Array {
+    const random = new RandomStream(13);
+    const values = new Float32Array(4001);
+    for (let i = 0; i < values.length - 3; i++) values[i] = (random.uniform() - 0.5) * 80;
+    values.set([0, 1e-30, -1e-30], values.length - 3);
+    return values;
+  }
+
+  for (const residual of [false, true]) {
+    it(`float32 inverse matches float64 (residual ${residual})`, () => {
+      const values = targets();
+      const x = tf.tidy(() => invertOnWasm(tf.tensor1d(values), 0.3, residual).dataSync());
+      // A float32 f resolves x only to about ulp(y)/f′(x); 2e-6·max(|x|, |y|) is a few of those ulps.
+      for (let i = 0; i < values.length; i++) {
+        const expected = invertSmoothLeakyReluScalar(values[i], 0.3, residual);
+        const tolerance = 2e-6 * Math.max(Math.abs(expected), Math.abs(values[i]));
+        assert.ok(Math.abs(x[i] - expected) <= tolerance, `target ${values[i]}: ${x[i]} against ${expected}`);
+      }
+    });
+
+    it(`early stop is consistent across step counts (residual ${residual})`, () => {
+      // Step k's iterate, for k = 0 … 60: once a value repeats with a period p ≤ 4
+      // (x_{k+p} = x_k), every later step must keep that pattern, whether the kernel computed
+      // the step or inferred it when it stopped early.
+      const values = targets().subarray(0, 400);
+      const iterates = tf.tidy(() => Array.from({ length: 61 }, (_, k) => invertOnWasm(tf.tensor1d(values), 0.3, residual, k).dataSync()));
+      const periods = new Set<number>();
+      for (let i = 0; i < values.length; i++) {
+        let first = -1;
+        let period = 0;
+        for (let k = 0; k + 4 < iterates.length && first < 0; k++) {
+          period = [1, 2, 3, 4].find((p) => iterates[k + p]![i] === iterates[k]![i]) ?? 0;
+          if (period > 0) first = k;
+        }
+        assert.ok(first >= 0, `value ${values[i]} never repeats within 60 steps`);
+        assert.ok(first <= 40, `value ${values[i]} settled only at step ${first}`);
+        periods.add(period);
+        for (let k = first; k + period < iterates.length; k++) {
+          assert.equal(iterates[k + period]![i], iterates[k]![i], `value ${values[i]}, step ${k}, period ${period}`);
+        }
+      }
+      // Fixed points and longer cycles both occur, so both ways of stopping early were checked.
+      assert.ok(periods.has(1));
+      assert.ok([2, 3, 4].some((p) => periods.has(p)));
+    });
+  }
+
+  it('inverse keeps NaN, odd sizes, no scratch', () => {
+    const values = [Number.NaN, -2, 0.5, 3, 7];
+    const input = tf.tensor2d(values, [1, 5]);
+    const tensorsBefore = tf.memory().numTensors;
+    const x = invertOnWasm(input, 0.3, false);
+    assert.equal(tf.memory().numTensors, tensorsBefore + 1, 'the inverse leaves only its result');
+    input.dispose();
+    assert.deepEqual(x.shape, [1, 5]);
+    const result = x.dataSync();
+    assert.ok(Number.isNaN(result[0]));
+    for (let i = 1; i < values.length; i++) {
+      assert.ok(Math.abs(result[i] - invertSmoothLeakyReluScalar(values[i], 0.3, false)) < 1e-5, `target ${values[i]}`);
+    }
+    x.dispose();
+  });
 });
 
 /** Float64 terms of the SLR stage at h: f, f′, f″/f′, ln f′, L = f‴/f′ − (f″/f′)² and ∂L/∂h. */

@@ -198,4 +198,143 @@
             (br $values)))
         (local.set $row (i32.add (local.get $row) (i32.const 1)))
         (br $rowLoop))))
+
+;; Solves f(x) = y for each of `count` values y (a multiple of 4) by the Newton iteration
+  ;;   x ← x − (f(x) − y)/max(f′(x), floor)   from x = y, for `steps` steps,
+  ;; in float32, writing the last iterate to $out. Each step is one pass over the values, so
+  ;; neighbouring vectors overlap in the processor instead of waiting on one another.
+  ;;
+  ;; The step is a fixed function of x, so once step k + 1 returns an earlier iterate x_{k+1−p},
+  ;; the iterates repeat with period p from there on, and the last one is known. Checking
+  ;; p = 1 … 4 (in float32 most values end at a fixed point, in a 2-cycle, or in a 3-cycle
+  ;; between neighbouring floats) settles such a value: its result is written and its iterate
+  ;; becomes NaN. Each pass visits only the vectors with a value still moving, listed in
+  ;; $active, and the iteration stops when none is left. A value that turns NaN without
+  ;; settling (a NaN or infinite y) ends as NaN.
+  ;;
+  ;; Scratch: $x and $back (3 arrays of `count` values: x_{k−1}, x_{k−2}, x_{k−3}, one after
+  ;; another) and $active (count/4 int32 values).
+  (func (export "inverse")
+    (param $target i32) (param $out i32) (param $x i32) (param $back i32) (param $active i32) (param $count i32)
+    (param $a f32) (param $c f32) (param $floor f32) (param $steps i32)
+    (local $offset i32) (local $end i32) (local $step i32) (local $entry i32) (local $listed i32) (local $kept i32)
+    (local $back2 i32) (local $back3 i32) (local $period2 i32) (local $period3 i32) (local $period4 i32)
+    (local $y v128) (local $current v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $next v128)
+    (local $open v128) (local $hit v128) (local $result v128)
+    (local $t v128) (local $u v128) (local $softplus v128) (local $s v128)
+    (local $as v128) (local $cs v128) (local $ones v128) (local $floors v128) (local $nans v128)
+    (local.set $as (f32x4.splat (local.get $a)))
+    (local.set $cs (f32x4.splat (local.get $c)))
+    (local.set $ones (f32x4.splat (f32.const 1)))
+    (local.set $floors (f32x4.splat (local.get $floor)))
+    (local.set $nans (f32x4.splat (f32.const nan)))
+    (local.set $end (i32.shl (local.get $count) (i32.const 2)))
+    (local.set $back2 (i32.add (local.get $back) (local.get $end)))
+    (local.set $back3 (i32.add (local.get $back2) (local.get $end)))
+    ;; x = y, earlier iterates NaN (no step returns them), result NaN until a value settles,
+    ;; every vector listed.
+    (block $initialised
+      (loop $initialise
+        (br_if $initialised (i32.ge_u (local.get $offset) (local.get $end)))
+        (v128.store align=4 (i32.add (local.get $x) (local.get $offset))
+          (v128.load align=4 (i32.add (local.get $target) (local.get $offset))))
+        (v128.store align=4 (i32.add (local.get $back) (local.get $offset)) (local.get $nans))
+        (v128.store align=4 (i32.add (local.get $back2) (local.get $offset)) (local.get $nans))
+        (v128.store align=4 (i32.add (local.get $back3) (local.get $offset)) (local.get $nans))
+        (v128.store align=4 (i32.add (local.get $out) (local.get $offset)) (local.get $nans))
+        (i32.store (i32.add (local.get $active) (i32.shr_u (local.get $offset) (i32.const 2))) (local.get $offset))
+        (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+        (br $initialise)))
+    (local.set $listed (i32.shr_u (local.get $count) (i32.const 2)))
+    (block $stepsDone
+      (loop $steps
+        (br_if $stepsDone (i32.ge_u (local.get $step) (local.get $steps)))
+        (local.set $kept (i32.const 0))
+        (local.set $entry (i32.const 0))
+        (local.set $period2 (call $stepsBack (i32.const 2) (local.get $step) (local.get $steps)))
+        (local.set $period3 (call $stepsBack (i32.const 3) (local.get $step) (local.get $steps)))
+        (local.set $period4 (call $stepsBack (i32.const 4) (local.get $step) (local.get $steps)))
+        (block $pass
+          (loop $vectors
+            (br_if $pass (i32.ge_u (local.get $entry) (local.get $listed)))
+            (local.set $offset (i32.load (i32.add (local.get $active) (i32.shl (local.get $entry) (i32.const 2)))))
+            (local.set $current (v128.load align=4 (i32.add (local.get $x) (local.get $offset))))
+            (local.set $x1 (v128.load align=4 (i32.add (local.get $back) (local.get $offset))))
+            (local.set $x2 (v128.load align=4 (i32.add (local.get $back2) (local.get $offset))))
+            (local.set $x3 (v128.load align=4 (i32.add (local.get $back3) (local.get $offset))))
+            (local.set $y (v128.load align=4 (i32.add (local.get $target) (local.get $offset))))
+            ;; f(x) and f′(x) from t = e^−|x|, as in "forward".
+            (local.set $t (call $exp (f32x4.neg (f32x4.abs (local.get $current)))))
+            (local.set $u (f32x4.add (local.get $ones) (local.get $t)))
+            (local.set $softplus
+              (f32x4.add (f32x4.max (local.get $current) (f32x4.splat (f32.const 0)))
+                (f32x4.sub (call $log (local.get $u))
+                  (f32x4.div (f32x4.sub (f32x4.sub (local.get $u) (local.get $ones)) (local.get $t)) (local.get $u)))))
+            (local.set $s (call $logistic (local.get $current) (local.get $t)))
+            (local.set $next
+              (f32x4.sub (local.get $current)
+                (f32x4.div
+                  (f32x4.sub
+                    (f32x4.add (f32x4.mul (local.get $cs) (local.get $current)) (f32x4.mul (local.get $as) (local.get $softplus)))
+                    (local.get $y))
+                  (f32x4.max (f32x4.add (local.get $cs) (f32x4.mul (local.get $as) (local.get $s))) (local.get $floors)))))
+            ;; Period p = 1 … 4, the smallest that matches: the last iterate is x_k, x_{k−1},
+            ;; x_{k−2} or x_{k−3}, $period<p> steps back from x_k (see $stepsBack; p = 1 is x_k).
+            (local.set $result (v128.load align=4 (i32.add (local.get $out) (local.get $offset))))
+            (local.set $open (v128.const i32x4 -1 -1 -1 -1))
+            (local.set $hit (v128.and (local.get $open) (f32x4.eq (local.get $next) (local.get $current))))
+            (local.set $result (v128.bitselect
+              (local.get $current)
+              (local.get $result) (local.get $hit)))
+            (local.set $open (v128.andnot (local.get $open) (local.get $hit)))
+            (local.set $hit (v128.and (local.get $open) (f32x4.eq (local.get $next) (local.get $x1))))
+            (local.set $result (v128.bitselect
+              (select (local.get $current) (local.get $x1) (i32.eqz (local.get $period2)))
+              (local.get $result) (local.get $hit)))
+            (local.set $open (v128.andnot (local.get $open) (local.get $hit)))
+            (local.set $hit (v128.and (local.get $open) (f32x4.eq (local.get $next) (local.get $x2))))
+            (local.set $result (v128.bitselect
+              (select (local.get $current) (select (local.get $x1) (local.get $x2) (i32.eq (local.get $period3) (i32.const 1))) (i32.eqz (local.get $period3)))
+              (local.get $result) (local.get $hit)))
+            (local.set $open (v128.andnot (local.get $open) (local.get $hit)))
+            (local.set $hit (v128.and (local.get $open) (f32x4.eq (local.get $next) (local.get $x3))))
+            (local.set $result (v128.bitselect
+              (select (local.get $current) (select (local.get $x1) (select (local.get $x2) (local.get $x3) (i32.eq (local.get $period4) (i32.const 2))) (i32.eq (local.get $period4) (i32.const 1))) (i32.eqz (local.get $period4)))
+              (local.get $result) (local.get $hit)))
+            (local.set $open (v128.andnot (local.get $open) (local.get $hit)))
+            (v128.store align=4 (i32.add (local.get $out) (local.get $offset)) (local.get $result))
+            (v128.store align=4 (i32.add (local.get $back3) (local.get $offset)) (local.get $x2))
+            (v128.store align=4 (i32.add (local.get $back2) (local.get $offset)) (local.get $x1))
+            (v128.store align=4 (i32.add (local.get $back) (local.get $offset)) (local.get $current))
+            ;; Settled values continue as NaN, which no later step matches.
+            (local.set $next (v128.bitselect (local.get $next) (local.get $nans) (local.get $open)))
+            (v128.store align=4 (i32.add (local.get $x) (local.get $offset)) (local.get $next))
+            ;; The vector stays listed while a value in it is still moving.
+            (if (v128.any_true (f32x4.eq (local.get $next) (local.get $next)))
+              (then
+                (i32.store (i32.add (local.get $active) (i32.shl (local.get $kept) (i32.const 2))) (local.get $offset))
+                (local.set $kept (i32.add (local.get $kept) (i32.const 1)))))
+            (local.set $entry (i32.add (local.get $entry) (i32.const 1)))
+            (br $vectors)))
+        (local.set $listed (local.get $kept))
+        (local.set $step (i32.add (local.get $step) (i32.const 1)))
+        (br_if $steps (local.get $listed))))
+    ;; Values still moving after the last step end at its iterate.
+    (local.set $offset (i32.const 0))
+    (block $finished
+      (loop $finish
+        (br_if $finished (i32.ge_u (local.get $offset) (local.get $end)))
+        (local.set $current (v128.load align=4 (i32.add (local.get $x) (local.get $offset))))
+        (v128.store align=4 (i32.add (local.get $out) (local.get $offset))
+          (v128.bitselect (local.get $current) (v128.load align=4 (i32.add (local.get $out) (local.get $offset)))
+            (f32x4.eq (local.get $current) (local.get $current))))
+        (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+        (br $finish))))
+
+;; For a sequence whose step k + 1 (k = $step) returned x_{k+1−p}, so that from x_{k+1−p} on
+  ;; it repeats with period p, returns how many steps before x_k its iterate `steps` lies:
+  ;; x_steps = x_{k+1−p+r} with r = (steps − (k + 1 − p)) mod p, which is p − 1 − r steps back.
+  (func $stepsBack (param $p i32) (param $step i32) (param $steps i32) (result i32)
+    (i32.sub (i32.sub (local.get $p) (i32.const 1))
+      (i32.rem_u (i32.sub (local.get $steps) (i32.sub (i32.add (local.get $step) (i32.const 1)) (local.get $p))) (local.get $p))))
 )
