@@ -26,12 +26,17 @@ function logEvent(event: SweepEvent | { type: 'notice'; message: string }): void
     case 'run-start':
       break;
     case 'run-complete':
-      console.error(`bench:peer: ${event.cellId} round ${event.round} ${event.series}: median ${event.medianMs.toFixed(1)} ms`);
+      console.error(`bench:peer: ${event.cellId} ${roundLabel(event.round)} ${event.series}: median ${event.medianMs.toFixed(1)} ms`);
       break;
     case 'run-error':
-      console.error(`bench:peer: ERROR: ${event.cellId} round ${event.round} ${event.series} failed: ${event.message}`);
+      console.error(`bench:peer: ERROR: ${event.cellId} ${roundLabel(event.round)} ${event.series} failed: ${event.message}`);
       break;
   }
+}
+
+/** Returns a round's name for the log: round 0 is the untimed warm-up before the sweep. */
+function roundLabel(round: number): string {
+  return round === 0 ? 'warm-up' : `round ${round}`;
 }
 
 async function main(): Promise<number> {

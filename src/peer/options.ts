@@ -40,6 +40,8 @@ Options:
   --warmup N           untimed steps at the start of every run          (default 3)
   --iterations N       timed steps per run                              (default 10)
   --rounds N           interleaved runs per side and cell               (default 3)
+  --sweep-warmup N     untimed runs of the first cell on every side before the sweep, so
+                       JIT-compiled code and thread pools are warm       (default 1)
   --peer-threads LIST  peer intra-op thread counts, each run every round (default 1,2)
   --backend NAME       our tfjs backend: auto, gpu, node, wasm, cpu     (default auto)
   --seed N             seed of both sides' random draws                 (default 0)
@@ -124,6 +126,7 @@ export function parseBenchPeerArgs(argv: string[]): BenchPeerOptions {
       warmup: { type: 'string', default: '3' },
       iterations: { type: 'string', default: '10' },
       rounds: { type: 'string', default: '3' },
+      'sweep-warmup': { type: 'string', default: '1' },
       'peer-threads': { type: 'string', default: '1,2' },
       backend: { type: 'string' },
       seed: { type: 'string', default: '0' },
@@ -172,6 +175,7 @@ export function parseBenchPeerArgs(argv: string[]): BenchPeerOptions {
       iterations: parseInteger('iterations', values.iterations!, 1),
       rounds: parseInteger('rounds', values.rounds!, 1),
       seed: parseInteger('seed', values.seed!, 0),
+      sweepWarmup: parseInteger('sweep-warmup', values['sweep-warmup']!, 0),
     },
     peerThreads,
     backend: values.backend,

@@ -31,6 +31,12 @@ export interface SweepTiming {
   /** Runs per side and cell, interleaved. */
   rounds: number;
   seed: number;
+  /**
+   * Untimed runs of the first cell on every side before the sweep (default 0), so that the
+   * JavaScript engine has compiled our step and both sides' thread pools are running when the
+   * first timed run starts. Reported as round 0.
+   */
+  sweepWarmup?: number;
 }
 
 /** Our engine: the interface the sweep runs it through. */
@@ -168,7 +174,8 @@ function summarise(series: string, runs: RunOutcome[], threads?: number): Series
 /**
  * Runs the interleaved sweep and returns one comparison per cell.
  *
- * Plan, per cell: 1. for each round, run our side, then the peer once per thread count;
+ * Plan: first `timing.sweepWarmup` untimed runs of the first cell on every side (round 0), then
+ * per cell: 1. for each round, run our side, then the peer once per thread count;
  * 2. pool each series' timed samples and take the median; 3. keep the peer's better figure and
  * the ratio ours / peer. A failed run is recorded as `errored` with its message and the sweep
  * goes on. Cost: cells × rounds × (1 + thread counts) runs of warmup + iterations steps each.
@@ -181,44 +188,49 @@ export async function runInterleavedSweep(ourSide: OurSide, options: SweepOption
   const { warmup, iterations, seed, rounds } = options.timing;
   const comparisons: CellComparison[] = [];
 
+  const runOurs = (cell: PeerCell, round: number): Promise<RunOutcome> =>
+    timeRun(cellId(cell), 'ours', round, emit, async () => {
+      const run = await ourSide.run(cell, { warmup, iterations, seed });
+      return { samplesMs: run.samplesMs, lastLoss: run.lastLoss };
+    });
+  const runPeer = async (cell: PeerCell, threads: number, round: number): Promise<RunOutcome> => {
+    // A peer that cannot start was reported once by a 'peer-unavailable' event.
+    const unavailable = supervisor!.unavailableReason;
+    if (unavailable !== null) return { status: 'errored', round, message: unavailable };
+    const hyper = ourSide.hyperparameters?.(cell);
+    return timeRun(cellId(cell), `peer-${threads}t`, round, emit, async () => {
+      const peer = await supervisor!.acquire();
+      const result = await peer.run({
+        arch: cell.arch,
+        objective: cell.objective,
+        imageShape: cell.imageShape,
+        L: cell.depth,
+        batch: cell.batch,
+        warmup,
+        iterations,
+        threads,
+        seed,
+        ...(hyper === undefined ? {} : { hyper }),
+      }, options.runTimeoutMs);
+      return { samplesMs: result.samplesMs, lastLoss: result.lastLoss, threads: result.threads };
+    });
+  };
+
   try {
+    const first = options.cells[0];
+    for (let run = 1; first !== undefined && run <= (options.timing.sweepWarmup ?? 0); run += 1) {
+      await runOurs(first, 0);
+      for (const threads of supervisor === null ? [] : options.peerThreads) await runPeer(first, threads, 0);
+    }
+
     for (const cell of options.cells) {
       const id = cellId(cell);
       const ourRuns: RunOutcome[] = [];
       const peerRuns = options.peerThreads.map(() => [] as RunOutcome[]);
-      const hyper = ourSide.hyperparameters?.(cell);
-
       for (let round = 1; round <= rounds; round += 1) {
-        ourRuns.push(await timeRun(id, 'ours', round, emit, async () => {
-          const run = await ourSide.run(cell, { warmup, iterations, seed });
-          return { samplesMs: run.samplesMs, lastLoss: run.lastLoss };
-        }));
-
+        ourRuns.push(await runOurs(cell, round));
         if (supervisor === null) continue;
-        for (const [index, threads] of options.peerThreads.entries()) {
-          // A peer that cannot start was reported once by a 'peer-unavailable' event.
-          const unavailable = supervisor.unavailableReason;
-          if (unavailable !== null) {
-            peerRuns[index]!.push({ status: 'errored', round, message: unavailable });
-            continue;
-          }
-          peerRuns[index]!.push(await timeRun(id, `peer-${threads}t`, round, emit, async () => {
-            const peer = await supervisor.acquire();
-            const result = await peer.run({
-              arch: cell.arch,
-              objective: cell.objective,
-              imageShape: cell.imageShape,
-              L: cell.depth,
-              batch: cell.batch,
-              warmup,
-              iterations,
-              threads,
-              seed,
-              ...(hyper === undefined ? {} : { hyper }),
-            }, options.runTimeoutMs);
-            return { samplesMs: result.samplesMs, lastLoss: result.lastLoss, threads: result.threads };
-          }));
-        }
+        for (const [index, threads] of options.peerThreads.entries()) peerRuns[index]!.push(await runPeer(cell, threads, round));
       }
 
       const ours = summarise('ours', ourRuns);

@@ -11,7 +11,7 @@ describe('parseBenchPeerArgs', () => {
     assert.deepEqual(options.cells[5]!.imageShape, [32, 32, 3]);
     assert.deepEqual(options.cells[10], { arch: 'cnn', objective: 'ml', imageShape: [28, 28, 1], depth: 6, batch: 100 });
     assert.deepEqual(options.peerThreads, [1, 2]);
-    assert.deepEqual(options.timing, { warmup: 3, iterations: 10, rounds: 3, seed: 0 });
+    assert.deepEqual(options.timing, { warmup: 3, iterations: 10, rounds: 3, seed: 0, sweepWarmup: 1 });
     assert.equal(options.outDir, 'reports/peer');
     assert.equal(options.runTimeoutMs, 1_800_000);
     assert.equal(options.backend, undefined);
@@ -21,13 +21,13 @@ describe('parseBenchPeerArgs', () => {
   it('reads every option', () => {
     const options = parseBenchPeerArgs([
       '--arch', 'cnn', '--objectives', 'ssm,dsm', '--shapes', '32x32x3,8x8x1', '--batch', '10', '--warmup', '0',
-      '--iterations', '4', '--rounds', '2', '--peer-threads', '2', '--backend', 'cpu', '--seed', '9',
+      '--iterations', '4', '--rounds', '2', '--sweep-warmup', '0', '--peer-threads', '2', '--backend', 'cpu', '--seed', '9',
       '--run-timeout', '60', '--peer-command', 'python3 my_peer.py', '--out', '/tmp/peer', '--omp-wait-policy', 'inherit',
     ]);
     assert.deepEqual(options.cells.map((cell) => `${cell.objective}:${cell.imageShape.join('x')}`),
       ['ssm:32x32x3', 'dsm:32x32x3', 'ssm:8x8x1', 'dsm:8x8x1']);
     assert.equal(options.cells[0]!.batch, 10);
-    assert.deepEqual(options.timing, { warmup: 0, iterations: 4, rounds: 2, seed: 9 });
+    assert.deepEqual(options.timing, { warmup: 0, iterations: 4, rounds: 2, seed: 9, sweepWarmup: 0 });
     assert.deepEqual(options.peerThreads, [2]);
     assert.equal(options.backend, 'cpu');
     assert.equal(options.peerCommand, 'python3 my_peer.py');

@@ -72,6 +72,29 @@ describe('runInterleavedSweep', () => {
     assert.equal(requests.at(-1)!.type, 'shutdown');
   });
 
+  it('warms every side up on the first cell, untimed', async () => {
+    const events: SweepEvent[] = [];
+    const calls: PeerCell[] = [];
+    const result = await runInterleavedSweep(fakeOurSide(calls), {
+      cells: [FC_SSM, FC_ML],
+      timing: { ...TIMING, rounds: 1, sweepWarmup: 2 },
+      peerThreads: [1, 2],
+      peerCommand: fakePeerCommand(script, 'normal'),
+      runTimeoutMs: 20_000,
+      onEvent: (event) => events.push(event),
+    });
+    const order = events.filter((event) => event.type === 'run-start').map((event) => `${event.cellId}#${event.round}:${event.series}`);
+    const ssm = cellId(FC_SSM);
+    const ml = cellId(FC_ML);
+    assert.deepEqual(order, [
+      `${ssm}#0:ours`, `${ssm}#0:peer-1t`, `${ssm}#0:peer-2t`, `${ssm}#0:ours`, `${ssm}#0:peer-1t`, `${ssm}#0:peer-2t`,
+      `${ssm}#1:ours`, `${ssm}#1:peer-1t`, `${ssm}#1:peer-2t`, `${ml}#1:ours`, `${ml}#1:peer-1t`, `${ml}#1:peer-2t`,
+    ]);
+    // The warm-up runs are calls 0 and 1; only call 2 ([50, 51, 52]) is timed for the first cell.
+    assert.equal(result.comparisons[0]!.ours.runs.length, 1);
+    assert.equal(result.comparisons[0]!.ours.medianMs, 51);
+  });
+
   it('compares against the faster thread count', async () => {
     const result = await runInterleavedSweep(fakeOurSide([]), {
       cells: [FC_ML],
