@@ -1,10 +1,13 @@
 // Compiles every WebAssembly text file under src/ (*.wat) to a binary module at the same path
-// under dist/, where the compiled TypeScript loads it. Run by `npm run build` after tsc.
+// under dist/, where the compiled TypeScript loads it, after inlining its helper functions
+// (wat-inline.mjs). Run by `npm run build` after tsc.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import createWabt from 'wabt';
+
+import { inlineHelpers } from './wat-inline.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -21,7 +24,17 @@ for (const source of textFiles(join(root, 'src'))) {
   const name = relative(root, source);
   let module;
   try {
-    module = wabt.parseWat(name, readFileSync(source, 'utf8'), { simd: true, bulk_memory: true });
+    // The text as written is checked first, so errors point at its lines; the compiled module
+    // is the one with its helper functions inlined (see wat-inline.mjs).
+    const text = readFileSync(source, 'utf8');
+    const features = { simd: true, bulk_memory: true };
+    const written = wabt.parseWat(name, text, features);
+    try {
+      written.validate();
+    } finally {
+      written.destroy();
+    }
+    module = wabt.parseWat(name, inlineHelpers(text), features);
     module.validate();
   } catch (error) {
     // wabt's error carries its own minified source in the stack, so print only the message.

@@ -10,23 +10,27 @@
 (module
   (import "env" "memory" (memory 1))
 
-  ;; Returns Σ x_i² over n values at $x. Squares are rounded to float32, sums kept in float64.
+  ;; Returns Σ x_i² over n values at $x. Squares are rounded to float32, sums kept in float64,
+  ;; in two independent accumulators (lanes 0–1 and 2–3 of each vector) so that consecutive
+  ;; additions do not wait on one another.
   (func (export "sum_squares") (param $x i32) (param $n i32) (result f64)
-    (local $vectorEnd i32) (local $end i32) (local $square v128) (local $sums v128) (local $total f64) (local $value f32)
+    (local $vectorEnd i32) (local $end i32) (local $square v128) (local $sums v128) (local $highSums v128) (local $total f64) (local $value f32)
     (local.set $vectorEnd (i32.add (local.get $x) (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2))))
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
     (local.set $sums (f64x2.splat (f64.const 0)))
+    (local.set $highSums (f64x2.splat (f64.const 0)))
     (block $vectorsDone
       (loop $vectors
         (br_if $vectorsDone (i32.ge_u (local.get $x) (local.get $vectorEnd)))
         (local.set $square (f32x4.mul (v128.load align=4 (local.get $x)) (v128.load align=4 (local.get $x))))
         (local.set $sums (f64x2.add (local.get $sums) (f64x2.promote_low_f32x4 (local.get $square))))
-        (local.set $sums
-          (f64x2.add (local.get $sums)
+        (local.set $highSums
+          (f64x2.add (local.get $highSums)
             (f64x2.promote_low_f32x4
               (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $square) (local.get $square)))))
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
         (br $vectors)))
+    (local.set $sums (f64x2.add (local.get $sums) (local.get $highSums)))
     (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $sums)) (f64x2.extract_lane 1 (local.get $sums))))
     (block $tailDone
       (loop $tail

@@ -81,13 +81,17 @@
   ;;   y = f(x), and when their pointers are not 0, slope = f′, ratio = f″/f′ and
   ;;   logCurvature = f‴/f′ − (f″/f′)²; and rowLog[row] = Σ ln f′ over the row (float32).
   ;; softplus(x) = max(x, 0) + ln(1 + t) with t = e^−|x|, where ln(1 + t) is corrected by
-  ;; ((u − 1) − t)/u for u = 1 + t, so it keeps its accuracy for small t.
+  ;; ((u − 1) − t)/u for u = 1 + t, so it keeps its accuracy for small t. σ and the correction
+  ;; share one reciprocal 1/u.
+  ;; Σ ln f′ takes one logarithm per four vectors, of the lane-wise product of their f′: each f′
+  ;; lies in (α, 1), or (1 + α, 2) with the residual, so a product of four stays far from
+  ;; float32's underflow and overflow, and its rounding error (a few ulps) is that of the sum.
   (func (export "forward")
     (param $input i32) (param $y i32) (param $slope i32) (param $ratio i32) (param $logCurvature i32) (param $rowLog i32)
     (param $rows i32) (param $rowSize i32) (param $a f32) (param $c f32)
     (local $row i32) (local $offset i32) (local $rowEnd i32)
     (local $x v128) (local $t v128) (local $u v128) (local $s v128) (local $f1 v128) (local $f2 v128) (local $q v128) (local $sums v128)
-    (local $as v128) (local $cs v128) (local $ones v128)
+    (local $as v128) (local $cs v128) (local $ones v128) (local $reciprocal v128) (local $product v128) (local $grouped i32)
     (local.set $as (f32x4.splat (local.get $a)))
     (local.set $cs (f32x4.splat (local.get $c)))
     (local.set $ones (f32x4.splat (f32.const 1)))
@@ -96,22 +100,35 @@
         (br_if $rowsDone (i32.ge_u (local.get $row) (local.get $rows)))
         (local.set $rowEnd (i32.add (local.get $offset) (i32.shl (local.get $rowSize) (i32.const 2))))
         (local.set $sums (f32x4.splat (f32.const 0)))
+        (local.set $product (local.get $ones))
+        (local.set $grouped (i32.const 0))
         (block $valuesDone
           (loop $values
             (br_if $valuesDone (i32.ge_u (local.get $offset) (local.get $rowEnd)))
             (local.set $x (v128.load align=4 (i32.add (local.get $input) (local.get $offset))))
             (local.set $t (call $exp (f32x4.neg (f32x4.abs (local.get $x)))))
             (local.set $u (f32x4.add (local.get $ones) (local.get $t)))
-            (local.set $s (call $logistic (local.get $x) (local.get $t)))
+            (local.set $reciprocal (f32x4.div (local.get $ones) (local.get $u)))
+            ;; σ = 1/u for x ≥ 0 and t/u otherwise.
+            (local.set $s
+              (f32x4.mul
+                (v128.bitselect (local.get $ones) (local.get $t) (f32x4.ge (local.get $x) (f32x4.splat (f32.const 0))))
+                (local.get $reciprocal)))
             ;; y = c·x + a·(max(x, 0) + ln u − ((u − 1) − t)/u).
             (v128.store align=4 (i32.add (local.get $y) (local.get $offset))
               (f32x4.add (f32x4.mul (local.get $cs) (local.get $x))
                 (f32x4.mul (local.get $as)
                   (f32x4.add (f32x4.max (local.get $x) (f32x4.splat (f32.const 0)))
                     (f32x4.sub (call $log (local.get $u))
-                      (f32x4.div (f32x4.sub (f32x4.sub (local.get $u) (local.get $ones)) (local.get $t)) (local.get $u)))))))
+                      (f32x4.mul (f32x4.sub (f32x4.sub (local.get $u) (local.get $ones)) (local.get $t)) (local.get $reciprocal)))))))
             (local.set $f1 (f32x4.add (local.get $cs) (f32x4.mul (local.get $as) (local.get $s))))
-            (local.set $sums (f32x4.add (local.get $sums) (call $log (local.get $f1))))
+            (local.set $product (f32x4.mul (local.get $product) (local.get $f1)))
+            (local.set $grouped (i32.add (local.get $grouped) (i32.const 1)))
+            (if (i32.eq (local.get $grouped) (i32.const 4))
+              (then
+                (local.set $sums (f32x4.add (local.get $sums) (call $log (local.get $product))))
+                (local.set $product (local.get $ones))
+                (local.set $grouped (i32.const 0))))
             (if (local.get $slope)
               (then (v128.store align=4 (i32.add (local.get $slope) (local.get $offset)) (local.get $f1))))
             (if (i32.or (local.get $ratio) (local.get $logCurvature))
@@ -129,6 +146,8 @@
                         (f32x4.mul (local.get $q) (local.get $q))))))))
             (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
             (br $values)))
+        ;; The last group, which may be empty: ln 1 is exactly 0.
+        (local.set $sums (f32x4.add (local.get $sums) (call $log (local.get $product))))
         (f32.store align=4 (i32.add (local.get $rowLog) (i32.shl (local.get $row) (i32.const 2)))
           (f32.add
             (f32.add (f32x4.extract_lane 0 (local.get $sums)) (f32x4.extract_lane 1 (local.get $sums)))
