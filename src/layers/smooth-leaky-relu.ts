@@ -75,7 +75,7 @@ export class SmoothLeakyReluLayer implements FlowLayer {
 
 /**
  * Returns x with f(x) = y element-wise after `steps` float32 Newton steps from x = y (see
- * `SmoothLeakyReluLayer.inverse`). The "inverse" kernel of smooth-leaky-relu.wat computes it on
+ * `SmoothLeakyReluLayer.inverse`). The "inverse" kernel of kernels/elementwise.wat computes it on
  * the wasm backend, and pads a size that is not a multiple of 4 with zeros. O(BD) exponentials
  * and logarithms per step.
  */
@@ -85,7 +85,7 @@ export function invertOnWasm(y: tf.Tensor, alpha: number, residual: boolean, ste
   const padded = Math.ceil(count / 4) * 4;
   return tf.tidy(() => {
     const input = padded === count ? y : tf.concat([tf.reshape(y, [count]), tf.zeros([padded - count])]);
-    const { backend, kernels } = wasmKernels<SlrKernels>('smooth-leaky-relu.wasm', caller);
+    const { backend, kernels } = wasmKernels<SlrKernels>('elementwise.wasm', caller);
     // The result, then scratch arrays: the iterate, the three before it, and the list of vectors
     // (4 values each) still moving.
     const [out, iterate, earlier, active] = [padded, padded, 3 * padded, padded / 4].map((size) =>
@@ -208,7 +208,7 @@ export type StageImplementation = 'auto' | 'fused' | 'composed';
  * Returns the terms of `SmoothLeakyReluStage` at h, differentiable once in h (and so in θ
  * through h): what the explicit derivatives and the constant-input energies need, not more.
  * 'auto' fuses on the wasm backend when each sample has a multiple of 4 elements: one pass
- * with one exponential and two logarithms per element (`kernels/smooth-leaky-relu.wat`), and
+ * with one exponential and two logarithms per element (`kernels/elementwise.wat`), and
  * one pass for the gradient, instead of dozens of tensor ops each writing a new [B, D] tensor
  * (an FC DSM step at D = 784 went from 205 to 116 kernels).
  * 'composed' builds the terms from `smoothLeakyReluTerms`, whose ops are differentiable to any
@@ -262,7 +262,7 @@ function composedStage(h: tf.Tensor, alpha: number, residual: boolean, terms: St
   }) as unknown as SmoothLeakyReluStage;
 }
 
-/** The exports of smooth-leaky-relu.wasm; tensors are byte offsets, 0 for an absent one. */
+/** The smooth leaky ReLU exports of elementwise.wasm; tensors are byte offsets, 0 for an absent one. */
 interface SlrKernels {
   forward(input: number, y: number, slope: number, ratio: number, logCurvature: number, rowLog: number, rows: number, rowSize: number, a: number, c: number): void;
   backward(input: number, dy: number, dSlope: number, dRatio: number, dLogCurvature: number, dRow: number, dh: number, rows: number, rowSize: number, a: number, c: number): void;
@@ -296,7 +296,7 @@ function fusedStage(h: tf.Tensor, alpha: number, residual: boolean, terms: Stage
 
   const forwardFunc = (_backend: unknown, save?: tf.GradSaveFunc): tf.Tensor[] => {
     save?.([h]);
-    const { backend, kernels } = wasmKernels<SlrKernels>('smooth-leaky-relu.wasm', caller);
+    const { backend, kernels } = wasmKernels<SlrKernels>('elementwise.wasm', caller);
     const outputs = outputShapes.map((outputShape) => backend.makeOutput(outputShape, 'float32'));
     const offset = (index: number): number => (index < outputs.length ? offsetOf(backend, outputs[index], caller) : 0);
     kernels.forward(offsetOf(backend, h, caller), offset(0), offset(2), offset(3), offset(4), offset(1), rows, rowSize, a, c);
@@ -304,7 +304,7 @@ function fusedStage(h: tf.Tensor, alpha: number, residual: boolean, terms: Stage
   };
 
   const gradientOf = (input: tf.Tensor, upstream: tf.Tensor[]): tf.Tensor => {
-    const { backend, kernels } = wasmKernels<SlrKernels>('smooth-leaky-relu.wasm', caller);
+    const { backend, kernels } = wasmKernels<SlrKernels>('elementwise.wasm', caller);
     const gradient = backend.makeOutput(shape, 'float32');
     const offset = (index: number): number => (index < upstream.length ? offsetOf(backend, upstream[index], caller) : 0);
     kernels.backward(offsetOf(backend, input, caller), offset(0), offset(2), offset(3), offset(4), offset(1), offsetOf(backend, gradient, caller), rows, rowSize, a, c);

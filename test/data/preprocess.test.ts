@@ -3,6 +3,7 @@ import { it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { dequantizedInverse, preprocess, toPixels } from '../../src/data/preprocess.js';
+import { useBackend } from '../../src/backend/select.js';
 import { RandomStream } from '../../src/random/stream.js';
 import { firstMismatch, forEachBackend } from '../helpers/backends.js';
 import { derivative } from '../helpers/finite-difference.js';
@@ -95,4 +96,19 @@ forEachBackend((backend) => {
     assert.throws(() => preprocess(pixels, new RandomStream(1), 0), /preprocess: logitScale \(α_l\) must be a finite positive number, received 0/);
     pixels.dispose();
   });
+});
+
+it('preprocess kernel on wasm matches the tensor ops', async () => {
+  const random = new RandomStream(8);
+  const pixels = Array.from(random.uniformArray(3 * 784), (value) => Math.floor(value * 256));
+  const run = () => tf.tidy(() => {
+    const { x, logDet } = preprocess(tf.tensor4d(pixels, [3, 28, 28, 1]), new RandomStream(9), 0.75);
+    return { x: x.dataSync(), logDet: logDet.dataSync() };
+  });
+  await useBackend('cpu');
+  const withTensorOps = run();
+  await useBackend('wasm');
+  const withKernel = run();
+  assert.equal(firstMismatch(withKernel.x, Array.from(withTensorOps.x), { relative: 1e-6, absolute: 1e-6 }, 'x′'), null);
+  assert.equal(firstMismatch(withKernel.logDet, Array.from(withTensorOps.logDet), { relative: 1e-6, absolute: 1e-3 }, 'logDet'), null);
 });

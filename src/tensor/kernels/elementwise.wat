@@ -1,6 +1,9 @@
-;; The smooth leaky ReLU f(x) = c·x + a·softplus(x) and the derivative terms the explicit score
-;; formulas need, in WebAssembly SIMD, with a = 1 − α and c = α (or 1 + α with the residual).
-;; From σ = σ(x):  f′ = c + a·σ,  f″ = a·σ(1−σ),  f‴ = f″·(1−2σ),  f⁗ = f″·(1 − 6σ + 6σ²).
+;; Element-wise kernels built on vectorised exp and log, in WebAssembly SIMD:
+;; - the smooth leaky ReLU f(x) = c·x + a·softplus(x), the derivative terms the explicit score
+;;   formulas need (forward, backward) and its Newton inverse, with a = 1 − α and c = α (or
+;;   1 + α with the residual). From σ = σ(x):  f′ = c + a·σ,  f″ = a·σ(1−σ),
+;;   f‴ = f″·(1−2σ),  f⁗ = f″·(1 − 6σ + 6σ²);
+;; - the logit of the MaP preprocessing (logit, see src/data/preprocess.ts).
 ;;
 ;; The module imports the memory of tfjs-backend-wasm; pointers are byte offsets into it. Rows
 ;; hold `rowSize` values, a multiple of 4 (the caller checks). A pointer of 0 marks an output
@@ -10,7 +13,7 @@
 ;; polynomial), vectorised; their error is a few float32 ulps, which the tests bound against
 ;; float64.
 ;;
-;; Compiled to smooth-leaky-relu.wasm by scripts/build-wasm.mjs during `npm run build`.
+;; Compiled to elementwise.wasm by scripts/build-wasm.mjs during `npm run build`.
 (module
   (import "env" "memory" (memory 1))
 
@@ -356,4 +359,52 @@
   (func $stepsBack (param $p i32) (param $step i32) (param $steps i32) (result i32)
     (i32.sub (i32.sub (local.get $p) (i32.const 1))
       (i32.rem_u (i32.sub (local.get $steps) (i32.sub (i32.add (local.get $step) (i32.const 1)) (local.get $p))) (local.get $p))))
+
+  ;; Maps `rows` rows of `rowSize` pixel values p (0 … 255) with their uniform noise u to the
+  ;; logit space of the MaP preprocessing, in float32 with the tensor version's operations:
+  ;;   s = ((p + u)·levels⁻¹ + shift)·oneMinusTwoShift,   x = (ln s − ln(1 − s))/scale,
+  ;; and writes rowLog[row] = Σ (ln s + ln(1 − s)) over the row. levels⁻¹ = 1/256 is exact, so the
+  ;; product equals the division by 256.
+  (func (export "logit")
+    (param $pixels i32) (param $noise i32) (param $x i32) (param $rowLog i32) (param $rows i32) (param $rowSize i32)
+    (param $inverseLevels f32) (param $shift f32) (param $oneMinusTwoShift f32) (param $scale f32)
+    (local $row i32) (local $offset i32) (local $rowEnd i32)
+    (local $s v128) (local $logS v128) (local $logComplement v128) (local $sums v128)
+    (local $levels v128) (local $shifts v128) (local $factors v128) (local $scales v128) (local $ones v128)
+    (local.set $levels (f32x4.splat (local.get $inverseLevels)))
+    (local.set $shifts (f32x4.splat (local.get $shift)))
+    (local.set $factors (f32x4.splat (local.get $oneMinusTwoShift)))
+    (local.set $scales (f32x4.splat (local.get $scale)))
+    (local.set $ones (f32x4.splat (f32.const 1)))
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $rowEnd (i32.add (local.get $offset) (i32.shl (local.get $rowSize) (i32.const 2))))
+        (local.set $sums (f32x4.splat (f32.const 0)))
+        (block $valuesDone
+          (loop $values
+            (br_if $valuesDone (i32.ge_u (local.get $offset) (local.get $rowEnd)))
+            (local.set $s
+              (f32x4.mul
+                (f32x4.add
+                  (f32x4.mul
+                    (f32x4.add
+                      (v128.load align=4 (i32.add (local.get $pixels) (local.get $offset)))
+                      (v128.load align=4 (i32.add (local.get $noise) (local.get $offset))))
+                    (local.get $levels))
+                  (local.get $shifts))
+                (local.get $factors)))
+            (local.set $logS (call $log (local.get $s)))
+            (local.set $logComplement (call $log (f32x4.sub (local.get $ones) (local.get $s))))
+            (v128.store align=4 (i32.add (local.get $x) (local.get $offset))
+              (f32x4.div (f32x4.sub (local.get $logS) (local.get $logComplement)) (local.get $scales)))
+            (local.set $sums (f32x4.add (local.get $sums) (f32x4.add (local.get $logS) (local.get $logComplement))))
+            (local.set $offset (i32.add (local.get $offset) (i32.const 16)))
+            (br $values)))
+        (f32.store align=4 (i32.add (local.get $rowLog) (i32.shl (local.get $row) (i32.const 2)))
+          (f32.add
+            (f32.add (f32x4.extract_lane 0 (local.get $sums)) (f32x4.extract_lane 1 (local.get $sums)))
+            (f32.add (f32x4.extract_lane 2 (local.get $sums)) (f32x4.extract_lane 3 (local.get $sums)))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $rowLoop))))
 )
