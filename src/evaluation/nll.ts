@@ -179,7 +179,7 @@ export async function averageLogLikelihoods(
     const pixels = dataset.batch(split, indices);
 
     const { energy, extraLogDet } = tf.tidy(() => {
-      const terms = termsOf(tf.tensor4d(Float32Array.from(pixels), [count, height, width, channels]));
+      const terms = termsOf(tf.tensor4d(new Float32Array(pixels), [count, height, width, channels]));
       return { energy: terms.energy, extraLogDet: terms.extraLogDet ?? tf.zeros([count]) };
     });
     const [energyValues, logDetValues] = await Promise.all([energy.data(), extraLogDet.data()]);

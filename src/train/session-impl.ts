@@ -232,7 +232,7 @@ function initializeActNorms(model: GlowFlow, dataset: ImageDataset, random: Rand
   const indices = Array.from({ length: count }, (_, i) => i);
   const pixels = dataset.batch('validation', indices);
   const [height, width, channels] = dataset.imageShape;
-  const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [count, height, width, channels]);
+  const pixelTensor = tf.tensor4d(new Float32Array(pixels), [count, height, width, channels]);
   try {
     const { x, logDet } = preprocess(pixelTensor, random, logitScale);
     try {
@@ -753,13 +753,13 @@ class Session implements EbflowTrainingSession {
       // value, with the same uniform draws `preprocess` would take.
       const noise = this.random.uniformArray(pixels.length);
       return tf.tidy(() => {
-        const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [batchSize, height, width, channels]);
+        const pixelTensor = tf.tensor4d(new Float32Array(pixels), [batchSize, height, width, channels]);
         const dequantised = tf.add(pixelTensor, tf.tensor(noise, pixelTensor.shape, 'float32'));
         return tf.reshape(dequantised, [batchSize, ...this.model.sampleShape]);
       });
     }
     return tf.tidy(() => {
-      const pixelTensor = tf.tensor4d(Float32Array.from(pixels), [batchSize, height, width, channels]);
+      const pixelTensor = tf.tensor4d(new Float32Array(pixels), [batchSize, height, width, channels]);
       const { x } = preprocess(pixelTensor, this.random, this.config.logitScale);
       return tf.reshape(x, [batchSize, ...this.model.sampleShape]);
     });
