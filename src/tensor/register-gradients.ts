@@ -61,3 +61,15 @@ tf.registerGradient({
     return { x: () => gradient };
   },
 });
+
+// The gradient of Square, dy·2x. tfjs-core's casts x to float32 first, which on wasm copies a
+// float32 tensor: 0.17 ms for the [300, 784] energy rows of an FC FDSSM step.
+tf.registerGradient({
+  kernelName: tf.Square,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved) => {
+    const [x] = saved as tf.Tensor[];
+    const input = x!.dtype === 'float32' ? x! : tf.cast(x!, 'float32');
+    return { x: () => tf.mul(dy as tf.Tensor, tf.mul(input, 2)) };
+  },
+});

@@ -46,3 +46,13 @@ test('sum and mean gradients broadcast over axes', async () => {
   assert.deepEqual(hessianTimesOnes, [6, 6, 6]);
   tf.dispose([x, weights, v]);
 });
+
+test('square gradient is 2x to second order', async () => {
+  await tf.setBackend('cpu');
+  const x = tf.tensor1d([1, -2, 3]);
+  const first = tf.tidy(() => tf.grad((v: tf.Tensor) => tf.sum(tf.square(v)))(x).arraySync());
+  assert.deepEqual(first, [2, -4, 6]);
+  const second = tf.tidy(() => tf.grad((u: tf.Tensor) => tf.sum(tf.grad((v: tf.Tensor) => tf.sum(tf.square(v)))(u)))(x).arraySync());
+  assert.deepEqual(second, [2, 2, 2]);
+  x.dispose();
+});
