@@ -1,6 +1,6 @@
 // Inlines the helper functions of a WebAssembly text module into their callers, before wabt
 // compiles it. Node 20's V8 does not inline WebAssembly calls by default, and the calls cost
-// more than the arithmetic of small helpers: with exp, log and logistic inlined, the smooth
+// more than the arithmetic of small helpers. With exp, log and logistic inlined, the smooth
 // leaky ReLU forward kernel ran 24% faster on a [300, 784] batch (project machine).
 //
 // A helper is a function without an export whose body has no `return` and calls neither
@@ -9,7 +9,9 @@
 //   (block (result …) a b (local.set $helper/b) (local.set $helper/a) (local.set $helper/t <zero>)… body)
 // so the arguments are all evaluated before any parameter is set, the helper's own locals start
 // at zero as they would in a call, and its names are prefixed with the helper's, which keeps them
-// apart from the caller's. The caller declares the new locals. Comments are dropped.
+// apart from the caller's. The caller declares the new locals. Comments are dropped (block
+// comments must not nest). Helpers, and the arguments of inlined calls, must refer to locals and
+// branch targets by name: numbers would point elsewhere once the code moves.
 
 /** Parses WebAssembly text into nested arrays of atoms (strings); comments are skipped. */
 export function parseSExpressions(text) {
@@ -57,27 +59,32 @@ export function printSExpression(node) {
 
 const ZERO = { i32: ['i32.const', '0'], i64: ['i64.const', '0'], f32: ['f32.const', '0'], f64: ['f64.const', '0'], v128: ['v128.const', 'i32x4', '0', '0', '0', '0'] };
 
-/** Splits a function into its name, parameters, results, locals and body; throws on unnamed parameters. */
+/**
+ * Splits a function into its name, named parameters, results, named locals and body. `unnamed`
+ * is true when a parameter or local has no name, or several share one declaration.
+ */
 function describeFunction(func) {
   const name = typeof func[1] === 'string' && func[1].startsWith('$') ? func[1] : null;
   const params = [];
   const results = [];
   const locals = [];
   let exported = false;
+  let unnamed = false;
   let index = name === null ? 1 : 2;
   for (; index < func.length; index++) {
     const field = func[index];
     if (!Array.isArray(field)) break;
     if (field[0] === 'export') exported = true;
     else if (field[0] === 'param' || field[0] === 'local') {
-      if (!(typeof field[1] === 'string' && field[1].startsWith('$')) || field.length !== 3) {
-        throw new Error(`wat-inline: ${name ?? 'a function'} must name each ${field[0]} on its own, as in (${field[0]} $x f32)`);
+      if (typeof field[1] === 'string' && field[1].startsWith('$') && field.length === 3) {
+        (field[0] === 'param' ? params : locals).push({ name: field[1], type: field[2] });
+      } else {
+        unnamed = true;
       }
-      (field[0] === 'param' ? params : locals).push({ name: field[1], type: field[2] });
     } else if (field[0] === 'result') results.push(...field.slice(1));
     else if (field[0] !== 'type') break;
   }
-  return { name, exported, params, results, locals, body: func.slice(index), headerLength: index };
+  return { name, exported, unnamed, params, results, locals, body: func.slice(index), headerLength: index };
 }
 
 /** Returns every atom of a tree, depth first. */
@@ -85,6 +92,16 @@ function atoms(node, out = []) {
   if (Array.isArray(node)) for (const child of node) atoms(child, out);
   else out.push(node);
   return out;
+}
+
+/** Returns whether `node` refers to a local or a branch target by number rather than by name. */
+function usesIndices(node) {
+  if (!Array.isArray(node)) return false;
+  const [op, ...operands] = node;
+  const numeric = (atom) => typeof atom === 'string' && /^\d+$/.test(atom);
+  if ((op === 'local.get' || op === 'local.set' || op === 'local.tee' || op === 'br' || op === 'br_if') && numeric(operands[0])) return true;
+  if (op === 'br_table' && operands.some(numeric)) return true;
+  return node.some(usesIndices);
 }
 
 /** Returns the names of the functions `node` calls. */
@@ -134,6 +151,7 @@ export function inlineHelpers(text) {
       .map((f) => [f.name, f]),
   );
 
+
   for (const f of functions) {
     const added = new Map();
     const expand = (node) => {
@@ -141,6 +159,12 @@ export function inlineHelpers(text) {
       const children = node.map(expand);
       const helper = children[0] === 'call' ? helpers.get(children[1]) : undefined;
       if (helper === undefined) return children;
+      if (helper.unnamed || usesIndices(helper.body)) {
+        throw new Error(`wat-inline: helper ${helper.name} must name its parameters, locals and branch labels, since inlining moves them`);
+      }
+      if (children.slice(2).some(usesIndices)) {
+        throw new Error(`wat-inline: the arguments of a call to ${helper.name} must name their branch labels and locals, since inlining nests them one block deeper`);
+      }
       const prefix = helper.name;
       const names = new Set([...helper.params, ...helper.locals].map((v) => v.name));
       for (const v of [...helper.params, ...helper.locals]) added.set(`${prefix}/${v.name.slice(1)}`, v.type);

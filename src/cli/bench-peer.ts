@@ -54,7 +54,7 @@ async function main(): Promise<number> {
   }
 
   const ourSide = await EngineSide.create(options.backend);
-  const runs = options.cells.length * options.timing.rounds * (1 + options.peerThreads.length);
+  const runs = (options.cells.length * options.timing.rounds + (options.timing.sweepWarmup ?? 0)) * (1 + options.peerThreads.length);
   console.error(`bench:peer: ${options.cells.length} cells, ${options.timing.rounds} rounds, up to ${runs} runs; ` +
     `our backend ${ourSide.backend}`);
 

@@ -72,7 +72,8 @@ interface LogitKernel {
 /**
  * Computes `preprocess` on the wasm backend in one pass of the "logit" kernel, which writes x′
  * and the per-row sums of ln y₂ + ln(1 − y₂). Its logarithms are the kernels' Cephes
- * approximations, within a few float32 ulps of the backend's. O(BD).
+ * approximations, within a few float32 ulps of the backend's, and it takes ln(1 − y₂) of the
+ * rounded 1 − y₂ where the tensor ops take log1p(−y₂). O(BD).
  */
 function logitOnWasm(pixels: tf.Tensor, noise: Float32Array, logitScale: number, constant: number): PreprocessResult {
   const caller = 'preprocess';

@@ -201,14 +201,17 @@ export interface StageTerms {
   curvature: boolean;
 }
 
+/** Smallest α the fused stage takes: α⁴ = 10⁻²⁴ is far above float32's smallest normal number. */
+const FUSED_MINIMUM_ALPHA = 1e-6;
+
 /** 'fused': one WebAssembly SIMD pass (wasm backend only); 'composed': tensor ops; 'auto' picks. */
 export type StageImplementation = 'auto' | 'fused' | 'composed';
 
 /**
  * Returns the terms of `SmoothLeakyReluStage` at h, differentiable once in h (and so in θ
  * through h): what the explicit derivatives and the constant-input energies need, not more.
- * 'auto' fuses on the wasm backend when each sample has a multiple of 4 elements: one pass
- * with one exponential and two logarithms per element (`kernels/elementwise.wat`), and
+ * 'auto' fuses on the wasm backend when each sample has a multiple of 4 elements and α ≥ 10⁻⁶:
+ * one pass with one exponential and 1¼ logarithms per element (`kernels/elementwise.wat`), and
  * one pass for the gradient, instead of dozens of tensor ops each writing a new [B, D] tensor
  * (an FC DSM step at D = 784 went from 205 to 116 kernels).
  * 'composed' builds the terms from `smoothLeakyReluTerms`, whose ops are differentiable to any
@@ -231,6 +234,8 @@ export function smoothLeakyReluStage(
     wasmKernelsAvailable() ? null : `the wasm backend (active: ${tf.getBackend()})`,
     h.dtype === 'float32' ? null : `float32 input (received ${h.dtype})`,
     rowSize % 4 === 0 ? null : `rows of a multiple of 4 values (received ${rowSize} per row)`,
+    // The kernel multiplies four slopes f′ > α before one logarithm; α⁴ must stay a normal float32.
+    alpha >= FUSED_MINIMUM_ALPHA ? null : `alpha ≥ ${FUSED_MINIMUM_ALPHA} (received ${alpha})`,
   ].filter((condition) => condition !== null);
   const fusable = unmet.length === 0;
   if (implementation === 'fused' && !fusable) {

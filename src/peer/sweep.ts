@@ -178,7 +178,8 @@ function summarise(series: string, runs: RunOutcome[], threads?: number): Series
  * per cell: 1. for each round, run our side, then the peer once per thread count;
  * 2. pool each series' timed samples and take the median; 3. keep the peer's better figure and
  * the ratio ours / peer. A failed run is recorded as `errored` with its message and the sweep
- * goes on. Cost: cells × rounds × (1 + thread counts) runs of warmup + iterations steps each.
+ * goes on. Cost: (cells × rounds + sweepWarmup) × (1 + thread counts) runs of warmup +
+ * iterations steps each.
  */
 export async function runInterleavedSweep(ourSide: OurSide, options: SweepOptions): Promise<SweepResult> {
   const emit = options.onEvent ?? (() => undefined);

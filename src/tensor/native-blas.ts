@@ -344,6 +344,7 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
       if (a.length < count || b.length < count) {
         throw new RangeError(`scaledCopy: copying ${count} values needs arrays of at least that length, received ${a.length} and ${b.length}`);
       }
+      if (count === 0) return;
       if (omatcopy !== null) {
         omatcopy(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, 1, count, alpha, a, count, b, count);
         return;

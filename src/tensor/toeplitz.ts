@@ -86,6 +86,12 @@ export function toeplitzEntries(height: number, width: number, channels: number,
 export function transposedToeplitz(filter: tf.Tensor4D, inputShape: readonly [number, number, number]): tf.Tensor2D {
   const [height, width, channels] = inputShape;
   const kernel = filter.shape[0];
+  if (!inputShape.every((size) => Number.isInteger(size) && size >= 1)) {
+    throw new Error(`transposedToeplitz: image sizes must be positive integers, received [${inputShape.join(', ')}].`);
+  }
+  if (kernel % 2 !== 1) {
+    throw new Error(`transposedToeplitz: a "same" convolution needs an odd kernel size, received ${kernel}; use K = ${kernel + 1}.`);
+  }
   if (filter.shape[1] !== kernel || filter.shape[2] !== channels || filter.shape[3] !== channels) {
     throw new Error(
       `transposedToeplitz: expected a filter [K, K, ${channels}, ${channels}] for images [${inputShape.join(', ')}], ` +

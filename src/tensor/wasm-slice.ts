@@ -16,6 +16,7 @@ import { replaceWasmKernel, restoreWasmKernel } from './wasm-memory.js';
 
 /** The members of tfjs-backend-wasm's BackendWasm (4.22.0) these kernels use. */
 interface WasmSliceBackend {
+  dataIdMap: { get(dataId: object): unknown };
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(tensor: tf.TensorInfo): tf.TypedArray;
 }
@@ -70,7 +71,9 @@ export function uninstallInPlaceSliceKernels(): void {
  * elements once, one contiguous run of the innermost axes at a time; reads nothing else.
  */
 function sliceInPlace(backend: WasmSliceBackend, x: tf.TensorInfo, start: number[], extent: number[]): tf.TensorInfo {
-  // The output is allocated before the views are made: allocation can grow, and so detach, the heap.
+  // Every allocation comes before the views, since allocating can grow, and so detach, the heap.
+  // Looking x up moves it here when it is on another backend; then the output is allocated.
+  backend.dataIdMap.get(x.dataId);
   const out = backend.makeOutput(extent, x.dtype);
   const count = tf.util.sizeFromShape(extent);
   if (count === 0) return out;

@@ -246,7 +246,12 @@ forEachBackend((backend) => {
       const terms = { derivatives: false, curvature: false };
       assert.throws(() => smoothLeakyReluStage(h, 0.3, false, terms, 'fused'), /needs rows of a multiple of 4 values \(received 3 per row\)/);
       assert.throws(() => smoothLeakyReluStage(integers, 0.3, false, terms, 'fused'), /needs float32 input \(received int32\)/);
-      tf.dispose([h, integers]);
+      const rows = tf.fill([1, 4], -100);
+      assert.throws(() => smoothLeakyReluStage(rows, 1e-10, false, terms, 'fused'), /needs alpha ≥ 0.000001 \(received 1e-10\)/);
+      // 'auto' takes the composed path for such an α, whose Σ ln f′ = 4·ln(α + (1 − α)σ(−100)) stays right.
+      const stage = smoothLeakyReluStage(rows, 1e-10, false, terms);
+      assert.ok(Math.abs(stage.rowLogSlope.dataSync()[0]! - 4 * Math.log(1e-10)) < 1e-3);
+      tf.dispose([h, integers, rows, stage.y, stage.rowLogSlope]);
     });
 
     it('fused SLR stage propagates NaN', () => {

@@ -209,6 +209,9 @@ describe('native OpenBLAS on wasm', () => {
     blas.scaledCopy(1001, -0.75, a, viaLibrary);
     assert.deepEqual(viaLibrary, expected);
     assert.throws(() => blas.scaledCopy(1001, 1, a, new Float32Array(10)), /needs arrays of at least that length/);
+    const untouched = new Float32Array([5]);
+    blas.scaledCopy(0, 2, new Float32Array(0), untouched);
+    assert.deepEqual(untouched, new Float32Array([5]));
   });
 
   test('logAbsDet of singular matrix', (t) => {

@@ -130,6 +130,14 @@ describe('Toeplitz convolution', () => {
     assert.ok(normRelativeError(dense, direct) < 1e-5);
   });
 
+  test('transposedToeplitz rejects even kernels and empty images', () => {
+    const even = tf.zeros([4, 4, 1, 1]) as tf.Tensor4D;
+    const odd = tf.zeros([3, 3, 1, 1]) as tf.Tensor4D;
+    assert.throws(() => transposedToeplitz(even, [6, 6, 1]), /needs an odd kernel size, received 4; use K = 5/);
+    assert.throws(() => transposedToeplitz(odd, [0, 6, 1]), /image sizes must be positive integers, received \[0, 6, 1\]/);
+    tf.dispose([even, odd]);
+  });
+
   test('transposedToeplitz rejects a mismatched filter', () => {
     const filter = tf.zeros([3, 3, 2, 2]) as tf.Tensor4D;
     try {

@@ -110,6 +110,16 @@ describe('in-place Slice and SplitV kernels on wasm', () => {
     x.dispose();
   });
 
+  it('slices a large tensor moved from another backend', async () => {
+    // 80 MB arriving from the cpu backend makes the wasm heap grow while the kernel runs.
+    await useBackend('cpu');
+    const x = tf.tidy(() => tf.add(tf.zeros([5000, 4000]), tf.reshape(tf.range(0, 4000), [1, 4000])));
+    await useBackend('wasm');
+    const part = tf.slice(x, [7, 3996], [2, 4]);
+    assert.deepEqual(part.arraySync(), [[3996, 3997, 3998, 3999], [3996, 3997, 3998, 3999]]);
+    tf.dispose([x, part]);
+  });
+
   it('slices a tensor held by another backend after moving it', async () => {
     await useBackend('cpu');
     const x = numbered([3, 4]);
