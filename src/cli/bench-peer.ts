@@ -34,6 +34,11 @@ function logEvent(event: SweepEvent | { type: 'notice'; message: string }): void
   }
 }
 
+/** Returns "1 cell", "2 cells" and so on. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** Returns a round's name for the log: round 0 is the untimed warm-up before the sweep. */
 function roundLabel(round: number): string {
   return round === 0 ? 'warm-up' : `round ${round}`;
@@ -55,8 +60,8 @@ async function main(): Promise<number> {
 
   const ourSide = await EngineSide.create(options.backend);
   const runs = (options.cells.length * options.timing.rounds + (options.timing.sweepWarmup ?? 0)) * (1 + options.peerThreads.length);
-  console.error(`bench:peer: ${options.cells.length} cells, ${options.timing.rounds} rounds, up to ${runs} runs; ` +
-    `our backend ${ourSide.backend}`);
+  console.error(`bench:peer: ${count(options.cells.length, 'cell')}, ${count(options.timing.rounds, 'round')}, up to ` +
+    `${count(runs, 'run')}; our backend ${ourSide.backend}`);
 
   const report = await runPeerComparison(ourSide, {
     cells: options.cells,

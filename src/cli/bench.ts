@@ -129,6 +129,12 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
 
   if (summary.cells.length === 0) {
     log(`no cell of scenario "${resolved.scenario.name}" matches${args.only ? ` --only ${args.only.text}` : ''}${args.shard ? ` in shard ${args.shard.index}/${args.shard.count}` : ''}`);
+    // A filter that selects nothing is almost always a typo, and CI should notice it. A shard may
+    // be empty while other shards hold the matching cells.
+    if (args.only && !args.shard) {
+      log(`bench: --only ${args.only.text} selects no cell; list the cell ids with --dry-run and no --only, and match part of one.`);
+      return EXIT_USAGE;
+    }
   } else {
     process.stdout.write(`\n${summaryTable(summary.cells)}\n`);
     const metrics = toyMetricsTable(summary.cells);

@@ -51,6 +51,14 @@ describe('bench command', () => {
     assert.match(result.stderr, /5 cells, 3 selected, 0 already recorded, 3 would run/);
   });
 
+  it('--only matching no cell exits 2', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ebflow-cli-'));
+    folders.push(root);
+    const result = bench('smoke', '--only', 'cifar10/zzz', '--results', root, '--no-report');
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /--only cifar10\/zzz selects no cell; list the cell ids with --dry-run/);
+  });
+
   it('--dry-run rejects invalid engine variables', () => {
     const backend = benchWithEnvironment({ EBFLOW_BACKEND: 'tpu' }, 'smoke', '--dry-run');
     assert.equal(backend.status, 2);
