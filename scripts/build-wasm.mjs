@@ -24,8 +24,8 @@ for (const source of textFiles(join(root, 'src'))) {
   const name = relative(root, source);
   let module;
   try {
-    // The text as written is checked first, so errors point at its lines; the compiled module
-    // is the one with its helper functions inlined (see wat-inline.mjs).
+    // The text as written is checked first, so that errors point at its lines. The module
+    // compiled is the one with its helper functions inlined (see wat-inline.mjs).
     const text = readFileSync(source, 'utf8');
     const features = { simd: true, bulk_memory: true };
     const written = wabt.parseWat(name, text, features);

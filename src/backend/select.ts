@@ -184,9 +184,8 @@ function normalizeRequest(request: string | undefined): BackendRequest {
 
 /**
  * Makes the wasm backend's Identity share storage (`wasm-identity.ts`) and its Slice and SplitV
- * read in place (`wasm-slice.ts`), loads OpenBLAS for it and
- * routes its matrix products there; other backends keep their own. Throws only when EBFLOW_BLAS
- * names a library that fails to load.
+ * read in place (`wasm-slice.ts`), loads OpenBLAS for it and routes its matrix products there.
+ * Other backends keep their own. Throws only when EBFLOW_BLAS names a library that fails to load.
  */
 async function attachNativeBlas(backend: BackendName): Promise<BlasStatus> {
   if (backend !== 'wasm') return { state: 'off', reason: `the ${backend} backend computes its own matrix products` };

@@ -48,7 +48,7 @@ export function preprocess(pixels: tf.Tensor, random: RandomStream, logitScale: 
   const dimension = pixels.size / batch;
   const constant = dimension * (-Math.log(PIXEL_LEVELS) + Math.log1p(-2 * LOGIT_SHIFT) - Math.log(logitScale));
   if (wasmKernelsAvailable() && pixels.dtype === 'float32' && dimension % 4 === 0) {
-    return logitOnWasm(pixels, noise, logitScale, constant);
+    return logitOnWasm(pixels, noise, logitScale, constant, dimension);
   }
   return tf.tidy(() => {
     const dequantised = tf.add(pixels, tf.tensor(noise, pixels.shape, 'float32'));
@@ -75,7 +75,7 @@ interface LogitKernel {
  * approximations, within a few float32 ulps of the backend's, and it takes ln(1 − y₂) of the
  * rounded 1 − y₂ where the tensor ops take log1p(−y₂). O(BD).
  */
-function logitOnWasm(pixels: tf.Tensor, noise: Float32Array, logitScale: number, constant: number): PreprocessResult {
+function logitOnWasm(pixels: tf.Tensor, noise: Float32Array, logitScale: number, constant: number, dimension: number): PreprocessResult {
   const caller = 'preprocess';
   const batch = pixels.shape[0];
   return tf.tidy(() => {
@@ -89,7 +89,7 @@ function logitOnWasm(pixels: tf.Tensor, noise: Float32Array, logitScale: number,
       offsetOf(backend, x, caller),
       offsetOf(backend, rowLog, caller),
       batch,
-      pixels.size / batch,
+      dimension,
       1 / PIXEL_LEVELS,
       LOGIT_SHIFT,
       1 - 2 * LOGIT_SHIFT,

@@ -93,8 +93,7 @@ export function invertOnWasm(y: tf.Tensor, alpha: number, residual: boolean, ste
     );
     const at = (tensor: tf.Tensor): number => offsetOf(backend, tensor, caller);
     kernels.inverse(at(input), at(out!), at(iterate!), at(earlier!), at(active!), padded, 1 - alpha, residual ? alpha + 1 : alpha, NEWTON_SLOPE_FLOOR, steps);
-    const result = out!;
-    return tf.reshape(padded === count ? result : tf.slice(result, 0, count), y.shape);
+    return tf.reshape(padded === count ? out! : tf.slice(out!, 0, count), y.shape);
   });
 }
 

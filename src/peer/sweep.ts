@@ -32,9 +32,9 @@ export interface SweepTiming {
   rounds: number;
   seed: number;
   /**
-   * Untimed runs of the first cell on every side before the sweep (default 0), so that the
-   * JavaScript engine has compiled our step and both sides' thread pools are running when the
-   * first timed run starts. Reported as round 0.
+   * Untimed runs of the first cell on every side before the sweep, reported as round 0, so that
+   * the JavaScript engine has compiled our step and both sides' thread pools are running when
+   * the first timed run starts. Default 0 here; `bench:peer` passes 1 unless set otherwise.
    */
   sweepWarmup?: number;
 }
@@ -194,13 +194,13 @@ export async function runInterleavedSweep(ourSide: OurSide, options: SweepOption
       const run = await ourSide.run(cell, { warmup, iterations, seed });
       return { samplesMs: run.samplesMs, lastLoss: run.lastLoss };
     });
-  const runPeer = async (cell: PeerCell, threads: number, round: number): Promise<RunOutcome> => {
+  const runPeer = async (peers: PeerSupervisor, cell: PeerCell, threads: number, round: number): Promise<RunOutcome> => {
     // A peer that cannot start was reported once by a 'peer-unavailable' event.
-    const unavailable = supervisor!.unavailableReason;
+    const unavailable = peers.unavailableReason;
     if (unavailable !== null) return { status: 'errored', round, message: unavailable };
     const hyper = ourSide.hyperparameters?.(cell);
     return timeRun(cellId(cell), `peer-${threads}t`, round, emit, async () => {
-      const peer = await supervisor!.acquire();
+      const peer = await peers.acquire();
       const result = await peer.run({
         arch: cell.arch,
         objective: cell.objective,
@@ -221,7 +221,8 @@ export async function runInterleavedSweep(ourSide: OurSide, options: SweepOption
     const first = options.cells[0];
     for (let run = 1; first !== undefined && run <= (options.timing.sweepWarmup ?? 0); run += 1) {
       await runOurs(first, 0);
-      for (const threads of supervisor === null ? [] : options.peerThreads) await runPeer(first, threads, 0);
+      if (supervisor === null) continue;
+      for (const threads of options.peerThreads) await runPeer(supervisor, first, threads, 0);
     }
 
     for (const cell of options.cells) {
@@ -231,7 +232,7 @@ export async function runInterleavedSweep(ourSide: OurSide, options: SweepOption
       for (let round = 1; round <= rounds; round += 1) {
         ourRuns.push(await runOurs(cell, round));
         if (supervisor === null) continue;
-        for (const [index, threads] of options.peerThreads.entries()) peerRuns[index]!.push(await runPeer(cell, threads, round));
+        for (const [index, threads] of options.peerThreads.entries()) peerRuns[index]!.push(await runPeer(supervisor, cell, threads, round));
       }
 
       const ours = summarise('ours', ourRuns);

@@ -62,8 +62,8 @@ tf.registerGradient({
   },
 });
 
-// The gradient of Square, dy·2x. tfjs-core's casts x to float32 first, which on wasm copies a
-// float32 tensor: 0.17 ms for the [300, 784] energy rows of an FC FDSSM step.
+// The gradient of Square, dy·2x. tfjs-core's version casts x to float32 first, which on wasm
+// copies a float32 tensor: 0.17 ms for the [300, 784] energy rows of an FC FDSSM step.
 tf.registerGradient({
   kernelName: tf.Square,
   inputsToSave: ['x'],

@@ -147,7 +147,7 @@ describe('SLR inverse on wasm', () => {
     });
   }
 
-  it('inverse keeps NaN, odd sizes, no scratch', () => {
+  it('inverse handles NaN and odd sizes', () => {
     const values = [Number.NaN, -2, 0.5, 3, 7];
     const input = tf.tensor2d(values, [1, 5]);
     const tensorsBefore = tf.memory().numTensors;

@@ -120,7 +120,7 @@ describe('in-place Slice and SplitV kernels on wasm', () => {
     tf.dispose([x, part]);
   });
 
-  it('slices a tensor held by another backend after moving it', async () => {
+  it('slices a tensor from another backend', async () => {
     await useBackend('cpu');
     const x = numbered([3, 4]);
     await useBackend('wasm');

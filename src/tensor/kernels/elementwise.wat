@@ -6,8 +6,8 @@
 ;; - the logit of the MaP preprocessing (logit, see src/data/preprocess.ts).
 ;;
 ;; The module imports the memory of tfjs-backend-wasm; pointers are byte offsets into it. Rows
-;; hold `rowSize` values, a multiple of 4 (the caller checks). A pointer of 0 marks an output
-;; that is not wanted, or an upstream gradient that is zero.
+;; hold `rowSize` values, a multiple of 4 (the caller checks). In forward and backward, a
+;; pointer of 0 marks an output that is not wanted, or an upstream gradient that is zero.
 ;;
 ;; exp and log are the single-precision Cephes approximations (range reduction, then a
 ;; polynomial), vectorised; their error is a few float32 ulps, which the tests bound against
@@ -221,10 +221,10 @@
         (local.set $row (i32.add (local.get $row) (i32.const 1)))
         (br $rowLoop))))
 
-;; Solves f(x) = y for each of `count` values y (a multiple of 4) by the Newton iteration
+  ;; Solves f(x) = y for each of `count` values y (a multiple of 4) by the Newton iteration
   ;;   x ← x − (f(x) − y)/max(f′(x), floor)   from x = y, for `steps` steps,
-  ;; in float32, writing the last iterate to $out. Each step is one pass over the values, so
-  ;; neighbouring vectors overlap in the processor instead of waiting on one another.
+  ;; in float32, writing the last iterate to $out. Each step is one pass over the values, so the
+  ;; processor can work on neighbouring vectors at once instead of finishing one before the next.
   ;;
   ;; The step is a fixed function of x, so once step k + 1 returns an earlier iterate x_{k+1−p},
   ;; the iterates repeat with period p from there on, and the last one is known. Checking
@@ -234,8 +234,8 @@
   ;; $active, and the iteration stops when none is left. A value that turns NaN without
   ;; settling (a NaN or infinite y) ends as NaN.
   ;;
-  ;; Scratch: $x and $back (3 arrays of `count` values: x_{k−1}, x_{k−2}, x_{k−3}, one after
-  ;; another) and $active (count/4 int32 values).
+  ;; Scratch: $x (`count` values), $back (three arrays of `count` values one after another:
+  ;; x_{k−1}, x_{k−2}, x_{k−3}) and $active (count/4 int32 values).
   (func (export "inverse")
     (param $target i32) (param $out i32) (param $x i32) (param $back i32) (param $active i32) (param $count i32)
     (param $a f32) (param $c f32) (param $floor f32) (param $steps i32)
