@@ -56,6 +56,12 @@ export interface EnergyFlow {
    */
   constantInputEnergy?(x: tf.Tensor): tf.Tensor1D;
   /**
+   * Returns E at the 3B rows [x; x + v; x − v], shape [3B], like `constantInputEnergy` of the
+   * three stacked, for constant x and v of one shape. Optional: fdssm uses it on the explicit
+   * path, where a model with a linear first layer can share that layer's product among the rows.
+   */
+  shiftedEnergies?(x: tf.Tensor, shift: tf.Tensor): tf.Tensor1D;
+  /**
    * Returns E(x) per sample and log Z like `constantInputEnergy` and `logNormalizer`, from one
    * pass that shares their work (the CNN builds each convolution's Toeplitz matrix once for both).
    * Differentiable once in θ. Optional; the ml objective uses it on the explicit path.

@@ -122,17 +122,42 @@ export class FcFlow implements EnergyFlow {
   constantInputEnergy(x: tf.Tensor): tf.Tensor1D {
     return tf.tidy(() => {
       const rows = flattenSamples(x, this.dimension, 'FcFlow.constantInputEnergy');
-      let h = addBias(new WeightProducts(this.denseLayers[0].weight).timesTransposed(rows, true), this.denseLayers[0].bias);
-      let logSlopeSum: tf.Tensor | null = null;
-      for (let index = 1; index < this.depth; index++) {
-        const { y, rowLogSlope } = smoothLeakyReluStage(h, this.alpha, this.residual, { derivatives: false, curvature: false });
-        logSlopeSum = logSlopeSum === null ? rowLogSlope : tf.add(logSlopeSum, rowLogSlope);
-        const products = new WeightProducts(this.denseLayers[index].weight);
-        h = addBias(products.timesTransposed(y as tf.Tensor2D, false), this.denseLayers[index].bias);
-      }
-      const energy = tf.add(tf.mul(tf.sum(tf.square(h), 1), 0.5), 0.5 * this.dimension * LOG_TWO_PI);
-      return (logSlopeSum === null ? energy : tf.sub(energy, logSlopeSum)) as tf.Tensor1D;
+      return this.energyFromFirstProduct(new WeightProducts(this.denseLayers[0].weight).timesTransposed(rows, true));
     });
+  }
+
+  /**
+   * Returns E at the 3B rows [x; x + v; x − v], shape [3B], nats, for constant x and v of one
+   * shape. It equals `constantInputEnergy` of the three stacked up to float32 rounding.
+   * Because the first layer is linear, (x ± v)·W₀ᵀ = x·W₀ᵀ ± v·W₀ᵀ, so its product and its weight
+   * gradient run on the 2B rows [x; v]. That saves 4BD² of the operations; O(BD²L) in all.
+   */
+  shiftedEnergies(x: tf.Tensor, shift: tf.Tensor): tf.Tensor1D {
+    if (!tf.util.arraysEqual(shift.shape, x.shape)) {
+      throw new Error(
+        `FcFlow.shiftedEnergies: shift shape [${shift.shape.join(', ')}] differs from x shape ` +
+          `[${x.shape.join(', ')}]; pass one shift per sample with the shape of x`,
+      );
+    }
+    return tf.tidy(() => {
+      const rows = flattenSamples(x, this.dimension, 'FcFlow.shiftedEnergies');
+      const shiftRows = flattenSamples(shift, this.dimension, 'FcFlow.shiftedEnergies');
+      return this.energyFromFirstProduct(new WeightProducts(this.denseLayers[0].weight).shiftedTimesTransposed(rows, shiftRows));
+    });
+  }
+
+  /** Returns E per row from the first dense layer's product rows·W₀ᵀ (bias not yet added). Differentiable once in θ. */
+  private energyFromFirstProduct(firstProduct: tf.Tensor2D): tf.Tensor1D {
+    let h = addBias(firstProduct, this.denseLayers[0].bias);
+    let logSlopeSum: tf.Tensor | null = null;
+    for (let index = 1; index < this.depth; index++) {
+      const { y, rowLogSlope } = smoothLeakyReluStage(h, this.alpha, this.residual, { derivatives: false, curvature: false });
+      logSlopeSum = logSlopeSum === null ? rowLogSlope : tf.add(logSlopeSum, rowLogSlope);
+      const products = new WeightProducts(this.denseLayers[index].weight);
+      h = addBias(products.timesTransposed(y as tf.Tensor2D, false), this.denseLayers[index].bias);
+    }
+    const energy = tf.add(tf.mul(tf.sum(tf.square(h), 1), 0.5), 0.5 * this.dimension * LOG_TWO_PI);
+    return (logSlopeSum === null ? energy : tf.sub(energy, logSlopeSum)) as tf.Tensor1D;
   }
 
   /** Returns log Z = −Σ_l log|det W_l|, differentiable in θ. O(D³L). */
@@ -290,6 +315,32 @@ class WeightProducts {
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as (input: tf.Tensor2D, weight: tf.Tensor2D) => tf.Tensor2D;
     return product(rows, this.weight);
+  }
+
+  /**
+   * Returns [R; R + S; R − S]·Wᵀ, shape [3n, D], for constant rows R and S [n, D], from the single
+   * product [R; S]·Wᵀ (4nD² operations instead of 6nD²). The weight gradient is one product of
+   * the same size: dyᵀ·[R; R + S; R − S] = [dy₀ + dy₊ + dy₋; dy₊ − dy₋]ᵀ·[R; S].
+   */
+  shiftedTimesTransposed(rows: tf.Tensor2D, shift: tf.Tensor2D): tf.Tensor2D {
+    const count = rows.shape[0];
+    const stacked = tf.concat([rows, shift], 0) as tf.Tensor2D;
+    const transposed = this.transposedWeight;
+    const product = tf.customGrad(((weight: tf.Tensor2D, save: tf.GradSaveFunc) => {
+      save([stacked]);
+      const both = transposed === null ? matMul(stacked, weight, false, true) : tf.matMul(stacked, transposed);
+      const [centre, difference] = tf.split(both, [count, count], 0);
+      return {
+        value: tf.concat([centre, tf.add(centre, difference), tf.sub(centre, difference)], 0),
+        gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+          const [centreGradient, plusGradient, minusGradient] = tf.split(dy, [count, count, count], 0);
+          const sum = tf.add(tf.add(centreGradient, plusGradient), minusGradient);
+          const combined = tf.concat([sum, tf.sub(plusGradient, minusGradient)], 0) as tf.Tensor2D;
+          return matMul(combined, saved[0] as tf.Tensor2D, true, false);
+        },
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]) as (weight: tf.Tensor2D) => tf.Tensor2D;
+    return product(this.weight);
   }
 
   /** Returns rows·W, shape [n, D]. 2nD² operations, the same again for each gradient. */

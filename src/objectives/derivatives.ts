@@ -38,6 +38,18 @@ export function constantInputEnergyOf(model: EnergyFlow, x: tf.Tensor, explicit:
 }
 
 /**
+ * Returns E at the 3B rows [x; x + v; x − v], shape [3B], for constant x and v. It uses the
+ * model's `shiftedEnergies` when `explicit` is true and the model has it, and otherwise
+ * `constantInputEnergyOf` the three stacked. Differentiable in θ.
+ */
+export function shiftedEnergiesOf(model: EnergyFlow, x: tf.Tensor, shift: tf.Tensor, explicit: boolean): tf.Tensor1D {
+  if (explicit && model.shiftedEnergies !== undefined) {
+    return model.shiftedEnergies(x, shift);
+  }
+  return tf.tidy(() => constantInputEnergyOf(model, tf.concat([x, tf.add(x, shift), tf.sub(x, shift)], 0), explicit));
+}
+
+/**
  * Returns E(x), ∇ₓE(x) = tf.grad(Σ E)(x) and, with a direction v, (∇²ₓE)v = ∇ₓ⟨v, ∇ₓE(x)⟩ by
  * differentiating `model.energy` with nested `tf.grad`. The energy and the score are taken from
  * inside the gradient calls, so the forward and the first backward pass run once. The energy

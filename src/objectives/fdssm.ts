@@ -8,11 +8,12 @@
  * E[vvᵀ] = (ε²/D)·I already puts the estimate on a per-dimension scale, and the λ term is left out
  * when λ = 0. No log-det and no input derivative are computed: first-order autodiff only.
  *
- * Cost for the FC model: O(BD²L) (one forward over 3B rows and its backward pass).
+ * Cost for the FC model: O(BD²L), one forward pass over 3B rows and its backward pass. The first
+ * layer's product and its weight gradient run on the 2B rows [x; v] (`FcFlow.shiftedEnergies`).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { constantInputEnergyOf, elementsPerSample, requirePositive, requirePrepared } from './derivatives.js';
+import { elementsPerSample, requirePositive, requirePrepared, shiftedEnergiesOf } from './derivatives.js';
 import type { Objective } from './objective.js';
 
 export const fdssmObjective: Objective = {
@@ -42,8 +43,7 @@ export const fdssmObjective: Objective = {
     const directions = requirePrepared(prepared, 'directions', 'fdssm');
     return tf.tidy(() => {
       const batch = x.shape[0];
-      const rows = tf.concat([x, tf.add(x, directions), tf.sub(x, directions)], 0);
-      const energy = constantInputEnergyOf(model, rows, options.explicitDerivatives);
+      const energy = shiftedEnergiesOf(model, x, directions, options.explicitDerivatives);
       const [centre, plus, minus] = tf.split(energy, [batch, batch, batch]);
 
       const difference = tf.sub(plus, minus);

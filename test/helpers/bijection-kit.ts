@@ -366,6 +366,35 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
       });
     });
 
+    test('shifted energies match stacked energies', (context) => {
+      withSubject(kitCase, settings, (model, x) => {
+        const shifted = model.shiftedEnergies?.bind(model);
+        if (shifted === undefined) {
+          context.skip('the model has no shifted energies');
+          return;
+        }
+        // A smooth shift smaller than x, and weights that differ between the 3B rows.
+        const shift = tf.tidy(() => tf.mul(tf.sin(tf.add(tf.mul(x, 3.7), 0.4)), 0.25));
+        const weights = tf.tensor1d(Array.from({ length: 3 * x.shape[0] }, (_, row) => 0.5 + ((row * 7) % 5) - 0.3 * row));
+        const fromShifted = tf.variableGrads(() => tf.sum(tf.mul(shifted(x, shift), weights)), model.variables);
+        const fromStacked = tf.variableGrads(() => {
+          const stacked = tf.concat([x, tf.add(x, shift), tf.sub(x, shift)], 0);
+          return tf.sum(tf.mul(model.energy(stacked), weights));
+        }, model.variables);
+        assert.equal(firstMismatch([fromShifted.value.dataSync()[0]], [fromStacked.value.dataSync()[0]], tolerances.derivatives, 'Σ wE'), null);
+        for (const variable of model.variables) {
+          const a = fromShifted.grads[variable.name];
+          const b = fromStacked.grads[variable.name];
+          assert.ok(a !== undefined, `θ-gradient of ${variable.name} is missing on the shifted path`);
+          assert.ok(b !== undefined, `θ-gradient of ${variable.name} is missing on the stacked path`);
+          assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂E/∂${variable.name}`);
+        }
+        const mismatched = tf.zeros([x.shape[0] + 1, ...x.shape.slice(1)]);
+        assert.throws(() => shifted(x, mismatched), /shift shape/);
+        tf.dispose([mismatched, shift, weights, fromShifted.value, fromStacked.value, ...Object.values(fromShifted.grads), ...Object.values(fromStacked.grads)]);
+      });
+    });
+
     test('shared energy and log-normaliser pass matches both', (context) => {
       withSubject(kitCase, settings, (model, x) => {
         const shared = model.constantInputEnergyAndLogNormalizer?.bind(model);
