@@ -333,13 +333,7 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
         const fromExplicit = tf.variableGrads(explicitLoss, model.variables);
         const fromNested = tf.variableGrads(nestedLoss, model.variables);
         assert.equal(firstMismatch([fromExplicit.value.dataSync()[0]], [fromNested.value.dataSync()[0]], tolerances.derivatives, 'loss'), null);
-        for (const variable of model.variables) {
-          const a = fromExplicit.grads[variable.name];
-          const b = fromNested.grads[variable.name];
-          assert.ok(a !== undefined, `explicit θ-gradient of ${variable.name} is missing`);
-          assert.ok(b !== undefined, `nested θ-gradient of ${variable.name} is missing`);
-          assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂L/∂${variable.name}`);
-        }
+        assertSameGradients(model.variables, fromExplicit.grads, fromNested.grads, tolerances.derivatives, '∂L');
         tf.dispose([fromExplicit.value, fromNested.value, ...Object.values(fromExplicit.grads), ...Object.values(fromNested.grads), direction]);
       });
     });
@@ -355,13 +349,7 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
         const fromConstant = tf.variableGrads(() => tf.sum(tf.mul(constant(x), weights)), model.variables);
         const fromEnergy = tf.variableGrads(() => tf.sum(tf.mul(model.energy(x), weights)), model.variables);
         assert.equal(firstMismatch([fromConstant.value.dataSync()[0]], [fromEnergy.value.dataSync()[0]], tolerances.derivatives, 'Σ wE'), null);
-        for (const variable of model.variables) {
-          const a = fromConstant.grads[variable.name];
-          const b = fromEnergy.grads[variable.name];
-          assert.ok(a !== undefined, `θ-gradient of ${variable.name} is missing on the first path`);
-          assert.ok(b !== undefined, `θ-gradient of ${variable.name} is missing on the second path`);
-          assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂E/∂${variable.name}`);
-        }
+        assertSameGradients(model.variables, fromConstant.grads, fromEnergy.grads, tolerances.derivatives, '∂E');
         tf.dispose([weights, fromConstant.value, fromEnergy.value, ...Object.values(fromConstant.grads), ...Object.values(fromEnergy.grads)]);
       });
     });
@@ -382,13 +370,7 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
           return tf.sum(tf.mul(model.energy(stacked), weights));
         }, model.variables);
         assert.equal(firstMismatch([fromShifted.value.dataSync()[0]], [fromStacked.value.dataSync()[0]], tolerances.derivatives, 'Σ wE'), null);
-        for (const variable of model.variables) {
-          const a = fromShifted.grads[variable.name];
-          const b = fromStacked.grads[variable.name];
-          assert.ok(a !== undefined, `θ-gradient of ${variable.name} is missing on the shifted path`);
-          assert.ok(b !== undefined, `θ-gradient of ${variable.name} is missing on the stacked path`);
-          assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂E/∂${variable.name}`);
-        }
+        assertSameGradients(model.variables, fromShifted.grads, fromStacked.grads, tolerances.derivatives, '∂E');
         const mismatched = tf.zeros([x.shape[0] + 1, ...x.shape.slice(1)]);
         assert.throws(() => shifted(x, mismatched), /shift shape/);
         tf.dispose([mismatched, shift, weights, fromShifted.value, fromStacked.value, ...Object.values(fromShifted.grads), ...Object.values(fromStacked.grads)]);
@@ -409,13 +391,7 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
         }, model.variables);
         const fromSeparate = tf.variableGrads(() => tf.add(tf.mean(model.energy(x)), model.logNormalizer()) as tf.Scalar, model.variables);
         assert.equal(firstMismatch([fromShared.value.dataSync()[0]], [fromSeparate.value.dataSync()[0]], tolerances.derivatives, 'mean E + log Z'), null);
-        for (const variable of model.variables) {
-          const a = fromShared.grads[variable.name];
-          const b = fromSeparate.grads[variable.name];
-          assert.ok(a !== undefined, `θ-gradient of ${variable.name} is missing on the first path`);
-          assert.ok(b !== undefined, `θ-gradient of ${variable.name} is missing on the second path`);
-          assertCloseToLargest(a.dataSync(), b.dataSync(), tolerances.derivatives, `∂L/∂${variable.name}`);
-        }
+        assertSameGradients(model.variables, fromShared.grads, fromSeparate.grads, tolerances.derivatives, '∂L');
         tf.dispose([fromShared.value, fromSeparate.value, ...Object.values(fromShared.grads), ...Object.values(fromSeparate.grads)]);
       });
     });
@@ -455,6 +431,23 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
  * Creates the subject, perturbs its variables, draws the input batch, runs `check`, and disposes
  * everything, also when `check` throws.
  */
+/** Asserts that two θ-gradients have an entry for every variable and agree within `tolerance` of the largest entry. */
+function assertSameGradients(
+  variables: readonly tf.Variable[],
+  first: tf.NamedTensorMap,
+  second: tf.NamedTensorMap,
+  tolerance: Tolerance,
+  quantity: string,
+): void {
+  for (const variable of variables) {
+    const a = first[variable.name];
+    const b = second[variable.name];
+    assert.ok(a !== undefined, `θ-gradient of ${variable.name} is missing on the first path`);
+    assert.ok(b !== undefined, `θ-gradient of ${variable.name} is missing on the second path`);
+    assertCloseToLargest(a.dataSync(), b.dataSync(), tolerance, `${quantity}/∂${variable.name}`);
+  }
+}
+
 function withSubject<Subject extends FlowLayer | EnergyFlow>(
   kitCase: { create(random: RandomStream): Subject },
   settings: ResolvedCase,
