@@ -17,6 +17,7 @@ import { checkBlasRequest, loadNativeBlas, nativeBlas, type BlasStatus } from '.
 import { installWasmBlasKernel } from '../tensor/wasm-blas-kernel.js';
 import { installSharedIdentityKernel } from '../tensor/wasm-identity.js';
 import { installInPlaceSliceKernels } from '../tensor/wasm-slice.js';
+import { installRowSumKernel } from '../tensor/wasm-sum.js';
 
 /** A backend label: the two native packages both register the tfjs backend 'tensorflow'. */
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -183,14 +184,15 @@ function normalizeRequest(request: string | undefined): BackendRequest {
 }
 
 /**
- * Makes the wasm backend's Identity share storage (`wasm-identity.ts`) and its Slice and SplitV
- * read in place (`wasm-slice.ts`), loads OpenBLAS for it and routes its matrix products there.
+ * Makes the wasm backend's Identity share storage (`wasm-identity.ts`), its Slice and SplitV
+ * read in place (`wasm-slice.ts`) and its Sum over trailing axes use SIMD (`wasm-sum.ts`), loads OpenBLAS for it and routes its matrix products there.
  * Other backends keep their own. Throws only when EBFLOW_BLAS names a library that fails to load.
  */
 async function attachNativeBlas(backend: BackendName): Promise<BlasStatus> {
   if (backend !== 'wasm') return { state: 'off', reason: `the ${backend} backend computes its own matrix products` };
   installSharedIdentityKernel();
   installInPlaceSliceKernels();
+  installRowSumKernel();
   const status = await loadNativeBlas();
   const blas = nativeBlas();
   if (blas !== null) installWasmBlasKernel(blas);

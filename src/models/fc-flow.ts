@@ -14,6 +14,7 @@ import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluStage } from '../layers/smooth-leaky-relu.js';
 import type { RandomStream } from '../random/stream.js';
 import { addBias, matMul } from '../tensor/matmul.js';
+import { combineShiftedGradient, expandShiftedRows } from '../tensor/shifted-rows.js';
 import { wasmBlasKernelInstalled } from '../tensor/wasm-blas-kernel.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
 import {
@@ -323,21 +324,14 @@ class WeightProducts {
    * the same size: dyᵀ·[R; R + S; R − S] = [dy₀ + dy₊ + dy₋; dy₊ − dy₋]ᵀ·[R; S].
    */
   shiftedTimesTransposed(rows: tf.Tensor2D, shift: tf.Tensor2D): tf.Tensor2D {
-    const count = rows.shape[0];
     const stacked = tf.concat([rows, shift], 0) as tf.Tensor2D;
     const transposed = this.transposedWeight;
     const product = tf.customGrad(((weight: tf.Tensor2D, save: tf.GradSaveFunc) => {
       save([stacked]);
       const both = transposed === null ? matMul(stacked, weight, false, true) : tf.matMul(stacked, transposed);
-      const [centre, difference] = tf.split(both, [count, count], 0);
       return {
-        value: tf.concat([centre, tf.add(centre, difference), tf.sub(centre, difference)], 0),
-        gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-          const [centreGradient, plusGradient, minusGradient] = tf.split(dy, [count, count, count], 0);
-          const sum = tf.add(tf.add(centreGradient, plusGradient), minusGradient);
-          const combined = tf.concat([sum, tf.sub(plusGradient, minusGradient)], 0) as tf.Tensor2D;
-          return matMul(combined, saved[0] as tf.Tensor2D, true, false);
-        },
+        value: expandShiftedRows(both as tf.Tensor2D),
+        gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => matMul(combineShiftedGradient(dy), saved[0] as tf.Tensor2D, true, false),
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as (weight: tf.Tensor2D) => tf.Tensor2D;
     return product(this.weight);
