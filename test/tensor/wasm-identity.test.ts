@@ -32,6 +32,24 @@ describe('shared Identity kernel on wasm', () => {
     tf.dispose([original, ...copies]);
   });
 
+  it('cast to the same dtype shares storage', () => {
+    const original = tf.tensor2d([[1.5, -2], [3, 4]]);
+    const buffersBefore = tf.backend().numDataIds();
+    const cast = tf.cast(original, 'float32');
+    assert.equal(tf.backend().numDataIds() - buffersBefore, 0);
+    original.dispose();
+    assert.deepEqual(Array.from(cast.dataSync()), [1.5, -2, 3, 4]);
+    cast.dispose();
+  });
+
+  it('cast to another dtype still converts', () => {
+    const original = tf.tensor1d([1.7, -2.2, 0]);
+    const integers = tf.cast(original, 'int32');
+    assert.equal(integers.dtype, 'int32');
+    assert.deepEqual(Array.from(integers.dataSync()), [1, -2, 0]);
+    tf.dispose([original, integers]);
+  });
+
   it('a clone of a variable keeps the old value after assign', () => {
     const variable = tf.variable(tf.tensor1d([4, 5]));
     const copy = tf.clone(variable);
