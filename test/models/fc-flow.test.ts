@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { createFcFlow } from '../../src/models/fc-flow.js';
 import { forwardThroughLayers } from '../../src/models/flow-core.js';
-import { nestedEnergyDerivatives } from '../../src/objectives/derivatives.js';
+import { energyDerivativesOf, nestedEnergyDerivatives } from '../../src/objectives/derivatives.js';
 import { RandomStream } from '../../src/random/stream.js';
 import { firstMismatch, forEachBackend, type Tolerance } from '../helpers/backends.js';
 import { gradient as numericalGradient, hessianVectorProduct } from '../helpers/finite-difference.js';
@@ -113,6 +113,35 @@ forEachBackend((backend) => {
         assert.equal(firstMismatch(constant.grads[variable.name].dataSync(), expected, DERIVATIVE_TOLERANCE, variable.name), null);
       }
       tf.dispose([x, weights, generic.value, constant.value, ...Object.values(generic.grads), ...Object.values(constant.grads)]);
+      disposeModel(model);
+    });
+
+    it(`score-loss gradients of variable subsets (${label})`, () => {
+      const { model } = createFcFixture(settings);
+      const x = rowsToTensor(randomRows(new RandomStream(12), 4, settings.dimension, 1.5));
+      const v = rowsToTensor(randomRows(new RandomStream(13), 4, settings.dimension));
+      // A loss on the score and the HVP, so every weight is used forward and backward.
+      const lossOf = (explicit: boolean) => (): tf.Scalar => {
+        const { gradient, hessianVector } = energyDerivativesOf(model, x, v, explicit);
+        return tf.add(tf.sum(tf.square(gradient)), tf.sum(tf.mul(hessianVector!, v))) as tf.Scalar;
+      };
+      const last = model.denseLayers[settings.depth - 1]!;
+      const subsets = [[last.bias], [model.denseLayers[0]!.weight], [last.weight, last.bias], model.variables];
+      const tensorsBefore = tf.memory().numTensors;
+      for (const subset of subsets) {
+        const explicit = tf.variableGrads(lossOf(true), subset);
+        const nested = tf.variableGrads(lossOf(false), subset);
+        for (const variable of subset) {
+          // Third-order float32 terms: errors are relative to the largest entry, not to each one.
+          const expected = nested.grads[variable.name]!.dataSync();
+          const largest = Array.from(expected).reduce((m, value) => Math.max(m, Math.abs(value)), 0);
+          const tolerance = { relative: 0, absolute: DERIVATIVE_TOLERANCE.relative * largest + DERIVATIVE_TOLERANCE.absolute };
+          assert.equal(firstMismatch(explicit.grads[variable.name]!.dataSync(), expected, tolerance, variable.name), null);
+        }
+        tf.dispose([explicit.value, nested.value, ...Object.values(explicit.grads), ...Object.values(nested.grads)]);
+      }
+      assert.equal(tf.memory().numTensors, tensorsBefore, 'tensors left after the gradients');
+      tf.dispose([x, v]);
       disposeModel(model);
     });
 
