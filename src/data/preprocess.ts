@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import type { RandomStream } from '../random/stream.js';
 import { sigmoid } from '../tensor/elementwise.js';
-import { offsetOf, wasmKernels, wasmKernelsAvailable } from '../tensor/wasm-memory.js';
+import { float32TensorFrom, offsetOf, wasmKernels, wasmKernelsAvailable } from '../tensor/wasm-memory.js';
 
 /** The shift that keeps the logit's argument away from 0 and 1. */
 export const LOGIT_SHIFT = 1e-6;
@@ -43,15 +43,16 @@ export function preprocess(pixels: tf.Tensor, random: RandomStream, logitScale: 
   if (pixels.rank < 2) {
     throw new Error(`preprocess: expected pixels of shape [B, …], received [${pixels.shape.join(', ')}]`);
   }
-  const noise = random.uniformArray(pixels.size);
   const batch = pixels.shape[0];
   const dimension = pixels.size / batch;
   const constant = dimension * (-Math.log(PIXEL_LEVELS) + Math.log1p(-2 * LOGIT_SHIFT) - Math.log(logitScale));
-  if (wasmKernelsAvailable() && pixels.dtype === 'float32' && dimension % 4 === 0) {
-    return logitOnWasm(pixels, noise, logitScale, constant, dimension);
-  }
   return tf.tidy(() => {
-    const dequantised = tf.add(pixels, tf.tensor(noise, pixels.shape, 'float32'));
+    const noise = float32TensorFrom(pixels.shape, (values) => random.fillUniform(values));
+    if (wasmKernelsAvailable() && pixels.dtype === 'float32' && dimension % 4 === 0) {
+      const { x, logDet } = logitOnWasm(pixels, noise, logitScale, constant, dimension);
+      return { x, logDet };
+    }
+    const dequantised = tf.add(pixels, noise);
     const scaled = tf.div(dequantised, PIXEL_LEVELS);
     const shifted = tf.mul(tf.add(scaled, LOGIT_SHIFT), 1 - 2 * LOGIT_SHIFT);
     const logY = tf.log(shifted);
@@ -75,17 +76,16 @@ interface LogitKernel {
  * approximations, within a few float32 ulps of the backend's, and it takes ln(1 − y₂) of the
  * rounded 1 − y₂ where the tensor ops take log1p(−y₂). O(BD).
  */
-function logitOnWasm(pixels: tf.Tensor, noise: Float32Array, logitScale: number, constant: number, dimension: number): PreprocessResult {
+function logitOnWasm(pixels: tf.Tensor, noise: tf.Tensor, logitScale: number, constant: number, dimension: number): PreprocessResult {
   const caller = 'preprocess';
   const batch = pixels.shape[0];
   return tf.tidy(() => {
-    const noiseTensor = tf.tensor(noise, pixels.shape, 'float32');
     const { backend, kernels } = wasmKernels<LogitKernel>('elementwise.wasm', caller);
     const x = backend.makeOutput(pixels.shape, 'float32');
     const rowLog = backend.makeOutput([batch], 'float32');
     kernels.logit(
       offsetOf(backend, pixels, caller),
-      offsetOf(backend, noiseTensor, caller),
+      offsetOf(backend, noise, caller),
       offsetOf(backend, x, caller),
       offsetOf(backend, rowLog, caller),
       batch,

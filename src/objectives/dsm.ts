@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { float32TensorFrom } from '../tensor/wasm-memory.js';
 import { elementsPerSample, energyDerivativesOf, requirePositive, requirePrepared } from './derivatives.js';
 import type { Objective, ObjectiveOptions } from './objective.js';
 
@@ -20,8 +21,7 @@ export const dsmObjective: Objective = {
   /** Draws `noise` n, B·D standard normals from the stream, with x's shape. */
   prepare(_model, x, random, options) {
     checkOptions(options);
-    const values = random.normalArray(x.shape[0] * elementsPerSample(x));
-    return { noise: tf.tensor(values, x.shape, 'float32') };
+    return { noise: float32TensorFrom(x.shape, (values) => random.fillNormal(values)) };
   },
 
   /** Returns L_dsm (see the file comment). */

@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { float32TensorFrom } from '../tensor/wasm-memory.js';
 import { elementsPerSample, requirePositive, requirePrepared, shiftedEnergiesOf } from './derivatives.js';
 import type { Objective } from './objective.js';
 
@@ -27,9 +28,8 @@ export const fdssmObjective: Objective = {
     requirePositive(options.epsilon, 'epsilon', 'fdssm');
     const batch = x.shape[0];
     const dimension = elementsPerSample(x);
-    const values = random.normalArray(batch * dimension);
     return tf.tidy(() => {
-      const gaussian = tf.tensor2d(values, [batch, dimension]);
+      const gaussian = float32TensorFrom([batch, dimension], (values) => random.fillNormal(values));
       // √(Σg²) per row: tf.norm's power kernel is several times slower on wasm than a square.
       const norms = tf.sqrt(tf.sum(tf.square(gaussian), 1, true));
       const directions = tf.mul(tf.div(gaussian, norms), options.epsilon);

@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { float32TensorFrom } from '../tensor/wasm-memory.js';
 import { constantInputEnergyOf, elementsPerSample, requirePrepared } from './derivatives.js';
 import type { Objective } from './objective.js';
 
@@ -24,7 +25,7 @@ export const smlObjective: Objective = {
     const batch = x.shape[0];
     const dimension = elementsPerSample(x);
     return tf.tidy(() => {
-      const latents = tf.tensor2d(random.normalArray(batch * dimension), [batch, dimension]);
+      const latents = float32TensorFrom([batch, dimension], (values) => random.fillNormal(values));
       return { samples: tf.reshape(model.inverse(latents), x.shape) };
     });
   },

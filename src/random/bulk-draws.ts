@@ -44,21 +44,25 @@ function run<T>(module: BulkDrawKernels, words: GeneratorWords, draw: () => T): 
   return { result, words: [module.state(0) >>> 0, module.state(1) >>> 0, module.state(2) >>> 0, module.state(3) >>> 0] };
 }
 
-/** Returns `count` uniforms in [0, 1) from the generator at `words`, and the words after them. O(count). */
+/**
+ * Returns `count` uniforms in [0, 1) from the generator at `words`, and the words after them.
+ * The values are a view of the module's memory, valid until the next draw: copy them out. O(count).
+ */
 export function drawUniforms(words: GeneratorWords, count: number): { values: Float32Array; words: GeneratorWords } {
   const module = withCapacity(4 * count);
   const { words: after } = run(module, words, () => module.uniforms(0, count));
-  return { values: new Float32Array(module.memory.buffer, 0, count).slice(), words: after };
+  return { values: new Float32Array(module.memory.buffer, 0, count), words: after };
 }
 
 /**
  * Returns 2·`pairs` standard normals, [z₀, z₁] per Box–Muller pair, from the generator at
- * `words`, and the words after them. O(pairs).
+ * `words`, and the words after them. The values are a view of the module's memory, valid until
+ * the next draw: copy them out. O(pairs).
  */
 export function drawNormalPairs(words: GeneratorWords, pairs: number): { values: Float32Array; words: GeneratorWords } {
   const padded = Math.ceil(pairs / 4) * 4;
   const outputBytes = 8 * padded;
   const module = withCapacity(outputBytes + 12 * padded);
   const { words: after } = run(module, words, () => module.normal_pairs(0, outputBytes, pairs));
-  return { values: new Float32Array(module.memory.buffer, 0, 2 * pairs).slice(), words: after };
+  return { values: new Float32Array(module.memory.buffer, 0, 2 * pairs), words: after };
 }

@@ -93,14 +93,24 @@ export class RandomStream {
    * `uniform()`, rounded to float32. O(count).
    */
   uniformArray(count: number): Float32Array {
+    const out = new Float32Array(count);
+    this.fillUniform(out);
+    return out;
+  }
+
+  /**
+   * Writes the values of `uniformArray(target.length)` into `target`, for example a view of a
+   * tensor's memory, without allocating an array for them. O(target.length).
+   */
+  fillUniform(target: Float32Array): void {
+    const count = target.length;
     if (count < BULK_MINIMUM) {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = this.uniform();
-      return out;
+      for (let i = 0; i < count; i++) target[i] = this.uniform();
+      return;
     }
     const { values, words } = drawUniforms(this.words(), count);
     this.setWords(words);
-    return values;
+    target.set(values);
   }
 
   /**
@@ -111,20 +121,29 @@ export class RandomStream {
    */
   normalArray(count: number): Float32Array {
     const out = new Float32Array(count);
+    this.fillNormal(out);
+    return out;
+  }
+
+  /**
+   * Writes the values of `normalArray(target.length)` into `target`, for example a view of a
+   * tensor's memory, without allocating an array for them. O(target.length).
+   */
+  fillNormal(target: Float32Array): void {
+    const count = target.length;
     let start = 0;
     if (count > 0 && this.spareNormal !== null) {
-      out[0] = this.spareNormal;
+      target[0] = this.spareNormal;
       this.spareNormal = null;
       start = 1;
     }
     const remaining = count - start;
-    if (remaining === 0) return out;
+    if (remaining === 0) return;
     const pairs = Math.ceil(remaining / 2);
     const { values, words } = drawNormalPairs(this.words(), pairs);
     this.setWords(words);
-    out.set(values.subarray(0, remaining), start);
+    target.set(values.subarray(0, remaining), start);
     if (remaining % 2 === 1) this.spareNormal = values[remaining];
-    return out;
   }
 
   private words(): GeneratorWords {

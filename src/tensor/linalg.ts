@@ -231,6 +231,36 @@ function nativeLapack(options: LinalgOptions = {}): NativeBlas | null {
 }
 
 /**
+ * Float32 scratch arrays of the LAPACK path, kept between calls by length. A fresh array of
+ * 784² values costs page faults on first touch: a transposed copy into it took 0.27 ms (median,
+ * 0.43–0.79 mean) against 0.08 ms into a reused one (project machine). At most
+ * `SCRATCH_POOL_BYTES` stay kept; an array that is never given back is left to the collector.
+ */
+const scratchPool = new Map<number, Float32Array[]>();
+let scratchPoolBytes = 0;
+const SCRATCH_POOL_BYTES = 64 * 1024 * 1024;
+
+/** Returns a kept array of `length` floats (with old values) or a new one. */
+function takeScratch(length: number): Float32Array {
+  const kept = scratchPool.get(length)?.pop();
+  if (kept === undefined) return new Float32Array(length);
+  scratchPoolBytes -= kept.byteLength;
+  return kept;
+}
+
+/** Keeps `array` for a later `takeScratch`, unless the pool is full. */
+function giveBackScratch(array: Float32Array): void {
+  if (scratchPoolBytes + array.byteLength > SCRATCH_POOL_BYTES) return;
+  let free = scratchPool.get(array.length);
+  if (free === undefined) {
+    free = [];
+    scratchPool.set(array.length, free);
+  }
+  free.push(array);
+  scratchPoolBytes += array.byteLength;
+}
+
+/**
  * log|det W| through LAPACK sgetrf (float32, summed in float64), with gradient W⁻ᵀ from sgetri
  * on the same factorisation. Factoring the column-major W (the transpose of its row-major
  * values) leaves W⁻¹ column-major after sgetri, which read row-major is W⁻ᵀ, so neither pass
@@ -239,7 +269,8 @@ function nativeLapack(options: LinalgOptions = {}): NativeBlas | null {
 function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scalar {
   const op = tf.customGrad(((matrix: tf.Tensor2D) => {
     // The transpose is copied straight out of the wasm heap (the only backend this path runs on).
-    const columnMajor = new Float32Array(n * n);
+    // The factorisation stays in a scratch array until the gradient has copied W⁻ᵀ out of it.
+    const columnMajor = takeScratch(n * n);
     lapack.transposeCopy(n, n, 1, wasmFloat32View(matrix), columnMajor);
     const pivots = new Int32Array(n);
     const info = lapack.sgetrf(n, columnMajor, pivots);
@@ -254,10 +285,12 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
           throw new Error(`logAbsDet: the gradient W⁻ᵀ does not exist because the ${n}×${n} matrix W is singular.`);
         }
         const scale = (dy.dataSync() as Float32Array)[0];
-        return wasmTensorFrom([n, n], (values) => {
+        const gradient = wasmTensorFrom([n, n], (values) => {
           if (scale === 1) values.set(columnMajor);
           else lapack.scaledCopy(n * n, scale, columnMajor, values);
         });
+        giveBackScratch(columnMajor);
+        return gradient;
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]) as (matrix: tf.Tensor2D) => tf.Scalar;

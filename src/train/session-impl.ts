@@ -31,6 +31,7 @@ import type { Objective, ObjectiveOptions, PreparedBatch } from '../objectives/o
 import { RandomStream, type RandomState } from '../random/stream.js';
 // tfjs-core's Node entry point registers no gradients; tf.variableGrads needs them.
 import '../tensor/register-gradients.js';
+import { float32TensorFrom } from '../tensor/wasm-memory.js';
 import {
   CheckpointError,
   checkpointMismatches,
@@ -751,15 +752,16 @@ class Session implements EbflowTrainingSession {
     if (!this.config.matchAfterPreprocessing) {
       // The model contains the scalings and the logit, so its input is the dequantised pixel
       // value, with the same uniform draws `preprocess` would take.
-      const noise = this.random.uniformArray(pixels.length);
       return tf.tidy(() => {
-        const pixelTensor = tf.tensor4d(new Float32Array(pixels), [batchSize, height, width, channels]);
-        const dequantised = tf.add(pixelTensor, tf.tensor(noise, pixelTensor.shape, 'float32'));
+        const pixelTensor = float32TensorFrom([batchSize, height, width, channels], (values) => values.set(pixels));
+        const noise = float32TensorFrom(pixelTensor.shape, (values) => this.random.fillUniform(values));
+        const dequantised = tf.add(pixelTensor, noise);
         return tf.reshape(dequantised, [batchSize, ...this.model.sampleShape]);
       });
     }
     return tf.tidy(() => {
-      const pixelTensor = tf.tensor4d(new Float32Array(pixels), [batchSize, height, width, channels]);
+      // The pixels are written into the tensor's memory directly, with no array in between.
+      const pixelTensor = float32TensorFrom([batchSize, height, width, channels], (values) => values.set(pixels));
       const { x } = preprocess(pixelTensor, this.random, this.config.logitScale);
       return tf.reshape(x, [batchSize, ...this.model.sampleShape]);
     });

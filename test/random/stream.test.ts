@@ -47,6 +47,28 @@ describe('RandomStream bulk draws', () => {
     assert.deepEqual(bulk.normalArray(0), new Float32Array(0));
   });
 
+  it('fill methods write the array draws into views', () => {
+    const arrays = new RandomStream(17);
+    const fills = new RandomStream(17);
+    const expected = [arrays.uniformArray(100), arrays.normalArray(33), arrays.uniformArray(3), arrays.normalArray(64)];
+    // Views into one buffer with a guard value at each end, so a write outside the view shows.
+    const buffer = new Float32Array(2 + 100 + 33 + 3 + 64).fill(-7);
+    let start = 1;
+    const views = expected.map((values) => {
+      const view = buffer.subarray(start, start + values.length);
+      start += values.length;
+      return view;
+    });
+    fills.fillUniform(views[0]!);
+    fills.fillNormal(views[1]!);
+    fills.fillUniform(views[2]!);
+    fills.fillNormal(views[3]!);
+    views.forEach((view, i) => assert.deepEqual(view, expected[i]));
+    assert.equal(buffer[0], -7);
+    assert.equal(buffer[buffer.length - 1], -7);
+    assert.deepEqual(fills.getState(), arrays.getState());
+  });
+
   it('normalArray draws standard normals', () => {
     const values = new RandomStream(8).normalArray(200_000);
     const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
