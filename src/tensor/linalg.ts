@@ -299,21 +299,27 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
 
 /**
  * X = W⁻¹·B through LAPACK: sgetrf on the row-major values of W (which column-major are Wᵀ),
- * then sgetrs with the transpose flag, so (Wᵀ)ᵀ·X = B. B and X travel column-major, which is
- * their transpose row-major.
+ * then sgetrs with the transpose flag, so (Wᵀ)ᵀ·X = B. B and X travel column-major, that is
+ * transposed, between the wasm heap and scratch arrays. No other copy is made.
  */
 function nativeSolve(lapack: NativeBlas, w: tf.Tensor2D, b: tf.Tensor2D, n: number, columns: number): tf.Tensor2D {
-  const factor = (w.dataSync() as Float32Array).slice();
-  const pivots = new Int32Array(n);
-  const info = lapack.sgetrf(n, factor, pivots);
-  if (info > 0) throw singularMatrixError('solve', n, info);
-  const rightHandSides = tf.transpose(b);
-  const values = rightHandSides.dataSync() as Float32Array;
-  rightHandSides.dispose();
-  lapack.sgetrs(true, n, columns, factor, pivots, values);
-  return tf.tidy(() => tf.transpose(tf.tensor2d(values, [columns, n])));
+  const factor = takeScratch(n * n);
+  const rightHandSides = takeScratch(n * columns);
+  try {
+    factor.set(wasmFloat32View(w));
+    const pivots = new Int32Array(n);
+    const info = lapack.sgetrf(n, factor, pivots);
+    if (info > 0) throw singularMatrixError('solve', n, info);
+    const rows = b.dtype === 'float32' ? b : tf.cast(b, 'float32');
+    lapack.transposeCopy(n, columns, 1, wasmFloat32View(rows), rightHandSides);
+    if (rows !== b) rows.dispose();
+    lapack.sgetrs(true, n, columns, factor, pivots, rightHandSides);
+    return wasmTensorFrom([n, columns], (values) => lapack.transposeCopy(columns, n, 1, rightHandSides, values)) as tf.Tensor2D;
+  } finally {
+    giveBackScratch(factor);
+    giveBackScratch(rightHandSides);
+  }
 }
-
 
 /** Returns the error for a singular matrix, worded like `checkNonsingular`'s; `info` is LAPACK's 1-based zero pivot. */
 function singularMatrixError(caller: string, n: number, info: number): Error {

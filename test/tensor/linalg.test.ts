@@ -253,6 +253,18 @@ forEachBackend((backend) => {
     assert.ok(Math.abs(derivative - n / 1.7) < 1e-3, `${derivative} vs ${n / 1.7}`);
   });
 
+  test('repeated solves reuse scratch without stale values', () => {
+    const random = new RandomStream(19);
+    const n = 40;
+    for (let round = 0; round < 3; round++) {
+      const w = tf.tensor2d(gaussian(random, n), [n, n]);
+      const b = tf.tensor2d(random.normalArray(n * (round + 1)), [n, round + 1]);
+      const residual = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.matMul(w, solve(w, b)), b))).dataSync()[0]);
+      tf.dispose([w, b]);
+      assert.ok(residual < 1e-6 * n * n, `round ${round}: ‖W·X − B‖max = ${residual}`);
+    }
+  });
+
   test('inverse and solve leave small residuals', () => {
     const random = new RandomStream(9);
     for (const n of [5, 64, 300]) {
