@@ -46,8 +46,9 @@ export type BlasStatus =
 export interface NativeBlas {
   readonly status: Extract<BlasStatus, { state: 'loaded' }>;
   /**
-   * C ← op(A)·op(B) for row-major A, B and C with leading dimensions lda, ldb and ldc, where
-   * op(A) is m×k, op(B) is k×n and C is m×n. 2mkn floating-point operations.
+   * C ← op(A)·op(B) + β·C for row-major A, B and C with leading dimensions lda, ldb and ldc,
+   * where op(A) is m×k, op(B) is k×n and C is m×n; β defaults to 0, which ignores C's old values.
+   * 2mkn floating-point operations.
    */
   sgemm(
     transposeA: boolean,
@@ -61,6 +62,7 @@ export interface NativeBlas {
     ldb: number,
     c: Float32Array,
     ldc: number,
+    beta?: number,
   ): void;
   /**
    * Factors the column-major n×n matrix `a` in place as P·A = L·U (LAPACK sgetrf), writing the
@@ -308,12 +310,13 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
   };
   const info = new Int32Array(1);
   const size = new Int32Array(1);
+  let inverseWorkspace = new Float32Array(0);
   return {
     status,
-    sgemm(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc) {
+    sgemm(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, beta = 0) {
       const transA = transposeA ? CBLAS_TRANS : CBLAS_NO_TRANS;
       const transB = transposeB ? CBLAS_TRANS : CBLAS_NO_TRANS;
-      cblasSgemm(CBLAS_ROW_MAJOR, transA, transB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);
+      cblasSgemm(CBLAS_ROW_MAJOR, transA, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
     },
     sgetrf(n, a, pivots) {
       lapackOperations += (2 * n ** 3) / 3;
@@ -325,9 +328,10 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
       lapackOperations += (4 * n ** 3) / 3;
       size[0] = n;
       // sgetri runs blocked when its workspace has room for n × block size; 64 covers the usual block size.
+      // The workspace is kept for the next call, since a fresh array costs page faults every time.
       const lwork = new Int32Array([Math.max(1, 64 * n)]);
-      const work = new Float32Array(lwork[0]);
-      sgetri(size, a, size, pivots, work, lwork, info);
+      if (inverseWorkspace.length < lwork[0]) inverseWorkspace = new Float32Array(lwork[0]);
+      sgetri(size, a, size, pivots, inverseWorkspace, lwork, info);
       return info[0];
     },
     transposeCopy(rows, cols, alpha, a, b) {

@@ -20,6 +20,8 @@ import { offsetOf, replaceWasmKernel, restoreWasmKernel, type WasmBackendInterna
 const MINIMUM_MULTIPLY_ADDS = 32 * 32 * 32;
 
 let originalKernel: tf.KernelConfig | null = null;
+/** The library behind the installed kernel, for `sumOfProducts`. */
+let blasForKernel: NativeBlas | null = null;
 
 /** Returns whether BatchMatMul on wasm currently runs through OpenBLAS. */
 export function wasmBlasKernelInstalled(): boolean {
@@ -29,6 +31,7 @@ export function wasmBlasKernelInstalled(): boolean {
 /** Routes the wasm backend's BatchMatMul through `blas` until `uninstallWasmBlasKernel`. */
 export function installWasmBlasKernel(blas: NativeBlas): void {
   if (originalKernel !== null) return;
+  blasForKernel = blas;
   originalKernel = replaceWasmKernel(
     tf.BatchMatMul,
     (original) => (args) => blasBatchMatMul(blas, args) ?? original.kernelFunc(args),
@@ -41,6 +44,7 @@ export function uninstallWasmBlasKernel(): void {
   if (originalKernel === null) return;
   restoreWasmKernel(originalKernel);
   originalKernel = null;
+  blasForKernel = null;
 }
 
 /**
@@ -96,4 +100,43 @@ function blasBatchMatMul(blas: NativeBlas, args: { inputs: tf.NamedTensorInfoMap
 
 function sameShape(left: number[], right: number[]): boolean {
   return left.length === right.length && left.every((d, i) => d === right[i]);
+}
+
+/**
+ * Returns Σ_i op(a_i)·op(b_i) for 2-D float32 tensors whose products have one shape, as one
+ * tensor written by OpenBLAS, the first product with β = 0 and each further one added with β = 1.
+ * That needs neither the sum's additions nor stacking the operands into one product. Returns null
+ * when OpenBLAS does not compute the wasm backend's products or an operand is not float32.
+ * Not differentiable. 2mkn operations per term.
+ */
+export function sumOfProducts(terms: ReadonlyArray<{ a: tf.Tensor2D; b: tf.Tensor2D; transposeA: boolean; transposeB: boolean }>): tf.Tensor2D | null {
+  if (blasForKernel === null || tf.getBackend() !== 'wasm' || terms.length === 0) return null;
+  if (terms.some(({ a, b }) => a.dtype !== 'float32' || b.dtype !== 'float32')) return null;
+  const sizes = terms.map(({ a, b, transposeA, transposeB }) => {
+    const [m, k] = transposeA ? [a.shape[1], a.shape[0]] : a.shape;
+    const [innerB, n] = transposeB ? [b.shape[1], b.shape[0]] : b.shape;
+    if (innerB !== k) {
+      throw new Error(`sumOfProducts: inner sizes differ, ${k} and ${innerB} for operands [${a.shape}] and [${b.shape}]; pass operands whose products are defined`);
+    }
+    return { m, n, k };
+  });
+  const [{ m, n }] = sizes;
+  if (sizes.some((size) => size.m !== m || size.n !== n)) {
+    throw new Error(`sumOfProducts: products of shapes ${sizes.map((size) => `[${size.m}, ${size.n}]`).join(', ')} cannot be added; pass terms of one shape`);
+  }
+  const backend = tf.backend() as unknown as WasmBackendInternals;
+  const blas = blasForKernel;
+  // Offsets first (looking up an operand held by another backend moves it here), then the output,
+  // then the heap: allocating can grow, and so replace, its buffer.
+  const offsets = terms.map(({ a, b }) => [offsetOf(backend, a, 'sumOfProducts'), offsetOf(backend, b, 'sumOfProducts')]);
+  const out = backend.makeOutput([m, n], 'float32');
+  const heap = backend.wasm.HEAPU8.buffer;
+  const c = new Float32Array(heap, offsetOf(backend, out, 'sumOfProducts'), m * n);
+  terms.forEach(({ a, b, transposeA, transposeB }, i) => {
+    const [offsetA, offsetB] = offsets[i]!;
+    const viewA = new Float32Array(heap, offsetA, a.size);
+    const viewB = new Float32Array(heap, offsetB, b.size);
+    blas.sgemm(transposeA, transposeB, m, n, sizes[i]!.k, viewA, a.shape[1], viewB, b.shape[1], c, n, i === 0 ? 0 : 1);
+  });
+  return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D;
 }

@@ -9,7 +9,7 @@ import { RandomStream } from '../../src/random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64, solve } from '../../src/tensor/linalg.js';
 import { matMul } from '../../src/tensor/matmul.js';
 import { applyOpenMpWaitDefault, describeOpenMpWait, nativeBlas, scaledTranspose } from '../../src/tensor/native-blas.js';
-import { installWasmBlasKernel, uninstallWasmBlasKernel, wasmBlasKernelInstalled } from '../../src/tensor/wasm-blas-kernel.js';
+import { installWasmBlasKernel, sumOfProducts, uninstallWasmBlasKernel, wasmBlasKernelInstalled } from '../../src/tensor/wasm-blas-kernel.js';
 import { normRelativeError } from '../helpers/backends.js';
 
 // CI sets EBFLOW_REQUIRE_BLAS=1 after installing OpenBLAS, so there a missing library fails
@@ -100,6 +100,33 @@ describe('native OpenBLAS on wasm', () => {
       assert.ok(normRelativeError(actual, product64(a, b, shape)) < 1e-6);
     });
   }
+
+  test('sumOfProducts adds products with β = 1', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    const random = new RandomStream(23);
+    // Terms of different inner sizes and transposes: A₁ᵀ·B₁ (k = 30) + A₂·B₂ᵀ (k = 45) + A₃ᵀ·B₃ (k = 7).
+    const a1 = tf.tensor2d(gaussian(random, 30 * 40), [30, 40]);
+    const b1 = tf.tensor2d(gaussian(random, 30 * 50), [30, 50]);
+    const a2 = tf.tensor2d(gaussian(random, 40 * 45), [40, 45]);
+    const b2 = tf.tensor2d(gaussian(random, 50 * 45), [50, 45]);
+    const a3 = tf.tensor2d(gaussian(random, 7 * 40), [7, 40]);
+    const b3 = tf.tensor2d(gaussian(random, 7 * 50), [7, 50]);
+    const summed = sumOfProducts([
+      { a: a1, b: b1, transposeA: true, transposeB: false },
+      { a: a2, b: b2, transposeA: false, transposeB: true },
+      { a: a3, b: b3, transposeA: true, transposeB: false },
+    ]);
+    assert.ok(summed !== null);
+    const expected = tf.tidy(() => tf.addN([tf.matMul(a1, b1, true, false), tf.matMul(a2, b2, false, true), tf.matMul(a3, b3, true, false)]));
+    assert.deepEqual(summed.shape, [40, 50]);
+    assert.ok(normRelativeError(summed.dataSync(), expected.dataSync()) < 1e-6);
+    assert.throws(() => sumOfProducts([{ a: a1, b: b2, transposeA: true, transposeB: false }]), /inner sizes differ, 30 and 50/);
+    assert.throws(
+      () => sumOfProducts([{ a: a1, b: b1, transposeA: true, transposeB: false }, { a: a1, b: a1, transposeA: true, transposeB: false }]),
+      /products of shapes \[40, 50\], \[40, 40\] cannot be added/,
+    );
+    tf.dispose([a1, b1, a2, b2, a3, b3, summed, expected]);
+  });
 
   test('batched matMul with equal and broadcast batches', (t) => {
     if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
