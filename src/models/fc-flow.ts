@@ -283,7 +283,7 @@ export class FcFlow implements EnergyFlow {
  * sum as the single product [dy_f; R_b]ᵀ·[R_f; dy_b] over 2n rows. This saves the D×D addition:
  * 0.3–0.4 ms per weight at D = 784 (FC DSM step).
  *
- * R_b is a saved operand and dy_b a gradient of the same backward pass; tfjs-core 4.22 disposes
+ * R_b is a saved operand and dy_b a gradient of the same backward pass. tfjs-core 4.22 disposes
  * both only when that pass ends, so the hand-off needs no copies.
  *
  * NOTE: differentiable once. The gradients read the saved operands as constants, so a second
@@ -333,7 +333,7 @@ class WeightProducts {
 
   /**
    * Returns ∂L/∂W of the forward product, dyᵀ·R, plus R_bᵀ·dy_b when the backward product's
-   * gradient left them, as one product. 2nD² operations, or 2(n + n_b)D².
+   * gradient left them, in one output. 2nD² operations, or 2(n + n_b)D².
    */
   private weightGradient(dy: tf.Tensor2D, rows: tf.Tensor2D): tf.Tensor2D {
     const pending = this.pendingBackward;
