@@ -81,8 +81,9 @@
       (f32x4.add (f32x4.splat (f32.const 1)) (local.get $t))))
 
   ;; Writes, for each of `rows` rows of `rowSize` values x:
-  ;;   y = f(x), and when their pointers are not 0, slope = f′, ratio = f″/f′ and
-  ;;   logCurvature = f‴/f′ − (f″/f′)²; and rowLog[row] = Σ ln f′ over the row (float32).
+  ;;   y = f(x), and when their pointers are not 0, slope = f′, ratio = f″/f′,
+  ;;   logCurvature = f‴/f′ − (f″/f′)² and sigma = σ(x) (for `backward`); and
+  ;;   rowLog[row] = Σ ln f′ over the row (float32).
   ;; softplus(x) = max(x, 0) + ln(1 + t) with t = e^−|x|, where ln(1 + t) is corrected by
   ;; ((u − 1) − t)/u for u = 1 + t, so it keeps its accuracy for small t. σ and the correction
   ;; share one reciprocal 1/u.
@@ -90,7 +91,7 @@
   ;; lies in (α, 1), or (1 + α, 2) with the residual, so a product of four stays far from
   ;; float32's underflow and overflow, and its rounding error (a few ulps) is that of the sum.
   (func (export "forward")
-    (param $input i32) (param $y i32) (param $slope i32) (param $ratio i32) (param $logCurvature i32) (param $rowLog i32)
+    (param $input i32) (param $y i32) (param $slope i32) (param $ratio i32) (param $logCurvature i32) (param $sigma i32) (param $rowLog i32)
     (param $rows i32) (param $rowSize i32) (param $a f32) (param $c f32)
     (local $row i32) (local $offset i32) (local $rowEnd i32)
     (local $x v128) (local $t v128) (local $u v128) (local $s v128) (local $f1 v128) (local $f2 v128) (local $q v128) (local $sums v128)
@@ -134,6 +135,8 @@
                 (local.set $grouped (i32.const 0))))
             (if (local.get $slope)
               (then (v128.store align=4 (i32.add (local.get $slope) (local.get $offset)) (local.get $f1))))
+            (if (local.get $sigma)
+              (then (v128.store align=4 (i32.add (local.get $sigma) (local.get $offset)) (local.get $s))))
             (if (i32.or (local.get $ratio) (local.get $logCurvature))
               (then
                 (local.set $f2 (f32x4.mul (local.get $as) (f32x4.mul (local.get $s) (f32x4.sub (local.get $ones) (local.get $s)))))
@@ -161,12 +164,13 @@
   ;; Writes dh = ∂/∂x of Σ (dy·y + dSlope·f′ + dRatio·(f″/f′) + dLogCurvature·(f‴/f′ − (f″/f′)²))
   ;; + Σ_row dRow[row]·Σ ln f′, element-wise:
   ;;   dh = dy·f′ + dSlope·f″ + dRatio·L + dRow·q + dLogCurvature·(f⁗/f′ − (f‴/f′)·q − 2q·L),
-  ;; with q = f″/f′ and L = f‴/f′ − q². dSlope, dRatio and dLogCurvature may be 0 (zero).
+  ;; with q = f″/f′ and L = f‴/f′ − q², all functions of σ(x), which `forward` wrote to $sigma,
+  ;; so no exponential is taken again. dSlope, dRatio and dLogCurvature may be 0 (zero).
   (func (export "backward")
-    (param $input i32) (param $dy i32) (param $dSlope i32) (param $dRatio i32) (param $dLogCurvature i32) (param $dRow i32)
+    (param $sigma i32) (param $dy i32) (param $dSlope i32) (param $dRatio i32) (param $dLogCurvature i32) (param $dRow i32)
     (param $dh i32) (param $rows i32) (param $rowSize i32) (param $a f32) (param $c f32)
     (local $row i32) (local $offset i32) (local $rowEnd i32)
-    (local $x v128) (local $s v128) (local $f1 v128) (local $f2 v128) (local $w v128) (local $q v128) (local $r3 v128) (local $l v128)
+    (local $s v128) (local $f1 v128) (local $f2 v128) (local $w v128) (local $q v128) (local $r3 v128) (local $l v128)
     (local $sum v128) (local $rowGradient v128) (local $as v128) (local $cs v128) (local $ones v128)
     (local.set $as (f32x4.splat (local.get $a)))
     (local.set $cs (f32x4.splat (local.get $c)))
@@ -179,8 +183,7 @@
         (block $valuesDone
           (loop $values
             (br_if $valuesDone (i32.ge_u (local.get $offset) (local.get $rowEnd)))
-            (local.set $x (v128.load align=4 (i32.add (local.get $input) (local.get $offset))))
-            (local.set $s (call $logistic (local.get $x) (call $exp (f32x4.neg (f32x4.abs (local.get $x))))))
+            (local.set $s (v128.load align=4 (i32.add (local.get $sigma) (local.get $offset))))
             (local.set $f1 (f32x4.add (local.get $cs) (f32x4.mul (local.get $as) (local.get $s))))
             (local.set $f2 (f32x4.mul (local.get $as) (f32x4.mul (local.get $s) (f32x4.sub (local.get $ones) (local.get $s)))))
             ;; w = 1 − 2σ, so f‴ = f″·w; q = f″/f′; r3 = f‴/f′ = q·w; L = r3 − q².
