@@ -14,6 +14,7 @@ import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluStage } from '../layers/smooth-leaky-relu.js';
 import type { RandomStream } from '../random/stream.js';
 import { addBias, matMul } from '../tensor/matmul.js';
+import { halfSquaredRowNorms } from '../tensor/row-norms.js';
 import { combineShiftedGradient, expandShiftedRows } from '../tensor/shifted-rows.js';
 import { sumOfProducts, wasmBlasKernelInstalled } from '../tensor/wasm-blas-kernel.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
@@ -157,7 +158,7 @@ export class FcFlow implements EnergyFlow {
       const products = new WeightProducts(this.denseLayers[index].weight);
       h = addBias(products.timesTransposed(y as tf.Tensor2D, false), this.denseLayers[index].bias);
     }
-    const energy = tf.add(tf.mul(tf.sum(tf.square(h), 1), 0.5), 0.5 * this.dimension * LOG_TWO_PI);
+    const energy = tf.add(halfSquaredRowNorms(h as tf.Tensor2D), 0.5 * this.dimension * LOG_TWO_PI);
     return (logSlopeSum === null ? energy : tf.sub(energy, logSlopeSum)) as tf.Tensor1D;
   }
 
@@ -244,7 +245,7 @@ export class FcFlow implements EnergyFlow {
       }
 
       const z = h;
-      const halfSquaredNorm = tf.mul(tf.sum(tf.square(z), 1), 0.5);
+      const halfSquaredNorm = halfSquaredRowNorms(z);
       let energy = tf.add(halfSquaredNorm, 0.5 * this.dimension * LOG_TWO_PI);
       if (logSlopeSum !== null) energy = tf.sub(energy, logSlopeSum);
 
