@@ -277,14 +277,18 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
     let logAbsDet = 0;
     for (let i = 0; i < n; i++) logAbsDet += Math.log(Math.abs(columnMajor[i * n + i]));
     const singular = info > 0;
+    let inverted = false;
     return {
       value: tf.scalar(singular ? -Infinity : logAbsDet),
       gradFunc: (dy: tf.Scalar) => {
         // sgetri ran faster than sgetrs on the identity (19 against 25 ms at n = 784, one OpenBLAS thread).
+        // The scratch array is given back after the first run, so a second run must not touch it.
+        if (inverted) throw new Error('logAbsDet: the gradient of one log-determinant ran twice; compute the log-determinant again');
         if (singular || lapack.sgetri(n, columnMajor, pivots) > 0) {
           throw new Error(`logAbsDet: the gradient W⁻ᵀ does not exist because the ${n}×${n} matrix W is singular.`);
         }
         const scale = (dy.dataSync() as Float32Array)[0];
+        inverted = true;
         const gradient = wasmTensorFrom([n, n], (values) => {
           if (scale === 1) values.set(columnMajor);
           else lapack.scaledCopy(n * n, scale, columnMajor, values);

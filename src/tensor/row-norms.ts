@@ -56,7 +56,6 @@ function runOnWasm(
   run: (kernels: RowNormKernels, backend: ReturnType<typeof wasmKernels>['backend'], out: number) => void,
 ): tf.Tensor {
   const { backend, kernels } = wasmKernels<RowNormKernels>('reduce.wasm', 'halfSquaredRowNorms');
-  // The output is allocated before any offset is read, since allocating can grow the heap.
   const out = backend.makeOutput(shape, 'float32');
   run(kernels, backend, offsetOf(backend, out, 'halfSquaredRowNorms'));
   return tf.engine().makeTensorFromTensorInfo(out);

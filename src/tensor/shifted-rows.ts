@@ -57,7 +57,6 @@ function runOnWasm(
 ): tf.Tensor2D {
   const caller = 'shifted rows';
   const { backend, kernels } = wasmKernels<ShiftedRowKernels>('shifted-rows.wasm', caller);
-  // The output is allocated before either offset is read, since allocating can grow the heap.
   const out = backend.makeOutput(shape, 'float32');
   run(kernels, offsetOf(backend, input, caller), offsetOf(backend, out, caller));
   return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D;

@@ -112,6 +112,10 @@ function sameShape(left: number[], right: number[]): boolean {
 export function sumOfProducts(terms: ReadonlyArray<{ a: tf.Tensor2D; b: tf.Tensor2D; transposeA: boolean; transposeB: boolean }>): tf.Tensor2D | null {
   if (blasForKernel === null || tf.getBackend() !== 'wasm' || terms.length === 0) return null;
   if (terms.some(({ a, b }) => a.dtype !== 'float32' || b.dtype !== 'float32')) return null;
+  const wrongRank = terms.find(({ a, b }) => a.rank !== 2 || b.rank !== 2);
+  if (wrongRank !== undefined) {
+    throw new Error(`sumOfProducts: operands must be 2-D, received shapes [${wrongRank.a.shape}] and [${wrongRank.b.shape}]; reshape them first`);
+  }
   const sizes = terms.map(({ a, b, transposeA, transposeB }) => {
     const [m, k] = transposeA ? [a.shape[1], a.shape[0]] : a.shape;
     const [innerB, n] = transposeB ? [b.shape[1], b.shape[0]] : b.shape;

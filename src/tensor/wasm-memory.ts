@@ -127,9 +127,15 @@ export function wasmFloat32View(tensor: tf.TensorInfo): Float32Array {
  */
 export function wasmTensorFrom(shape: number[], fill: (values: Float32Array) => void): tf.Tensor {
   const backend = wasmBackend('wasmTensorFrom');
-  const info = backend.makeOutput(shape, 'float32');
-  fill(wasmFloat32View(info));
-  return tf.engine().makeTensorFromTensorInfo(info);
+  // Made a tensor first, so that it is disposed (and its memory freed) when `fill` throws.
+  const tensor = tf.engine().makeTensorFromTensorInfo(backend.makeOutput(shape, 'float32'));
+  try {
+    fill(wasmFloat32View(tensor));
+  } catch (error) {
+    tensor.dispose();
+    throw error;
+  }
+  return tensor;
 }
 
 /**

@@ -61,8 +61,7 @@ function sumTrailingAxes(args: { inputs: tf.NamedTensorInfoMap; backend: unknown
 
   const { backend, kernels } = wasmKernels<ReduceKernels>('reduce.wasm', 'Sum');
   const wasmBackend = args.backend as WasmSumBackend;
-  // Looking x up moves it here when it is on another backend; the output is allocated next.
-  // Both come before the offsets are read, since allocating can grow the heap.
+  // Looking x up moves it here when it is on another backend.
   wasmBackend.dataIdMap.get(x.dataId);
   const out = wasmBackend.makeOutput(outShape, 'float32');
   if (rows === 0) return out;

@@ -749,6 +749,12 @@ class Session implements EbflowTrainingSession {
     const augmentation = this.dataset.augmentsTraining ? this.random : undefined;
     const pixels = this.dataset.batch('train', indices, augmentation);
     const [height, width, channels] = this.dataset.imageShape;
+    if (pixels.length !== batchSize * height * width * channels) {
+      throw new Error(
+        `training session: the data set returned ${pixels.length} pixel values for ${batchSize} images of ` +
+          `${height}×${width}×${channels}; its batch() must return one value per pixel and channel`,
+      );
+    }
     if (!this.config.matchAfterPreprocessing) {
       // The model contains the scalings and the logit, so its input is the dequantised pixel
       // value, with the same uniform draws `preprocess` would take.

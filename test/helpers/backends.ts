@@ -12,6 +12,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type BackendName } from '../../src/backend/select.js';
 import { loadNativeBlas, nativeBlas } from '../../src/tensor/native-blas.js';
 import { installWasmBlasKernel, uninstallWasmBlasKernel } from '../../src/tensor/wasm-blas-kernel.js';
+import { installSharedIdentityKernel } from '../../src/tensor/wasm-identity.js';
+import { installInPlaceSliceKernels } from '../../src/tensor/wasm-slice.js';
+import { installRowSumKernel } from '../../src/tensor/wasm-sum.js';
 
 /** A backend label of `selectBackend`, or "wasm-openblas" for wasm with OpenBLAS products. */
 export type TestBackendName = BackendName | 'wasm-openblas';
@@ -68,6 +71,13 @@ export function forEachBackend(define: (backend: BackendUnderTest) => void): voi
     describe(`on ${backend.name}`, () => {
       let tensorsBefore = 0;
       before(async () => {
+        if (backend.name === 'wasm' || backend.name === 'wasm-openblas') {
+          // The kernels that backend selection installs on wasm for training, so tests run them too.
+          await useBackend('wasm');
+          installSharedIdentityKernel();
+          installInPlaceSliceKernels();
+          installRowSumKernel();
+        }
         if (backend.name === 'wasm-openblas') {
           await useBackend('wasm');
           const status = await loadNativeBlas();

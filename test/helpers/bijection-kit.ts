@@ -427,10 +427,6 @@ export function registerFlowKit(kitCase: FlowKitCase, backend: BackendUnderTest)
   });
 }
 
-/**
- * Creates the subject, perturbs its variables, draws the input batch, runs `check`, and disposes
- * everything, also when `check` throws.
- */
 /** Asserts that two θ-gradients have an entry for every variable and agree within `tolerance` of the largest entry. */
 function assertSameGradients(
   variables: readonly tf.Variable[],
@@ -448,6 +444,10 @@ function assertSameGradients(
   }
 }
 
+/**
+ * Creates the subject, perturbs its variables, draws the input batch, runs `check`, and disposes
+ * everything, also when `check` throws.
+ */
 function withSubject<Subject extends FlowLayer | EnergyFlow>(
   kitCase: { create(random: RandomStream): Subject },
   settings: ResolvedCase,

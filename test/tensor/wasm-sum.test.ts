@@ -70,7 +70,7 @@ describe('SIMD row-sum kernel for Sum on wasm', () => {
     });
   }
 
-  it('leaves leading axes and int32 to the original kernel', () => {
+  it('sums over leading axes and int32 values', () => {
     const x = tf.tensor(values(12), [3, 4]);
     const columnSums = tf.sum(x, 0);
     const exact = exactRowSums(tf.transpose(x).dataSync() as Float32Array, 3);
