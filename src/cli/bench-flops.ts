@@ -9,7 +9,8 @@
  * 1. Build a session and run 3 warm-up steps.
  * 2. Profile one step with `tf.profile` and count the operations of its matrix products
  *    (BatchMatMul: 2·batch·m·k·n; Conv2D: 2·output size·Kh·Kw·Cin) plus the LAPACK calls
- *    (`lapackOperationCount`). Element-wise work is not counted.
+ *    (`lapackOperationCount`) and the products that OpenBLAS adds into one output outside the
+ *    tfjs kernels (`sumOfProductsOperationCount`). Element-wise work is not counted.
  * 3. Time `--steps` further steps and take the median wall-clock time.
  * 4. Time the backend's product [100×D]·[D×D] (best of 20 after 3 warm-ups), the rate the
  *    step's products run at when they are as efficient as that product.
@@ -26,6 +27,7 @@ import { backendRequestFromEnv, computeLabel, selectBackend } from '../backend/s
 import { OBJECTIVE_NAMES, type ObjectiveName } from '../objectives/objective.js';
 import { RandomStream } from '../random/stream.js';
 import { describeBlas, lapackOperationCount } from '../tensor/native-blas.js';
+import { sumOfProductsOperationCount } from '../tensor/wasm-blas-kernel.js';
 import { resolveTrainingConfig } from '../train/config.js';
 import { kernelOperations } from '../runner/operation-count.js';
 import { createTrainingSession } from '../train/session-impl.js';
@@ -83,11 +85,13 @@ async function census(cell: string, objective: ObjectiveName, steps: number): Pr
     for (let step = 0; step < WARMUP_STEPS; step++) await session.step();
 
     const lapackBefore = lapackOperationCount();
+    const directBefore = sumOfProductsOperationCount();
     const profile = await tf.profile(async () => {
       await session.step();
     });
     const productOperations = profile.kernels.reduce((sum, kernel) => sum + kernelOperations(kernel), 0);
-    const operations = productOperations + (lapackOperationCount() - lapackBefore);
+    const untracked = lapackOperationCount() - lapackBefore + (sumOfProductsOperationCount() - directBefore);
+    const operations = productOperations + untracked;
 
     const times: number[] = [];
     for (let step = 0; step < steps; step++) {

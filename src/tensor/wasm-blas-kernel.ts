@@ -22,6 +22,13 @@ const MINIMUM_MULTIPLY_ADDS = 32 * 32 * 32;
 let originalKernel: tf.KernelConfig | null = null;
 /** The library behind the installed kernel, for `sumOfProducts`. */
 let blasForKernel: NativeBlas | null = null;
+/** Floating-point operations of the products `sumOfProducts` ran, which `tf.profile` does not list. */
+let sumOfProductsOperations = 0;
+
+/** Returns the floating-point operations (2mkn per product) of every `sumOfProducts` call so far. */
+export function sumOfProductsOperationCount(): number {
+  return sumOfProductsOperations;
+}
 
 /** Returns whether BatchMatMul on wasm currently runs through OpenBLAS. */
 export function wasmBlasKernelInstalled(): boolean {
@@ -141,6 +148,7 @@ export function sumOfProducts(terms: ReadonlyArray<{ a: tf.Tensor2D; b: tf.Tenso
     const viewA = new Float32Array(heap, offsetA, a.size);
     const viewB = new Float32Array(heap, offsetB, b.size);
     blas.sgemm(transposeA, transposeB, m, n, sizes[i]!.k, viewA, a.shape[1], viewB, b.shape[1], c, n, i === 0 ? 0 : 1);
+    sumOfProductsOperations += 2 * m * n * sizes[i]!.k;
   });
   return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D;
 }
