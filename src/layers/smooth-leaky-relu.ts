@@ -322,7 +322,7 @@ function fusedStage(h: tf.Tensor, alpha: number, residual: boolean, terms: Stage
   };
   // The kernel's gradient is recorded as an op of h, σ(h) and the upstream gradients whose own
   // gradient raises, so a second derivative fails loudly instead of dropping this stage. The
-  // kernel reads σ only, and h is an input so that the outer tape sees the dependence on it.
+  // kernel reads σ only, and h is an input so that the outer tape records the dependence on it.
   const onceDifferentiable = tf.customGrad(((...args: unknown[]) => {
     const tensors = args.slice(0, -1) as tf.Tensor[];
     return {

@@ -57,8 +57,8 @@ export interface EnergyFlow {
   constantInputEnergy?(x: tf.Tensor): tf.Tensor1D;
   /**
    * Returns E at the 3B rows [x; x + v; x − v], shape [3B], like `constantInputEnergy` of the
-   * three stacked, for constant x and v of one shape. Optional: fdssm uses it on the explicit
-   * path, where a model with a linear first layer can share that layer's product among the rows.
+   * three stacked, for constant x and v of one shape. Optional. fdssm uses it on the explicit
+   * path, so that a model with a linear first layer can share that layer's product among the rows.
    */
   shiftedEnergies?(x: tf.Tensor, shift: tf.Tensor): tf.Tensor1D;
   /**

@@ -240,12 +240,12 @@ const scratchPool = new Map<number, Float32Array[]>();
 let scratchPoolBytes = 0;
 const SCRATCH_POOL_BYTES = 64 * 1024 * 1024;
 
-/** Returns a kept array of `length` floats (with old values) or a new one. */
+/** Returns a pooled array of `length` floats (with old values) or a new one. */
 function takeScratch(length: number): Float32Array {
-  const kept = scratchPool.get(length)?.pop();
-  if (kept === undefined) return new Float32Array(length);
-  scratchPoolBytes -= kept.byteLength;
-  return kept;
+  const reused = scratchPool.get(length)?.pop();
+  if (reused === undefined) return new Float32Array(length);
+  scratchPoolBytes -= reused.byteLength;
+  return reused;
 }
 
 /** Keeps `array` for a later `takeScratch`, unless the pool is full. */

@@ -15,15 +15,11 @@ interface ShiftedRowKernels {
 
 /** Returns [C; C + Δ; C − Δ], shape [3n, D], from both = [C; Δ], shape [2n, D]. */
 export function expandShiftedRows(both: tf.Tensor2D): tf.Tensor2D {
-  const rows = blockRows(both, 2, 'expandShiftedRows');
-  const [, columns] = both.shape;
-  if (wasmKernelsAvailable() && both.dtype === 'float32') {
-    return runOnWasm(both, [3 * rows, columns], (kernels, input, out) => kernels.expand(input, out, rows * columns));
-  }
-  return tf.tidy(() => {
-    const [centre, difference] = tf.split(both, 2, 0);
-    return tf.concat([centre, tf.add(centre, difference), tf.sub(centre, difference)], 0) as tf.Tensor2D;
-  });
+  return mapBlocks(both, 2, 3, 'expandShiftedRows', 'expand', ([centre, difference]) => [
+    centre!,
+    tf.add(centre!, difference!),
+    tf.sub(centre!, difference!),
+  ]);
 }
 
 /**
@@ -31,33 +27,33 @@ export function expandShiftedRows(both: tf.Tensor2D): tf.Tensor2D {
  * the gradient on [C; Δ] of `expandShiftedRows`'s output.
  */
 export function combineShiftedGradient(gradient: tf.Tensor2D): tf.Tensor2D {
-  const rows = blockRows(gradient, 3, 'combineShiftedGradient');
-  const [, columns] = gradient.shape;
-  if (wasmKernelsAvailable() && gradient.dtype === 'float32') {
-    return runOnWasm(gradient, [2 * rows, columns], (kernels, input, out) => kernels.combine(input, out, rows * columns));
-  }
-  return tf.tidy(() => {
-    const [centre, plus, minus] = tf.split(gradient, 3, 0);
-    return tf.concat([tf.add(tf.add(centre, plus), minus), tf.sub(plus, minus)], 0) as tf.Tensor2D;
-  });
+  return mapBlocks(gradient, 3, 2, 'combineShiftedGradient', 'combine', ([centre, plus, minus]) => [
+    tf.add(tf.add(centre!, plus!), minus!),
+    tf.sub(plus!, minus!),
+  ]);
 }
 
-/** Returns the rows of one block of `tensor`, which stacks `blocks` blocks of equal height. */
-function blockRows(tensor: tf.Tensor2D, blocks: number, caller: string): number {
-  if (tensor.rank !== 2 || tensor.shape[0] % blocks !== 0) {
-    throw new Error(`${caller}: invalid shape [${tensor.shape.join(', ')}]; pass a matrix of ${blocks} stacked blocks of equal height`);
-  }
-  return tensor.shape[0] / blocks;
-}
-
-function runOnWasm(
+/**
+ * Maps `input`, `inputBlocks` stacked blocks of equal height, to `outputBlocks` blocks of that
+ * height: with the wasm kernel `kernel` for float32 tensors on wasm, with `composed` elsewhere.
+ */
+function mapBlocks(
   input: tf.Tensor2D,
-  shape: [number, number],
-  run: (kernels: ShiftedRowKernels, input: number, out: number) => void,
+  inputBlocks: number,
+  outputBlocks: number,
+  caller: string,
+  kernel: keyof ShiftedRowKernels,
+  composed: (blocks: tf.Tensor[]) => tf.Tensor[],
 ): tf.Tensor2D {
-  const caller = 'shifted rows';
+  if (input.rank !== 2 || input.shape[0] % inputBlocks !== 0) {
+    throw new Error(`${caller}: invalid shape [${input.shape.join(', ')}]; pass a matrix of ${inputBlocks} stacked blocks of equal height`);
+  }
+  const [height, columns] = [input.shape[0] / inputBlocks, input.shape[1]];
+  if (!wasmKernelsAvailable() || input.dtype !== 'float32') {
+    return tf.tidy(() => tf.concat(composed(tf.split(input, inputBlocks, 0)), 0) as tf.Tensor2D);
+  }
   const { backend, kernels } = wasmKernels<ShiftedRowKernels>('shifted-rows.wasm', caller);
-  const out = backend.makeOutput(shape, 'float32');
-  run(kernels, offsetOf(backend, input, caller), offsetOf(backend, out, caller));
+  const out = backend.makeOutput([outputBlocks * height, columns], 'float32');
+  kernels[kernel](offsetOf(backend, input, caller), offsetOf(backend, out, caller), height * columns);
   return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D;
 }

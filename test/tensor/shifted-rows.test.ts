@@ -44,8 +44,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
         const gradient = distinct(3 * rows, columns);
         const combined = combineShiftedGradient(gradient);
         assert.deepEqual(combined.shape, [2 * rows, columns]);
-        const g = gradient.dataSync() as Float32Array;
-        const [g0, gPlus, gMinus] = [0, 1, 2].map((block) => rowsOf(g, columns, block * rows, (block + 1) * rows));
+        const gradientValues = gradient.dataSync() as Float32Array;
+        const [g0, gPlus, gMinus] = [0, 1, 2].map((block) => rowsOf(gradientValues, columns, block * rows, (block + 1) * rows));
         const sums = combined.dataSync() as Float32Array;
         assert.deepEqual(rowsOf(sums, columns, 0, rows), g0!.map((c, i) => Math.fround(Math.fround(c + gPlus![i]!) + gMinus![i]!)));
         assert.deepEqual(rowsOf(sums, columns, rows, 2 * rows), gPlus!.map((p, i) => Math.fround(p - gMinus![i]!)));
