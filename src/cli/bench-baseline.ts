@@ -1,7 +1,7 @@
 /**
  * `npm run bench:baseline`: records the gate's baseline from several runs of the gate scenario,
  * each in a fresh Node process as `bench:check` runs, and writes
- * results/baselines/<scenario name>.json. See docs/ci-gate.md.
+ * results/baselines/<scenario name>.<machine>.json for this CPU model. See docs/ci-gate.md.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { buildBaseline, defaultBaselinePath, MIN_BASELINE_RUNS, writeBaseline } from '../gate/baseline.js';
+import { buildBaseline, currentCpuModel, machineBaselinePath, MIN_BASELINE_RUNS, writeBaseline } from '../gate/baseline.js';
 import { formatFactor } from '../gate/compare.js';
 import { parseSlowdownInjection, SLOWDOWN_VARIABLE } from '../gate/injection.js';
 import type { GateBaseline, GateRun } from '../gate/records.js';
@@ -20,14 +20,17 @@ import { describeSweepEvent } from '../gate/table.js';
 const USAGE = `Usage: npm run bench:baseline -- [options]
 
 Runs the gate scenario several times, each in a fresh process, and writes the baseline that
-npm run bench:check compares with. For each cell the baseline's reference is the run with the
-median time, so it is never taken from a single run.
+npm run bench:check compares with on this CPU model. For each cell the baseline's reference is
+the run with the median time, so it is never taken from a single run.
 
 Options:
   --runs N          number of runs, at least ${MIN_BASELINE_RUNS} (default 3)
   --scenario FILE   gate scenario (default benchmarks/gate.json)
   --backend NAME    auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
-  --output FILE     where to write it (default results/baselines/<scenario name>.json)
+  --output FILE     where to write it (default results/baselines/<scenario name>.<machine>.json,
+                    where <machine> is this CPU model in lower case with '-' for other
+                    characters, for example gate.intel-r-xeon-r-processor.json; bench:check
+                    reads results/baselines/<scenario name>.json on CPU models without their own)
   --help            print this text
 
 Commit the written file. Exit codes: 0 written, 2 invalid input or a failed run.`;
@@ -82,7 +85,7 @@ async function main(): Promise<number> {
     process.stderr.write(`bench:baseline: --runs must be an integer ≥ ${MIN_BASELINE_RUNS}, received ${JSON.stringify(values.runs)}\n`);
     return EXIT_ERROR;
   }
-  const output = values.output ?? defaultBaselinePath(scenario.name);
+  const output = values.output ?? machineBaselinePath(scenario.name, currentCpuModel());
   const results: GateRun[] = [];
   const folder = mkdtempSync(path.join(os.tmpdir(), 'ebflow-gate-baseline-'));
   try {

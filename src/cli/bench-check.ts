@@ -18,7 +18,9 @@ Times the gate scenario once and compares it with the committed baseline.
 
 Options:
   --scenario FILE         gate scenario (default benchmarks/gate.json)
-  --baseline FILE         baseline to compare with (default results/baselines/<scenario name>.json)
+  --baseline FILE         baseline to compare with (default: this CPU model's,
+                          results/baselines/<scenario name>.<machine>.json, when it exists,
+                          else results/baselines/<scenario name>.json)
   --backend NAME          auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
   --fail-on-improvement   also fail on a significant improvement beyond its threshold,
                           so the baseline gets refreshed

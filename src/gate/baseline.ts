@@ -1,5 +1,6 @@
 /**
- * Building, writing and reading the gate's baseline (results/baselines/<scenario name>.json).
+ * Building, writing and reading the gate's baselines: results/baselines/<scenario name>.<machine>.json
+ * for one CPU model, and results/baselines/<scenario name>.json, read on CPU models without their own.
  *
  * A baseline keeps every sample of several full runs. For each cell the reference is the run
  * whose median normalised time is the median over the runs, so one unlucky run (a busy
@@ -8,6 +9,7 @@
  * ratio from one run.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import {
@@ -36,9 +38,44 @@ export class GateBaselineError extends Error {
   }
 }
 
-/** Returns the default baseline path of a scenario: results/baselines/<name>.json under `root`. */
-export function defaultBaselinePath(scenarioName: string, root = '.'): string {
+/**
+ * Returns the file-name form of a CPU model: lower-case letters and digits, every other run of
+ * characters one '-' ("Intel(R) Xeon(R) Processor" becomes "intel-r-xeon-r-processor"), or
+ * "unknown-cpu" when nothing is left.
+ */
+export function machineKey(cpuModel: string): string {
+  const key = cpuModel
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return key === '' ? 'unknown-cpu' : key;
+}
+
+/** The CPU model this process runs on, as the gate records it (`os.cpus()[0].model`). */
+export function currentCpuModel(): string {
+  const cpus = os.cpus();
+  return cpus.length > 0 ? cpus[0].model.trim() : 'unknown';
+}
+
+/** Returns the baseline path of a scenario for one CPU model: results/baselines/<name>.<machine key>.json under `root`. */
+export function machineBaselinePath(scenarioName: string, cpuModel: string, root = '.'): string {
+  return path.join(root, 'results', 'baselines', `${scenarioName}.${machineKey(cpuModel)}.json`);
+}
+
+/** Returns the baseline path shared by CPU models without their own: results/baselines/<name>.json under `root`. */
+export function sharedBaselinePath(scenarioName: string, root = '.'): string {
   return path.join(root, 'results', 'baselines', `${scenarioName}.json`);
+}
+
+/**
+ * Returns the baseline `bench:check` compares with when none is named: the one recorded on this
+ * CPU model when it exists, else the shared one. Timing ratios between objectives differ between
+ * CPU models (a small ML step took ×1.49 the units on an Intel Xeon that it took on an AMD EPYC,
+ * with the same code), so a baseline from the same model is the fair yardstick.
+ */
+export function defaultBaselinePath(scenarioName: string, root = '.', cpuModel = currentCpuModel()): string {
+  const own = machineBaselinePath(scenarioName, cpuModel, root);
+  return existsSync(own) ? own : sharedBaselinePath(scenarioName, root);
 }
 
 /**

@@ -14,7 +14,7 @@
  * interval includes 1 passes with a note. A cell the baseline measured but the current run did
  * not (its session could not be built or a step threw) fails the gate too.
  */
-import { referenceCellSamples, referenceRatioSamples, measuredSamples } from './baseline.js';
+import { machineBaselinePath, measuredSamples, referenceCellSamples, referenceRatioSamples } from './baseline.js';
 import type { GateBaseline, GateRun, GateSamples } from './records.js';
 import { listCells, listRatios, thresholdFor, type GateScenario } from './scenario.js';
 import { bootstrapRatioOfRatios, mannWhitneyShift, median, type ChangeEstimate } from './statistics.js';
@@ -314,7 +314,9 @@ function environmentNotes(baseline: GateBaseline, run: GateRun): string[] {
   if (before.cpuModel !== now.cpuModel || before.cpuCount !== now.cpuCount) {
     notes.push(
       `the baseline was recorded on "${before.cpuModel}" (${before.cpuCount} CPUs), this run is on "${now.cpuModel}" (${now.cpuCount} CPUs); ` +
-        'calibration removes differences in speed but not in how a CPU favours one kind of work, so treat small changes with care',
+        'calibration removes differences in speed but not in how a CPU favours one kind of work (small ML steps took ×1.49 the units ' +
+        'on an Intel Xeon that they took on an AMD EPYC), so a failure may be a false alarm; `npm run bench:baseline` on this machine ' +
+        `records ${machineBaselinePath(baseline.scenario.name, now.cpuModel)}, which bench:check then reads on this CPU model`,
     );
   }
   if (before.tfjsCoreVersion !== now.tfjsCoreVersion) {

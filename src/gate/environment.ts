@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 
+import { currentCpuModel } from './baseline.js';
+
 /** The machine, backend and code a gate run measured. */
 export interface GateEnvironment {
   /** tfjs backend name ("wasm", "cpu", "tensorflow"). */
@@ -25,12 +27,11 @@ export interface GateEnvironment {
 
 /** Collects the environment for the given backend. Runs two read-only git commands (a few ms). */
 export function collectGateEnvironment(backend: string, backendPackage: string): GateEnvironment {
-  const cpus = os.cpus();
   return {
     backend,
     backendPackage,
-    cpuModel: cpus.length > 0 ? cpus[0].model.trim() : 'unknown',
-    cpuCount: cpus.length,
+    cpuModel: currentCpuModel(),
+    cpuCount: os.cpus().length,
     platform: os.platform(),
     architecture: os.arch(),
     nodeVersion: process.versions.node,

@@ -4,7 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { buildBaseline, medianIndex, readBaseline, referenceCellSamples, writeBaseline } from '../../src/gate/baseline.js';
+import {
+  buildBaseline,
+  defaultBaselinePath,
+  machineBaselinePath,
+  machineKey,
+  medianIndex,
+  readBaseline,
+  referenceCellSamples,
+  sharedBaselinePath,
+  writeBaseline,
+} from '../../src/gate/baseline.js';
 import { median } from '../../src/gate/statistics.js';
 import { makeRun, makeScenario } from './fixtures.js';
 
@@ -72,5 +82,32 @@ test('baseline file round trip and errors', () => {
     assert.throws(() => readBaseline(broken), (error: any) => error.code === 'invalid' && /not valid JSON/.test(error.message));
   } finally {
     rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test('machineKey turns a CPU model into a file-name part', () => {
+  assert.equal(machineKey('Intel(R) Xeon(R) Processor'), 'intel-r-xeon-r-processor');
+  assert.equal(machineKey('  AMD EPYC 7B13 64-Core Processor '), 'amd-epyc-7b13-64-core-processor');
+  assert.equal(machineKey('Apple M2'), 'apple-m2');
+  assert.equal(machineKey('(R)'), 'r');
+  assert.equal(machineKey('???'), 'unknown-cpu');
+});
+
+test('defaultBaselinePath prefers the baseline of this CPU model and falls back to the shared one', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'gate-baseline-path-'));
+  try {
+    const shared = sharedBaselinePath('gate', root);
+    const intel = machineBaselinePath('gate', 'Intel(R) Xeon(R) Processor', root);
+    assert.equal(shared, path.join(root, 'results', 'baselines', 'gate.json'));
+    assert.equal(intel, path.join(root, 'results', 'baselines', 'gate.intel-r-xeon-r-processor.json'));
+    // Nothing recorded yet: the shared path, so the missing-baseline message names it.
+    assert.equal(defaultBaselinePath('gate', root, 'Intel(R) Xeon(R) Processor'), shared);
+    writeBaseline(intel, buildBaseline([1, 2, 3].map((seed) => makeRun(makeScenario(), { seed }))));
+    assert.equal(defaultBaselinePath('gate', root, 'Intel(R) Xeon(R) Processor'), intel);
+    // Another CPU model, and another scenario on this model, still read the shared file.
+    assert.equal(defaultBaselinePath('gate', root, 'AMD EPYC'), shared);
+    assert.equal(defaultBaselinePath('other', root, 'Intel(R) Xeon(R) Processor'), sharedBaselinePath('other', root));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

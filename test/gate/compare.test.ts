@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { test } from 'node:test';
 
 import { classifyChange, comparabilityProblems, compareWithBaseline, GATE_EXIT_CODES } from '../../src/gate/compare.js';
@@ -177,4 +178,17 @@ test('classifyChange applies threshold and interval', () => {
   assert.equal(classifyChange(estimate(1.2, 1.1, 1.3), 1.25), 'within-threshold');
   assert.equal(classifyChange(estimate(0.7, 0.6, 0.75), 1.25), 'improvement');
   assert.equal(classifyChange(estimate(0.7, 0.3, 1.2), 1.25), 'not-significant');
+});
+
+test('a baseline from another CPU model passes with a note naming the baseline to record', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario);
+  const run = makeRun(scenario, { seed: 1 });
+  run.environment = { ...run.environment, cpuModel: 'Intel(R) Xeon(R) Processor' };
+  const comparison = compareWithBaseline(scenario, baseline, run, defaults);
+  assert.equal(comparison.outcome, 'pass');
+  const note = comparison.notes.find((text) => text.includes('Intel(R) Xeon(R) Processor'));
+  assert.ok(note !== undefined, comparison.notes.join('\n'));
+  assert.match(note, /recorded on "Test CPU"/);
+  assert.ok(note.includes(path.join('results', 'baselines', `${scenario.name}.intel-r-xeon-r-processor.json`)), note);
 });
