@@ -42,9 +42,26 @@ export type BlasStatus =
     }
   | { state: 'off'; reason: string };
 
+/**
+ * Calls with fewer floating-point operations than this run on one OpenBLAS thread, larger ones
+ * on `status.threads`. On a 2-vCPU Intel Xeon (OpenBLAS 0.3.21, OpenMP build), a second thread
+ * made the small calls of a D = 256 FC step slower: sgetrf and sgetri at n = 256 took 0.37 and
+ * 0.77 ms on two threads against 0.30 and 0.72 ms on one, and the ML and DSM steps took 5.5–5.9
+ * and 4.1–4.6 ms against 4.8–4.9 and 3.5–3.6 ms. From [100×576]·[576×576] (6.6·10⁷ operations)
+ * up, two threads were faster (0.33 against 0.51 ms). The cut lies between those sizes.
+ */
+export const SINGLE_THREAD_BELOW_OPERATIONS = 4e7;
+
 /** The native routines this project calls; matrices are dense float32 arrays. */
 export interface NativeBlas {
   readonly status: Extract<BlasStatus, { state: 'loaded' }>;
+  /**
+   * The OpenBLAS threads a call of `operations` floating-point operations runs on: 1 below
+   * `SINGLE_THREAD_BELOW_OPERATIONS`, else `status.threads`. Every call below sets them.
+   */
+  threadsFor(operations: number): number;
+  /** The thread count OpenBLAS reports now (`openblas_get_num_threads`), set by the last call. */
+  currentThreads(): number;
   /**
    * C ← op(A)·op(B) + β·C for row-major A, B and C with leading dimensions lda, ldb and ldc,
    * where op(A) is m×k, op(B) is k×n and C is m×n; β defaults to 0, which ignores C's old values.
@@ -285,6 +302,7 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
   const sgetri = handle.func('void sgetri_(int *n, float *a, int *lda, int *ipiv, float *work, int *lwork, int *info)');
   const sgetrs = handle.func('void sgetrs_(const char *trans, int *n, int *nrhs, float *a, int *lda, int *ipiv, float *b, int *ldb, int *info)');
   const setThreads = handle.func('void openblas_set_num_threads(int threads)');
+  const getThreads = handle.func('int openblas_get_num_threads()');
   let omatcopy: ((...args: unknown[]) => unknown) | null = null;
   try {
     omatcopy = handle.func(
@@ -311,21 +329,35 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
   const info = new Int32Array(1);
   const size = new Int32Array(1);
   let inverseWorkspace = new Float32Array(0);
+  let activeThreads = threads;
+  const threadsFor = (operations: number): number => (operations < SINGLE_THREAD_BELOW_OPERATIONS ? 1 : threads);
+  const useThreads = (operations: number): void => {
+    const count = threadsFor(operations);
+    if (count !== activeThreads) {
+      setThreads(count);
+      activeThreads = count;
+    }
+  };
   return {
     status,
+    threadsFor,
+    currentThreads: () => getThreads() as number,
     sgemm(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, beta = 0) {
       const transA = transposeA ? CBLAS_TRANS : CBLAS_NO_TRANS;
       const transB = transposeB ? CBLAS_TRANS : CBLAS_NO_TRANS;
+      useThreads(2 * m * n * k);
       cblasSgemm(CBLAS_ROW_MAJOR, transA, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
     },
     sgetrf(n, a, pivots) {
       lapackOperations += (2 * n ** 3) / 3;
+      useThreads((2 * n ** 3) / 3);
       size[0] = n;
       sgetrf(size, size, a, size, pivots, info);
       return info[0];
     },
     sgetri(n, a, pivots) {
       lapackOperations += (4 * n ** 3) / 3;
+      useThreads((4 * n ** 3) / 3);
       size[0] = n;
       // sgetri runs blocked when its workspace has room for n × block size; 64 covers the usual block size.
       // The workspace is kept for the next call, since a fresh array costs page faults every time.
@@ -357,6 +389,7 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
     },
     sgetrs(transpose, n, columns, a, pivots, b) {
       lapackOperations += 2 * n * n * columns;
+      useThreads(2 * n * n * columns);
       size[0] = n;
       const rightHandSides = new Int32Array([columns]);
       sgetrs(transpose ? 'T' : 'N', size, rightHandSides, a, size, pivots, b, size, info);

@@ -332,6 +332,43 @@ if (c[0] !== n) throw new Error('wrong product ' + c[0]);`;
     }
   });
 
+  test('threads per call: one below the operation cut, all above it, results right in both', (t) => {
+    const script = `import { loadNativeBlas, nativeBlas, SINGLE_THREAD_BELOW_OPERATIONS } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+const status = await loadNativeBlas();
+if (status.state !== 'loaded') { console.log(JSON.stringify({ state: status.state })); process.exit(0); }
+const blas = nativeBlas();
+const seen = [];
+// [n×n]·[n×n] of ones: every entry of the product is n.
+const product = (n) => {
+  const a = new Float32Array(n * n).fill(1);
+  const c = new Float32Array(n * n);
+  blas.sgemm(false, false, n, n, n, a, n, a, n, c, n);
+  seen.push({ n, operations: 2 * n ** 3, threads: blas.currentThreads(), first: c[0], last: c[n * n - 1] });
+};
+// 2·8³ and 2·512³ operations lie on either side of the cut; the small one runs again last.
+product(8); product(512); product(8);
+const pivots = new Int32Array(64);
+const identity = new Float32Array(64 * 64);
+for (let i = 0; i < 64; i++) identity[i * 64 + i] = 2;
+const info = blas.sgetrf(64, identity, pivots);
+seen.push({ n: 64, operations: (2 * 64 ** 3) / 3, threads: blas.currentThreads(), first: identity[0], info });
+console.log(JSON.stringify({ state: status.state, threads: status.threads, cut: SINGLE_THREAD_BELOW_OPERATIONS, seen }));`;
+    const child = runChild(script, { EBFLOW_BLAS_THREADS: '2' });
+    assert.equal(child.status, 0, String(child.stderr));
+    const report = JSON.parse(String(child.stdout));
+    if (report.state !== 'loaded') {
+      if (REQUIRED) assert.fail('OpenBLAS did not load in a child process');
+      return t.skip('OpenBLAS not loaded');
+    }
+    assert.equal(report.threads, 2);
+    const [small, large, smallAgain, factor] = report.seen;
+    assert.ok(small.operations < report.cut);
+    assert.ok(large.operations >= report.cut);
+    assert.deepEqual([small.threads, large.threads, smallAgain.threads, factor.threads], [1, 2, 1, 1]);
+    for (const call of [small, large, smallAgain]) assert.deepEqual([call.first, call.last], [call.n, call.n]);
+    assert.deepEqual([factor.info, factor.first], [0, 2]);
+  });
+
   test('scaledTranspose, the JavaScript fallback of transposeCopy', () => {
     const rows = 70;
     const cols = 33;
