@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /**
  * `npm run bench:peer`: times our training steps and a peer engine's side by side, interleaved,
- * and writes reports/peer/peer-comparison.{csv,json,vl.json,svg}. Progress goes to standard
- * error; the table goes to standard output. `--help` lists the options.
+ * and writes reports/peer/peer-comparison.{csv,json,vl.json,svg}, and peer-scaling.csv for a grid
+ * of three sizes D or more. Progress goes to standard error; the tables go to standard output.
+ * `--help` lists the options.
  */
 import { runPeerComparison } from '../peer/bench.js';
 import { EngineSide } from '../peer/engine-side.js';
 import { BENCH_PEER_HELP, parseBenchPeerArgs, type BenchPeerOptions } from '../peer/options.js';
 import { formatPeerTable, writePeerReport } from '../peer/report.js';
+import { formatPeerScaling, peerScalingFits } from '../peer/scaling.js';
 import type { SweepEvent } from '../peer/sweep.js';
 
 function logEvent(event: SweepEvent | { type: 'notice'; message: string }): void {
@@ -75,11 +77,13 @@ async function main(): Promise<number> {
   const paths = await writePeerReport(report, options.outDir);
 
   console.log(formatPeerTable(report));
+  const fits = peerScalingFits(report);
+  if (fits.length > 0) console.log(`\nfitted exponent of step time in D, with its 95% interval:\n${formatPeerScaling(fits)}\n`);
   for (const notice of report.notices) console.log(`NOTE: ${notice}`);
   console.log(`machine: ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs); ours: ${report.ours.backend}; ` +
     `peer: ${report.peer === null ? 'none' : `${report.peer.engine} ${report.peer.version}, BLAS ${report.peer.blas ?? 'unknown'}, ` +
       `OpenMP wait ${report.peer.ompWaitPolicy ?? 'libgomp default'}`}`);
-  console.log(`wrote ${paths.csv}, ${paths.json}, ${paths.spec}, ${paths.svg}`);
+  console.log(`wrote ${[paths.csv, paths.json, paths.spec, paths.svg, paths.scaling].filter((file) => file !== undefined).join(', ')}`);
   return 0;
 }
 

@@ -52,7 +52,10 @@ Options:
                        setting: GOMP_SPINCOUNT=1000 unless OMP_WAIT_POLICY or GOMP_SPINCOUNT
                        is set), passive, active, or inherit (the environment as it is)
                                                                          (default short-spin)
-  --out DIR            folder for peer-comparison.{csv,json,vl.json,svg} (default reports/peer)
+  --out DIR            folder for peer-comparison.{csv,json,vl.json,svg} and, when cells of one
+                       architecture, objective and channel count span three sizes D or more,
+                       peer-scaling.csv: each side's fitted exponent of time in D
+                                                                        (default reports/peer)
   --help               print this text
 
 The PyTorch peer runs with the first interpreter that imports torch: EBFLOW_PYTHON if set (and

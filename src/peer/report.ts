@@ -1,6 +1,7 @@
 /**
  * Writes a peer comparison: a CSV row per cell, a plain-text table, a Vega-Lite chart (spec and
- * SVG) and a JSON file with every raw sample.
+ * SVG), a JSON file with every raw sample and, when the cells span three sizes D or more, the
+ * fitted exponents of time in D (`scaling.ts`).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
 import type { PeerComparisonReport } from './bench.js';
+import { peerScalingCsv, peerScalingFits } from './scaling.js';
 import type { CellComparison } from './sweep.js';
 
 export const PEER_REPORT_FILES = {
@@ -17,6 +19,8 @@ export const PEER_REPORT_FILES = {
   json: 'peer-comparison.json',
   spec: 'peer-comparison.vl.json',
   svg: 'peer-comparison.svg',
+  /** Written only when some family of cells spans `MIN_SCALING_POINTS` sizes D or more. */
+  scaling: 'peer-scaling.csv',
 } as const;
 
 /** The machine's only fonts are DejaVu; naming one keeps the SVG's text metrics stable. */
@@ -147,12 +151,16 @@ export async function renderVegaLiteSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
+/** The paths `writePeerReport` wrote; `scaling` only when there were exponents to fit. */
+export type PeerReportPaths = Omit<Record<keyof typeof PEER_REPORT_FILES, string>, 'scaling'> & { scaling?: string };
+
 /**
- * Writes the four report files into `directory` (created when missing) and returns their paths.
+ * Writes the report files into `directory` (created when missing) and returns their paths: the
+ * CSV, JSON, spec and SVG always, `peer-scaling.csv` when `peerScalingFits` finds a family.
  */
-export async function writePeerReport(report: PeerComparisonReport, directory: string): Promise<Record<keyof typeof PEER_REPORT_FILES, string>> {
+export async function writePeerReport(report: PeerComparisonReport, directory: string): Promise<PeerReportPaths> {
   await mkdir(directory, { recursive: true });
-  const paths = {
+  const paths: PeerReportPaths = {
     csv: join(directory, PEER_REPORT_FILES.csv),
     json: join(directory, PEER_REPORT_FILES.json),
     spec: join(directory, PEER_REPORT_FILES.spec),
@@ -163,5 +171,10 @@ export async function writePeerReport(report: PeerComparisonReport, directory: s
   await writeFile(paths.json, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(paths.spec, `${JSON.stringify(spec, null, 2)}\n`);
   await writeFile(paths.svg, await renderVegaLiteSvg(spec));
+  const fits = peerScalingFits(report);
+  if (fits.length > 0) {
+    paths.scaling = join(directory, PEER_REPORT_FILES.scaling);
+    await writeFile(paths.scaling, peerScalingCsv(fits));
+  }
   return paths;
 }

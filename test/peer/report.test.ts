@@ -6,38 +6,15 @@ import { describe, it } from 'node:test';
 
 import type { PeerComparisonReport } from '../../src/peer/bench.js';
 import { formatPeerTable, peerChartSpec, peerComparisonCsv, writePeerReport } from '../../src/peer/report.js';
-import type { CellComparison } from '../../src/peer/sweep.js';
+import { comparisonCell, peerReport } from './report-fixtures.js';
 
-function comparison(objective: 'ml' | 'ssm', ours: number | null, peer1: number | null, peer2: number | null): CellComparison {
-  const better = [peer1 === null ? null : { threads: 1, medianMs: peer1 }, peer2 === null ? null : { threads: 2, medianMs: peer2 }]
-    .filter((figure) => figure !== null)
-    .sort((a, b) => a!.medianMs - b!.medianMs)[0] ?? null;
-  const cell = { arch: 'fc' as const, objective, imageShape: [28, 28, 1] as [number, number, number], depth: 2, batch: 100 };
-  return {
-    cellId: `fc/${objective}/28x28x1/L2/B100`,
-    cell,
-    ours: { series: 'ours', runs: [], medianMs: ours },
-    peer: [
-      { series: 'peer-1t', threads: 1, runs: [], medianMs: peer1 },
-      { series: 'peer-2t', threads: 2, runs: [], medianMs: peer2 },
-    ],
-    betterPeer: better,
-    ratio: ours !== null && better !== null ? ours / better.medianMs : null,
-  };
-}
-
-const REPORT: PeerComparisonReport = {
-  schemaVersion: 1,
-  startedAt: '2025-01-01T00:00:00.000Z',
-  finishedAt: '2025-01-01T00:01:00.000Z',
-  machine: { cpuModel: 'Test CPU, 3 GHz', cpuCount: 2, platform: 'linux x64', hostname: 'test' },
-  ours: { backend: 'wasm', nodeVersion: 'v20.0.0' },
-  peer: { command: 'python3 pytorch_peer.py', engine: 'pytorch', version: '1.13.1', blas: 'OpenBLAS 0.3.21', machine: 'x86_64', runtime: 'Python 3.11', ompWaitPolicy: 'PASSIVE' },
-  timing: { warmup: 3, iterations: 10, rounds: 3, seed: 0 },
-  peerThreads: [1, 2],
-  comparisons: [comparison('ml', 120, 60, 40), comparison('ssm', 90, null, null)],
-  notices: [],
-};
+const REPORT: PeerComparisonReport = peerReport(
+  [comparisonCell('ml', [28, 28, 1], 120, 60, 40), comparisonCell('ssm', [28, 28, 1], 90, null, null)],
+  {
+    machine: { cpuModel: 'Test CPU, 3 GHz', cpuCount: 2, platform: 'linux x64', hostname: 'test' },
+    peer: { command: 'python3 pytorch_peer.py', engine: 'pytorch', version: '1.13.1', blas: 'OpenBLAS 0.3.21', machine: 'x86_64', runtime: 'Python 3.11', ompWaitPolicy: 'PASSIVE' },
+  },
+);
 
 describe('peer report', () => {
   it('writes one CSV row per cell', () => {

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+import type { PeerComparisonReport } from '../../src/peer/bench.js';
+import { writePeerReport } from '../../src/peer/report.js';
+import { formatPeerScaling, peerScalingCsv, peerScalingFits } from '../../src/peer/scaling.js';
+import type { CellComparison } from '../../src/peer/sweep.js';
+import { comparisonCell, peerReport } from './report-fixtures.js';
+
+/** A cell of side×side×channels with the given medians. */
+function cell(objective: 'ml' | 'dsm', side: number, channels: number, ours: number | null, peer1: number | null, peer2: number | null): CellComparison {
+  return comparisonCell(objective, [side, side, channels], ours, peer1, peer2);
+}
+
+const report = (comparisons: CellComparison[]): PeerComparisonReport => peerReport(comparisons);
+
+// ML medians exactly proportional to D² (ours), D³ (peer, 1 thread) and D^2.5 (peer, 2 threads).
+const SIDES = [16, 24, 32, 48];
+const power = (side: number, exponent: number, scale = 1e-4): number => scale * (side * side) ** exponent;
+const ML_CELLS = SIDES.map((side) => cell('ml', side, 1, power(side, 2), power(side, 3, 1e-6), power(side, 2.5, 2e-5)));
+
+describe('peer scaling fits', () => {
+  it('recovers the exponent of each side, ours first', () => {
+    const fits = peerScalingFits(report(ML_CELLS));
+    assert.deepEqual(fits.map((fit) => fit.side), ['ours', 'pytorch best', 'pytorch 1t', 'pytorch 2t']);
+    const bySide = new Map(fits.map((fit) => [fit.side, fit]));
+    assert.ok(Math.abs(bySide.get('ours')!.exponent - 2) < 1e-9);
+    assert.ok(Math.abs(bySide.get('pytorch 1t')!.exponent - 3) < 1e-9);
+    assert.ok(Math.abs(bySide.get('pytorch 2t')!.exponent - 2.5) < 1e-9);
+    // Exact power laws leave no residual, so the interval closes on the exponent.
+    assert.ok(Math.abs(bySide.get('ours')!.interval[1] - bySide.get('ours')!.interval[0]) < 1e-6);
+    assert.deepEqual(bySide.get('ours')!.dimensions, [256, 576, 1024, 2304]);
+    assert.equal(bySide.get('ours')!.statedExponent, 3);
+  });
+
+  it('takes the better peer figure per cell, so its exponent lies between the thread counts', () => {
+    const best = peerScalingFits(report(ML_CELLS)).find((fit) => fit.side === 'pytorch best')!;
+    // 1 thread is faster at D = 256, 2 threads from D = 576 on (they cross at D = 400).
+    assert.ok(best.exponent > 2.5, `exponent ${best.exponent}`);
+    assert.ok(best.exponent < 3, `exponent ${best.exponent}`);
+    assert.ok(best.interval[0] < best.exponent);
+    assert.ok(best.exponent < best.interval[1]);
+  });
+
+  it('fits only families with three sizes on that side, and keeps channel counts apart', () => {
+    const cells = [
+      // Ours has three sizes, the peer only two (one run failed).
+      cell('dsm', 16, 1, 2, 3, null),
+      cell('dsm', 24, 1, 4, null, null),
+      cell('dsm', 32, 1, 8, 9, null),
+      // The same objective with three channels is another family, of two sizes only.
+      cell('dsm', 16, 3, 5, 6, 6),
+      cell('dsm', 32, 3, 9, 9, 9),
+    ];
+    const fits = peerScalingFits(report(cells));
+    assert.deepEqual(fits.map((fit) => `${fit.side}/c${fit.channels}`), ['ours/c1']);
+    assert.equal(fits[0]!.statedExponent, 2);
+  });
+
+  it('writes peer-scaling.csv with the fits and prints one line per fit', async () => {
+    const fits = peerScalingFits(report(ML_CELLS));
+    const lines = peerScalingCsv(fits).trim().split('\n');
+    assert.equal(lines[0], 'arch,objective,channels,L,batch,side,D_values,exponent,exponent_ci_low,exponent_ci_high,stated_exponent');
+    assert.match(lines[1]!, /^fc,ml,1,2,100,ours,256 576 1024 2304,2\.000,2\.000,2\.000,3$/);
+    assert.match(formatPeerScaling(fits).split('\n')[2]!, /^fc\/ml\/c1\/L2\/B100 D 256–2304 \(4 sizes\): pytorch 1t 3\.00 \[3\.00, 3\.00\], stated 3$/);
+
+    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-scaling-'));
+    const paths = await writePeerReport(report(ML_CELLS), directory);
+    assert.equal(await readFile(paths.scaling!, 'utf8'), peerScalingCsv(fits));
+    const single = await mkdtemp(join(tmpdir(), 'ebflow-peer-scaling-'));
+    const withoutFits = await writePeerReport(report(ML_CELLS.slice(0, 2)), single);
+    assert.equal(withoutFits.scaling, undefined);
+    assert.equal(existsSync(join(single, 'peer-scaling.csv')), false);
+  });
+});
