@@ -97,21 +97,34 @@ const CANDIDATES: readonly BackendCandidate[] = [
 ];
 
 /**
+ * A backend request that cannot be met as given: an unknown name, an invalid EBFLOW_BLAS or
+ * EBFLOW_BLAS_THREADS, or a requested backend that does not load. The message names the value
+ * and the fix, so command-line tools print it without a stack trace and exit with status 2.
+ */
+export class BackendRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendRequestError';
+  }
+}
+
+/**
  * Selects and initialises a backend.
  *
  * `request` is one of `BACKEND_REQUESTS` (case and surrounding spaces are ignored); undefined or
  * an empty string means 'auto'. 'auto' tries every backend in order and records each failure;
  * a named request tries only that backend.
  *
- * Throws when the request is not a known value, when a requested backend fails to load or
- * initialise (the message gives the reason and the fix), or when 'auto' finds no backend.
+ * Throws a BackendRequestError, whose message gives the reason and the fix, when the request is
+ * not a known value, when EBFLOW_BLAS or EBFLOW_BLAS_THREADS is invalid, or when a requested
+ * backend fails to load or initialise. Throws an Error when 'auto' finds no backend.
  */
 export async function selectBackend(request?: string): Promise<BackendSelection> {
   tf.enableProdMode();
   const normalized = normalizeRequest(request);
   // Checked before any backend initialises: the wasm backend's module turns later uncaught errors into exit code 7.
   const blasProblem = checkBlasRequest();
-  if (blasProblem !== null) throw new Error(`selectBackend: ${blasProblem}.`);
+  if (blasProblem !== null) throw new BackendRequestError(`selectBackend: ${blasProblem.replace(/\.+$/, '')}.`);
   const candidates = normalized === 'auto' ? CANDIDATES : CANDIDATES.filter((c) => c.request === normalized);
   const attempts: BackendAttempt[] = [];
 
@@ -123,7 +136,7 @@ export async function selectBackend(request?: string): Promise<BackendSelection>
     }
     attempts.push({ name: candidate.name, error: failure });
     if (normalized !== 'auto') {
-      throw new Error(
+      throw new BackendRequestError(
         `selectBackend: the requested backend '${normalized}' (${candidate.packageName}) is not available: ` +
           `${failure}. To fix it, ${candidate.fix}.`,
       );
@@ -175,7 +188,7 @@ function normalizeRequest(request: string | undefined): BackendRequest {
   const known = BACKEND_REQUESTS.find((r) => r === value);
   if (known === undefined) {
     const allowed = BACKEND_REQUESTS.map((r) => `'${r}'`).join(', ');
-    throw new Error(
+    throw new BackendRequestError(
       `selectBackend: unknown backend request '${request}'; expected one of ${allowed} ` +
         '(set by --backend or the environment variable EBFLOW_BACKEND).',
     );

@@ -11,11 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { buildBaseline, currentCpuModel, machineBaselinePath, MIN_BASELINE_RUNS, writeBaseline } from '../gate/baseline.js';
-import { formatFactor } from '../gate/compare.js';
 import { parseSlowdownInjection, SLOWDOWN_VARIABLE } from '../gate/injection.js';
 import type { GateBaseline, GateRun } from '../gate/records.js';
 import { loadGateScenario, type GateScenario } from '../gate/scenario.js';
-import { describeSweepEvent } from '../gate/table.js';
+import { describeSweepEvent, renderBaselineSummary } from '../gate/table.js';
 
 const USAGE = `Usage: npm run bench:baseline -- [options]
 
@@ -113,7 +112,10 @@ async function main(): Promise<number> {
     return EXIT_ERROR;
   }
   writeBaseline(output, baseline);
-  process.stdout.write(`${describeBaseline(baseline)}\nWrote ${output}; commit it so bench:check compares with it.\n`);
+  const use = values.output === undefined
+    ? 'commit it, and bench:check compares with it on this CPU model'
+    : `bench:check reads it with --baseline ${output}, or by default from ${machineBaselinePath(scenario.name, currentCpuModel())}`;
+  process.stdout.write(`${renderBaselineSummary(baseline, scenario)}\nWrote ${output}; ${use}.\n`);
   return EXIT_WRITTEN;
 }
 
@@ -134,32 +136,11 @@ async function runOnce(scenario: GateScenario, backendRequest: string | undefine
     process.stderr.write(`bench:baseline: run took ${run.durationSeconds.toFixed(1)} s\n`);
     return EXIT_WRITTEN;
   } catch (error) {
-    process.stderr.write(`bench:baseline: the run failed: ${(error as Error).stack ?? String(error)}\n`);
+    // A backend request that cannot be met names its value and fix; a stack trace would bury them.
+    const detail = error instanceof Error && error.name === 'BackendRequestError' ? error.message : (error as Error).stack ?? String(error);
+    process.stderr.write(`bench:baseline: the run failed: ${detail}\n`);
     return EXIT_ERROR;
   }
-}
-
-/**
- * Returns a table of each cell's reference median (calibration units and ms) and the spread of
- * the runs' medians (largest / smallest), which shows how far apart runs drift on this machine:
- * a threshold should sit well above it.
- */
-function describeBaseline(baseline: GateBaseline): string {
-  const rows = [['cell', 'median units', 'median ms', 'run spread']];
-  for (const [id, summary] of Object.entries(baseline.summary)) {
-    const present = summary.runMedians.filter((value): value is number => value !== null);
-    const spread = Math.max(...present) / Math.min(...present);
-    rows.push([id, summary.medianNormalized.toPrecision(4), summary.medianStepMs.toFixed(1), `×${formatFactor(spread)}`]);
-  }
-  const unmeasured = baseline.runs[0].cells.filter((cell) => !(cell.id in baseline.summary));
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  const lines = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
-  for (const cell of unmeasured) {
-    lines.push(`${cell.id}: not measured in any run (${cell.status === 'unavailable' ? cell.reason : cell.status === 'errored' ? cell.message : ''})`);
-  }
-  const durations = baseline.runs.map((run) => run.durationSeconds.toFixed(0)).join(', ');
-  lines.push(`${baseline.runs.length} runs on ${baseline.environment.backend}, ${baseline.environment.cpuModel}; sweep durations ${durations} s`);
-  return lines.join('\n');
 }
 
 main().then(

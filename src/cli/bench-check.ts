@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { defaultBaselinePath, GateBaselineError, readBaseline } from '../gate/baseline.js';
+import { currentCpuModel, defaultBaselinePath, GateBaselineError, readBaseline } from '../gate/baseline.js';
 import { comparabilityProblems, compareWithBaseline, GATE_EXIT_CODES, type GateComparison } from '../gate/compare.js';
 import { describeInjection, parseSlowdownInjection, SLOWDOWN_VARIABLE } from '../gate/injection.js';
 import type { GateBaseline, GateRun } from '../gate/records.js';
@@ -24,12 +24,15 @@ Options:
   --backend NAME          auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
   --fail-on-improvement   also fail on a significant improvement beyond its threshold,
                           so the baseline gets refreshed
+  --allow-other-cpu       compare with a baseline recorded on another CPU model (by default
+                          that is "not comparable", exit 3: ratios between objectives differ
+                          between CPU models, which gives false alarms)
   --output FILE           also write the run and the comparison as JSON to FILE
   --help                  print this text
 
 Exit codes: 0 pass, 1 regression (or improvement with --fail-on-improvement, or a cell no
 longer measured), 2 invalid input or error, 3 baseline not comparable (other scenario hash,
-backend or baseline schema).
+backend, CPU model or baseline schema).
 
 Test only: ${SLOWDOWN_VARIABLE}=ssm:1.5 makes every SSM step of the sweep about 1.5x as long.`;
 
@@ -51,6 +54,7 @@ async function main(): Promise<number> {
         baseline: { type: 'string' },
         backend: { type: 'string' },
         'fail-on-improvement': { type: 'boolean', default: false },
+        'allow-other-cpu': { type: 'boolean', default: false },
         output: { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -117,7 +121,12 @@ async function main(): Promise<number> {
     // An unknown or unusable backend is an input problem: its message names the value and the fix.
     return fail(`cannot select the backend: ${(error as Error).message}`);
   }
-  const problems = comparabilityProblems(baseline, { scenarioHash: scenarioHash(scenario.measurement), backend: computeLabel(backend) });
+  const problems = comparabilityProblems(baseline, {
+    scenarioHash: scenarioHash(scenario.measurement),
+    backend: computeLabel(backend),
+    cpuModel: currentCpuModel(),
+    allowOtherCpu: values['allow-other-cpu'],
+  });
   if (problems.length > 0) {
     return fail(`NOT COMPARABLE with ${baselineFile}:\n${problems.map((p) => `- ${p}`).join('\n')}`, GATE_EXIT_CODES.notComparable);
   }
@@ -135,7 +144,10 @@ async function main(): Promise<number> {
   } catch (error) {
     return fail(`the sweep failed: ${(error as Error).stack ?? String(error)}`);
   }
-  const comparison = compareWithBaseline(scenario, baseline, run, { failOnImprovement: values['fail-on-improvement'] });
+  const comparison = compareWithBaseline(scenario, baseline, run, {
+    failOnImprovement: values['fail-on-improvement'],
+    allowOtherCpu: values['allow-other-cpu'],
+  });
   process.stdout.write(`${renderGateReport(comparison)}\n`);
   process.stderr.write(`bench:check: the sweep took ${run.durationSeconds.toFixed(1)} s\n`);
   return finish({ exitCode: comparison.exitCode, outcome: comparison.outcome, comparison, run });

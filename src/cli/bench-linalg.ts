@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { backendRequestFromEnv, selectBackend } from '../backend/select.js';
+import { BackendRequestError, backendRequestFromEnv, selectBackend } from '../backend/select.js';
 import { RandomStream } from '../random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64 } from '../tensor/linalg.js';
 import { describeBlas } from '../tensor/native-blas.js';
@@ -39,7 +39,7 @@ function parseArguments(argv: string[]): BenchOptions {
     const argument = argv[i];
     const value = (): string => {
       const next = argv[++i];
-      if (next === undefined) throw new Error(`bench-linalg: ${argument} needs a value. ${USAGE}`);
+      if (next === undefined) throw new RangeError(`bench-linalg: ${argument} needs a value. ${USAGE}`);
       return next;
     };
     if (argument === '--backend') {
@@ -48,13 +48,13 @@ function parseArguments(argv: string[]): BenchOptions {
       const text = value();
       options.sizes = text.split(',').map((part) => Number(part));
       if (options.sizes.some((size) => !Number.isInteger(size) || size < 1)) {
-        throw new Error(`bench-linalg: --sizes must be a comma-separated list of positive integers, received '${text}'.`);
+        throw new RangeError(`bench-linalg: --sizes must be a comma-separated list of positive integers, received '${text}'.`);
       }
     } else if (argument === '--repeats') {
       const text = value();
       options.repeats = Number(text);
       if (!Number.isInteger(options.repeats) || options.repeats < 1) {
-        throw new Error(`bench-linalg: --repeats must be a positive integer, received '${text}'.`);
+        throw new RangeError(`bench-linalg: --repeats must be a positive integer, received '${text}'.`);
       }
     } else if (argument === '--no-reference') {
       options.reference = false;
@@ -62,7 +62,7 @@ function parseArguments(argv: string[]): BenchOptions {
       console.log(USAGE);
       process.exit(0);
     } else {
-      throw new Error(`bench-linalg: unknown argument '${argument}'. ${USAGE}`);
+      throw new RangeError(`bench-linalg: unknown argument '${argument}'. ${USAGE}`);
     }
   }
   return options;
@@ -164,5 +164,6 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : String(error));
-  process.exitCode = 1;
+  // A bad option or backend request is the caller's input (status 2); anything else failed while running (1).
+  process.exitCode = error instanceof BackendRequestError || error instanceof RangeError ? 2 : 1;
 });

@@ -5,6 +5,7 @@
  * of three sizes D or more. Progress goes to standard error; the tables go to standard output.
  * `--help` lists the options.
  */
+import { BackendRequestError } from '../backend/select.js';
 import { runPeerComparison } from '../peer/bench.js';
 import { EngineSide } from '../peer/engine-side.js';
 import { BENCH_PEER_HELP, parseBenchPeerArgs, type BenchPeerOptions } from '../peer/options.js';
@@ -51,7 +52,8 @@ async function main(): Promise<number> {
   try {
     options = parseBenchPeerArgs(process.argv.slice(2));
   } catch (error) {
-    console.error((error as Error).message);
+    const message = (error as Error).message;
+    console.error(message.startsWith('bench:peer') ? message : `bench:peer: ${message}`);
     console.error('Run with --help for the options.');
     return 2;
   }
@@ -60,7 +62,14 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const ourSide = await EngineSide.create(options.backend);
+  let ourSide: EngineSide;
+  try {
+    ourSide = await EngineSide.create(options.backend);
+  } catch (error) {
+    if (!(error instanceof BackendRequestError)) throw error;
+    console.error(`bench:peer: ${error.message}`);
+    return 2;
+  }
   const runs = (options.cells.length * options.timing.rounds + (options.timing.sweepWarmup ?? 0)) * (1 + options.peerThreads.length);
   console.error(`bench:peer: ${count(options.cells.length, 'cell')}, ${count(options.timing.rounds, 'round')}, up to ` +
     `${count(runs, 'run')}; our backend ${ourSide.backend}`);

@@ -194,7 +194,7 @@ export function writeBaseline(file: string, baseline: GateBaseline): void {
  */
 export function readBaseline(file: string): GateBaseline {
   if (!existsSync(file)) {
-    throw new GateBaselineError(`gate baseline: no baseline at ${file}; record one with "npm run bench:baseline" and commit it`, 'missing');
+    throw new GateBaselineError(`gate baseline: no baseline at ${file}; record one with "npm run bench:baseline -- --output ${file}" and commit it`, 'missing');
   }
   let parsed: unknown;
   try {

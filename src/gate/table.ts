@@ -3,6 +3,8 @@
  * ratios, the notes, and a closing list of what got slower) and the sweep's progress lines.
  */
 import { formatFactor, formatP, type GateComparison, type QuantityComparison } from './compare.js';
+import type { GateBaseline } from './records.js';
+import { thresholdFor, type GateScenario } from './scenario.js';
 import type { GateSweepEvent } from './sweep.js';
 
 const VERDICT_LABELS: Record<QuantityComparison['verdict'], string> = {
@@ -161,4 +163,36 @@ export function describeSweepEvent(event: GateSweepEvent): string {
     case 'round-finished':
       return `gate: round ${event.round}/${event.rounds} done after ${event.elapsedSeconds.toFixed(1)} s`;
   }
+}
+
+/**
+ * Returns a table of each cell's reference median (calibration units and ms) and the spread of
+ * the runs' medians (largest / smallest), which shows how far apart runs drift on this machine:
+ * a threshold should sit well above it. Warns about every cell whose spread reaches its threshold.
+ */
+export function renderBaselineSummary(baseline: GateBaseline, scenario: GateScenario): string {
+  const rows = [['cell', 'median units', 'median ms', 'run spread']];
+  const warnings: string[] = [];
+  for (const [id, summary] of Object.entries(baseline.summary)) {
+    const present = summary.runMedians.filter((value): value is number => value !== null);
+    const spread = Math.max(...present) / Math.min(...present);
+    rows.push([id, summary.medianNormalized.toPrecision(4), summary.medianStepMs.toFixed(1), `×${formatFactor(spread)}`]);
+    const threshold = thresholdFor(scenario, id, 'cell');
+    if (spread >= threshold) {
+      warnings.push(
+        `WARNING: ${id}: the runs' medians spread ×${formatFactor(spread)}, at or above its threshold ×${formatFactor(threshold)}, ` +
+          'so unchanged code can fail the check; record again on a quieter machine, or raise its threshold in comparison.overrides',
+      );
+    }
+  }
+  const unmeasured = baseline.runs[0].cells.filter((cell) => !(cell.id in baseline.summary));
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  const lines = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd());
+  for (const cell of unmeasured) {
+    lines.push(`${cell.id}: not measured in any run (${cell.status === 'unavailable' ? cell.reason : cell.status === 'errored' ? cell.message : ''})`);
+  }
+  const durations = baseline.runs.map((run) => run.durationSeconds.toFixed(0)).join(', ');
+  lines.push(`${baseline.runs.length} runs on ${baseline.environment.backend}, ${baseline.environment.cpuModel}; sweep durations ${durations} s`);
+  lines.push(...warnings);
+  return lines.join('\n');
 }

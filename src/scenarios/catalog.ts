@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ProblemList, ScenarioError, type ScenarioProblem } from './problems.js';
+import { ScenarioError, type ScenarioProblem } from './problems.js';
 import { resolveScenario, type ConfigResolver } from './resolve.js';
 import type { ResolvedScenario } from './scenario.js';
 import { validateScenario } from './validate.js';
@@ -94,12 +94,21 @@ export function loadScenario(nameOrPath: string, resolveConfig?: ConfigResolver)
     );
   }
   let document: unknown;
+  const text = readFileSync(file, 'utf8');
   try {
-    document = JSON.parse(readFileSync(file, 'utf8'));
+    document = JSON.parse(text);
   } catch (error) {
-    const problems = new ProblemList();
-    problems.add('$', `unparsable file (${(error as Error).message})`, 'a JSON document', 'fix the JSON syntax at the position given');
-    throw new ScenarioError(file, problems.problems);
+    // The parser's message is kept whole (other found values are shortened), since its position is the point.
+    const message = (error as Error).message;
+    const position = /at position (\d+)/.exec(message);
+    let where = '';
+    if (position !== null) {
+      const before = text.slice(0, Number(position[1])).split('\n');
+      where = ` (line ${before.length}, column ${before[before.length - 1]!.length + 1})`;
+    }
+    throw new ScenarioError(file, [
+      { path: '$', found: `unparsable JSON: ${message}${where}`, allowed: 'a JSON document', fix: 'fix the JSON syntax at that position' },
+    ]);
   }
   return resolveDocument(document, projectRelative(file), resolveConfig);
 }

@@ -39,6 +39,8 @@ export type BlasStatus =
        * OMP_WAIT_POLICY and GOMP_SPINCOUNT settings.
        */
       waitPolicy: string;
+      /** Calls with fewer floating-point operations than this run on one thread (`SINGLE_THREAD_BELOW_OPERATIONS`). */
+      singleThreadBelow: number;
     }
   | { state: 'off'; reason: string };
 
@@ -46,9 +48,12 @@ export type BlasStatus =
  * Calls with fewer floating-point operations than this run on one OpenBLAS thread, larger ones
  * on `status.threads`. On a 2-vCPU Intel Xeon (OpenBLAS 0.3.21, OpenMP build), a second thread
  * made the small calls of a D = 256 FC step slower: sgetrf and sgetri at n = 256 took 0.37 and
- * 0.77 ms on two threads against 0.30 and 0.72 ms on one, and the ML and DSM steps took 5.5–5.9
- * and 4.1–4.6 ms against 4.8–4.9 and 3.5–3.6 ms. From [100×576]·[576×576] (6.6·10⁷ operations)
- * up, two threads were faster (0.33 against 0.51 ms). The cut lies between those sizes.
+ * 0.77 ms on two threads against 0.30 and 0.72 ms on one. FC steps at D = 256 (ML, DSM, FDSSM)
+ * took 5.7–6.2, 4.4–4.7 and 4.3–4.4 ms with every call on two threads, 4.9–5.0, 3.6–3.8 and
+ * 3.8–3.9 ms with this cut, and 5.2–5.7, 4.4–4.9 and 4.2–4.5 ms with only the LAPACK calls on
+ * one thread. So the small products gain from one thread too, although alone, with idle threads,
+ * a [100×256]·[256×256] product ran faster on two. From D = 576 on, where the products of a
+ * step reach 6.6·10⁷ operations, two threads were faster (ML 17.2 against 21.7 ms).
  */
 export const SINGLE_THREAD_BELOW_OPERATIONS = 4e7;
 
@@ -325,6 +330,7 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
     parallelism,
     config: String(getConfig()).trim(),
     waitPolicy: describeOpenMpWait(process.env),
+    singleThreadBelow: SINGLE_THREAD_BELOW_OPERATIONS,
   };
   const info = new Int32Array(1);
   const size = new Int32Array(1);

@@ -195,6 +195,14 @@ export async function createTrainingSession(
   options: SessionOptions = {},
 ): Promise<EbflowTrainingSession> {
   const resolved = resolveTrainingConfig(config);
+  try {
+    tf.backend();
+  } catch (error) {
+    throw new Error(
+      `training session: no tfjs backend is ready (${(error as Error).message.split('\n')[0]}); ` +
+        'await selectBackend() from this library (or tf.setBackend(name) and tf.ready()) before creating a session',
+    );
+  }
   if (options.backend !== undefined && tf.getBackend() !== options.backend) {
     throw new Error(
       `training session: the caller selected backend "${options.backend}" but tfjs runs on "${tf.getBackend()}"; ` +

@@ -16,6 +16,7 @@ import {
   writeBaseline,
 } from '../../src/gate/baseline.js';
 import { median } from '../../src/gate/statistics.js';
+import { renderBaselineSummary } from '../../src/gate/table.js';
 import { makeRun, makeScenario } from './fixtures.js';
 
 test('baseline references the median run per cell', () => {
@@ -110,4 +111,16 @@ test('defaultBaselinePath prefers the baseline of this CPU model and falls back 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('the baseline summary warns about cells whose runs spread as far as their threshold', () => {
+  const scenario = makeScenario();
+  // Run 2 is ×1.3 slower in one cell only: above its ×1.25 threshold.
+  const runs = [1, 2, 3].map((seed) => makeRun(scenario, { seed, noise: 0.01, factors: seed === 2 ? { 'fc/D784/ssm': 1.3 } : {} }));
+  const summary = renderBaselineSummary(buildBaseline(runs), scenario).split('\n');
+  const warnings = summary.filter((line) => line.startsWith('WARNING'));
+  assert.equal(warnings.length, 1, summary.join('\n'));
+  assert.match(warnings[0]!, /^WARNING: fc\/D784\/ssm: the runs' medians spread ×1\.[23]\d*, at or above its threshold ×1\.25/);
+  assert.match(warnings[0]!, /comparison\.overrides/);
+  assert.ok(summary.some((line) => /^fc\/D784\/ssm +\S+ +\S+ +×1\.[23]/.test(line)), summary.join('\n'));
 });

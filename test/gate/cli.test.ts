@@ -30,7 +30,7 @@ test('bench:check rejects a malformed slowdown switch', () => {
 test('bench:check reports a missing baseline', () => {
   const result = run(checkScript, ['--baseline', 'no/such/baseline.json']);
   assert.equal(result.status, GATE_EXIT_CODES.error);
-  assert.match(result.stderr, /no baseline at no\/such\/baseline\.json; record one with "npm run bench:baseline"/);
+  assert.match(result.stderr, /no baseline at no\/such\/baseline\.json; record one with "npm run bench:baseline -- --output no\/such\/baseline\.json"/);
 });
 
 test('bench:check exits 3 for another scenario hash', () => {
@@ -48,6 +48,8 @@ test('bench:check exits 3 for another scenario hash', () => {
     assert.match(result.stderr, /NOT COMPARABLE/);
     assert.match(result.stderr, /scenario hash differs/);
     assert.match(result.stderr, /backend differs: the baseline was recorded on "wasm", this run uses "cpu"/);
+    // The fixture's CPU model is "Test CPU", which no machine reports.
+    assert.match(result.stderr, /CPU model differs: the baseline was recorded on "Test CPU"/);
     const output = JSON.parse(readFileSync(outputFile, 'utf8'));
     assert.equal(output.outcome, 'not-comparable');
     assert.equal(output.exitCode, GATE_EXIT_CODES.notComparable);

@@ -180,15 +180,25 @@ test('classifyChange applies threshold and interval', () => {
   assert.equal(classifyChange(estimate(0.7, 0.3, 1.2), 1.25), 'not-significant');
 });
 
-test('a baseline from another CPU model passes with a note naming the baseline to record', () => {
+test('a baseline from another CPU model is not comparable unless allowed, and both name the baseline to record', () => {
   const scenario = makeScenario();
   const baseline = makeBaseline(scenario);
   const run = makeRun(scenario, { seed: 1 });
   run.environment = { ...run.environment, cpuModel: 'Intel(R) Xeon(R) Processor' };
-  const comparison = compareWithBaseline(scenario, baseline, run, defaults);
-  assert.equal(comparison.outcome, 'pass');
-  const note = comparison.notes.find((text) => text.includes('Intel(R) Xeon(R) Processor'));
-  assert.ok(note !== undefined, comparison.notes.join('\n'));
-  assert.match(note, /recorded on "Test CPU"/);
-  assert.ok(note.includes(path.join('results', 'baselines', `${scenario.name}.intel-r-xeon-r-processor.json`)), note);
+  const ownBaseline = path.join('results', 'baselines', `${scenario.name}.intel-r-xeon-r-processor.json`);
+
+  const refused = compareWithBaseline(scenario, baseline, run, defaults);
+  assert.equal(refused.outcome, 'not-comparable');
+  assert.equal(refused.exitCode, GATE_EXIT_CODES.notComparable);
+  assert.equal(refused.notComparableReasons.length, 1);
+  assert.match(refused.notComparableReasons[0]!, /CPU model differs: the baseline was recorded on "Test CPU", this run is on "Intel\(R\) Xeon\(R\) Processor"/);
+  assert.match(refused.notComparableReasons[0]!, /--allow-other-cpu/);
+  assert.ok(refused.notComparableReasons[0]!.includes(ownBaseline), refused.notComparableReasons[0]);
+
+  const allowed = compareWithBaseline(scenario, baseline, run, { ...defaults, allowOtherCpu: true });
+  assert.equal(allowed.outcome, 'pass');
+  const note = allowed.notes.find((text) => text.includes('Intel(R) Xeon(R) Processor'));
+  assert.ok(note !== undefined, allowed.notes.join('\n'));
+  assert.match(note, /may be a false alarm/);
+  assert.ok(note.includes(ownBaseline), note);
 });

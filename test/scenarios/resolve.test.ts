@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { resolveDocument } from '../../src/scenarios/catalog.js';
+import { loadScenario, resolveDocument } from '../../src/scenarios/catalog.js';
 import { ScenarioError } from '../../src/scenarios/problems.js';
 import { canonicalJson, cellIdOf, isNotSupportedYet } from '../../src/scenarios/resolve.js';
 import { defaultMultimodalConfig } from '../../src/toys/multimodal.js';
@@ -296,5 +299,28 @@ describe('cellIdOf', () => {
       variant: 'ema',
     });
     assert.equal(id, 'synthetic/fc/ssm/D768c3/L4/B32/seed7/ema');
+  });
+});
+
+describe('loadScenario with malformed JSON', () => {
+  it('names the parser message, line and column in full', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'ebflow-scenario-json-'));
+    try {
+      const file = join(folder, 'truncated.json');
+      // The missing comma after "smoke-like" sits on line 3; the parser stops at the next key.
+      writeFileSync(file, '{\n  "$schema": "./scenario.schema.json",\n  "name": "smoke-like"\n  "grid": {}\n}\n');
+      assert.throws(
+        () => loadScenario(file),
+        (error: unknown) => {
+          assert.ok(error instanceof ScenarioError);
+          assert.equal(error.problems.length, 1);
+          assert.match(error.problems[0]!.found, /^unparsable JSON: .*position \d+ \(line 4, column 3\)$/);
+          assert.match(error.message, /fix: fix the JSON syntax at that position/);
+          return true;
+        },
+      );
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

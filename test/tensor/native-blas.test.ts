@@ -352,7 +352,7 @@ const identity = new Float32Array(64 * 64);
 for (let i = 0; i < 64; i++) identity[i * 64 + i] = 2;
 const info = blas.sgetrf(64, identity, pivots);
 seen.push({ n: 64, operations: (2 * 64 ** 3) / 3, threads: blas.currentThreads(), first: identity[0], info });
-console.log(JSON.stringify({ state: status.state, threads: status.threads, cut: SINGLE_THREAD_BELOW_OPERATIONS, seen }));`;
+console.log(JSON.stringify({ state: status.state, threads: status.threads, cut: SINGLE_THREAD_BELOW_OPERATIONS, recordedCut: status.singleThreadBelow, seen }));`;
     const child = runChild(script, { EBFLOW_BLAS_THREADS: '2' });
     assert.equal(child.status, 0, String(child.stderr));
     const report = JSON.parse(String(child.stdout));
@@ -361,6 +361,7 @@ console.log(JSON.stringify({ state: status.state, threads: status.threads, cut: 
       return t.skip('OpenBLAS not loaded');
     }
     assert.equal(report.threads, 2);
+    assert.equal(report.recordedCut, report.cut);
     const [small, large, smallAgain, factor] = report.seen;
     assert.ok(small.operations < report.cut);
     assert.ok(large.operations >= report.cut);
