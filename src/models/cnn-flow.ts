@@ -252,7 +252,10 @@ export class CnnFlow implements EnergyFlow {
     return tf.tidy(() => {
       const images = this.toImages(x, this.sampleShape, 'energyDerivatives');
       const convolutions = new Map<Conv2dLayer, SameConvolution>();
-      for (const conv of this.convLayers) convolutions.set(conv, new SameConvolution(conv.weightForForward(), conv.inputShape));
+      for (const conv of this.convLayers) {
+        // The forward pass applies every convolution first, so its products can carry the filter's gradient.
+        convolutions.set(conv, new SameConvolution(conv.weightForForward(), conv.inputShape, { pairGradients: true }));
+      }
 
       // 1. Forward pass with the SLR terms and, with a direction, the forward tangent.
       let activation: tf.Tensor = images;
@@ -262,8 +265,14 @@ export class CnnFlow implements EnergyFlow {
       for (const stage of this.stages) {
         if (stage.kind === 'conv') {
           const convolution = convolutions.get(stage.layer) as SameConvolution;
-          activation = addBias(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
-          if (tangent !== null) tangent = convolution.apply(tangent as tf.Tensor4D);
+          if (tangent === null) {
+            activation = addBias(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
+          } else {
+            // One product over [x; v], so the first apply (which carries the filter's gradient) covers both.
+            const [applied, appliedTangent] = tf.split(convolution.apply(tf.concat([activation, tangent], 0) as tf.Tensor4D), 2, 0);
+            activation = addBias(applied as tf.Tensor4D, stage.layer.bias);
+            tangent = appliedTangent;
+          }
         } else if (stage.kind === 'squeeze') {
           activation = stage.layer.forward(activation).y;
           if (tangent !== null) tangent = stage.layer.forward(tangent).y;
@@ -295,8 +304,11 @@ export class CnnFlow implements EnergyFlow {
         const stage = this.stages[index];
         if (stage.kind === 'conv') {
           const convolution = convolutions.get(stage.layer) as SameConvolution;
-          gradient = convolution.applyTranspose(gradient as tf.Tensor4D);
-          if (gradientTangent !== null) gradientTangent = convolution.applyTranspose(gradientTangent as tf.Tensor4D);
+          if (gradientTangent === null) {
+            gradient = convolution.applyTranspose(gradient as tf.Tensor4D);
+          } else {
+            [gradient, gradientTangent] = tf.split(convolution.applyTranspose(tf.concat([gradient, gradientTangent], 0) as tf.Tensor4D), 2, 0);
+          }
         } else if (stage.kind === 'squeeze') {
           // A permutation's adjoint is its inverse.
           gradient = stage.layer.inverse(gradient);
