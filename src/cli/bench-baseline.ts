@@ -28,8 +28,10 @@ Options:
   --backend NAME    auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
   --output FILE     where to write it (default results/baselines/<scenario name>.<machine>.json,
                     where <machine> is this CPU model in lower case with '-' for other
-                    characters, for example gate.intel-r-xeon-r-processor.json; bench:check
-                    reads results/baselines/<scenario name>.json on CPU models without their own)
+                    characters, for example gate.intel-r-xeon-r-processor.json). On a CPU model
+                    without its own file, bench:check reads results/baselines/<scenario name>.json
+                    and reports it "not comparable" (exit 3) when another model recorded it,
+                    unless run with --allow-other-cpu
   --help            print this text
 
 Commit the written file. Exit codes: 0 written, 2 invalid input or a failed run.`;
@@ -112,9 +114,10 @@ async function main(): Promise<number> {
     return EXIT_ERROR;
   }
   writeBaseline(output, baseline);
-  const use = values.output === undefined
+  const ownPath = machineBaselinePath(scenario.name, currentCpuModel());
+  const use = values.output === undefined || path.resolve(output) === path.resolve(ownPath)
     ? 'commit it, and bench:check compares with it on this CPU model'
-    : `bench:check reads it with --baseline ${output}, or by default from ${machineBaselinePath(scenario.name, currentCpuModel())}`;
+    : `bench:check compares with it when run with --baseline ${output} (by default it reads ${ownPath} on this CPU model)`;
   process.stdout.write(`${renderBaselineSummary(baseline, scenario)}\nWrote ${output}; ${use}.\n`);
   return EXIT_WRITTEN;
 }

@@ -20,7 +20,8 @@ Options:
   --scenario FILE         gate scenario (default benchmarks/gate.json)
   --baseline FILE         baseline to compare with (default: this CPU model's,
                           results/baselines/<scenario name>.<machine>.json, when it exists,
-                          else results/baselines/<scenario name>.json)
+                          else results/baselines/<scenario name>.json, which is "not
+                          comparable" when another CPU model recorded it)
   --backend NAME          auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
   --fail-on-improvement   also fail on a significant improvement beyond its threshold,
                           so the baseline gets refreshed

@@ -23,6 +23,14 @@ import { RandomStream } from '../random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64 } from '../tensor/linalg.js';
 import { describeBlas } from '../tensor/native-blas.js';
 
+/** A command-line option this tool cannot use; its message names the value and the fix. */
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
 interface BenchOptions {
   backend: string | undefined;
   sizes: number[];
@@ -39,7 +47,7 @@ function parseArguments(argv: string[]): BenchOptions {
     const argument = argv[i];
     const value = (): string => {
       const next = argv[++i];
-      if (next === undefined) throw new RangeError(`bench-linalg: ${argument} needs a value. ${USAGE}`);
+      if (next === undefined) throw new UsageError(`bench-linalg: ${argument} needs a value. ${USAGE}`);
       return next;
     };
     if (argument === '--backend') {
@@ -48,13 +56,13 @@ function parseArguments(argv: string[]): BenchOptions {
       const text = value();
       options.sizes = text.split(',').map((part) => Number(part));
       if (options.sizes.some((size) => !Number.isInteger(size) || size < 1)) {
-        throw new RangeError(`bench-linalg: --sizes must be a comma-separated list of positive integers, received '${text}'.`);
+        throw new UsageError(`bench-linalg: --sizes must be a comma-separated list of positive integers, received '${text}'.`);
       }
     } else if (argument === '--repeats') {
       const text = value();
       options.repeats = Number(text);
       if (!Number.isInteger(options.repeats) || options.repeats < 1) {
-        throw new RangeError(`bench-linalg: --repeats must be a positive integer, received '${text}'.`);
+        throw new UsageError(`bench-linalg: --repeats must be a positive integer, received '${text}'.`);
       }
     } else if (argument === '--no-reference') {
       options.reference = false;
@@ -62,7 +70,7 @@ function parseArguments(argv: string[]): BenchOptions {
       console.log(USAGE);
       process.exit(0);
     } else {
-      throw new RangeError(`bench-linalg: unknown argument '${argument}'. ${USAGE}`);
+      throw new UsageError(`bench-linalg: unknown argument '${argument}'. ${USAGE}`);
     }
   }
   return options;
@@ -163,7 +171,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : String(error));
-  // A bad option or backend request is the caller's input (status 2); anything else failed while running (1).
-  process.exitCode = error instanceof BackendRequestError || error instanceof RangeError ? 2 : 1;
+  // A bad option or backend request is the caller's input: its message names the fix (status 2).
+  if (error instanceof BackendRequestError || error instanceof UsageError) {
+    console.error(error.message);
+    process.exitCode = 2;
+    return;
+  }
+  // Anything else failed while running; the stack shows where (status 1).
+  console.error(error instanceof Error ? error.stack ?? error.message : String(error));
+  process.exitCode = 1;
 });

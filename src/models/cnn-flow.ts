@@ -265,11 +265,14 @@ export class CnnFlow implements EnergyFlow {
       for (const stage of this.stages) {
         if (stage.kind === 'conv') {
           const convolution = convolutions.get(stage.layer) as SameConvolution;
+          // x and v are constants, so the first stage needs no gradient in its input.
+          const constantInput = activation === images;
           if (tangent === null) {
-            activation = addBias(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
+            activation = addBias(convolution.apply(activation as tf.Tensor4D, { constantInput }), stage.layer.bias);
           } else {
             // One product over [x; v], so the first apply (which carries the filter's gradient) covers both.
-            const [applied, appliedTangent] = tf.split(convolution.apply(tf.concat([activation, tangent], 0) as tf.Tensor4D), 2, 0);
+            const stacked = tf.concat([activation, tangent], 0) as tf.Tensor4D;
+            const [applied, appliedTangent] = tf.split(convolution.apply(stacked, { constantInput }), 2, 0);
             activation = addBias(applied as tf.Tensor4D, stage.layer.bias);
             tangent = appliedTangent;
           }

@@ -45,8 +45,8 @@ export interface EnergyFlow {
   /**
    * Returns E, ∇ₓE and optionally (∇²ₓE)v computed by explicit, layer-by-layer formulas, so
    * a θ-gradient of a score-matching loss needs one level of autodiff instead of nested tapes.
-   * Models without such formulas leave it undefined and the objectives fall back to nested
-   * `tf.grad`.
+   * x and v are constants: the results are differentiable once in θ, not in x or v. Models
+   * without such formulas leave it undefined and the objectives fall back to nested `tf.grad`.
    */
   energyDerivatives?(x: tf.Tensor, direction?: tf.Tensor): EnergyDerivatives;
   /**

@@ -3,7 +3,7 @@
  * SVG), a JSON file with every raw sample and, when the cells span three sizes D or more, the
  * fitted exponents of time in D (`scaling.ts`).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { stringify } from 'csv-stringify/sync';
@@ -156,7 +156,8 @@ export type PeerReportPaths = Omit<Record<keyof typeof PEER_REPORT_FILES, string
 
 /**
  * Writes the report files into `directory` (created when missing) and returns their paths: the
- * CSV, JSON, spec and SVG always, `peer-scaling.csv` when `peerScalingFits` finds a family.
+ * CSV, JSON, spec and SVG always, `peer-scaling.csv` when `peerScalingFits` finds a family (and
+ * otherwise it removes an older `peer-scaling.csv` from the folder).
  */
 export async function writePeerReport(report: PeerComparisonReport, directory: string): Promise<PeerReportPaths> {
   await mkdir(directory, { recursive: true });
@@ -172,9 +173,13 @@ export async function writePeerReport(report: PeerComparisonReport, directory: s
   await writeFile(paths.spec, `${JSON.stringify(spec, null, 2)}\n`);
   await writeFile(paths.svg, await renderVegaLiteSvg(spec));
   const fits = peerScalingFits(report);
+  const scalingFile = join(directory, PEER_REPORT_FILES.scaling);
   if (fits.length > 0) {
-    paths.scaling = join(directory, PEER_REPORT_FILES.scaling);
-    await writeFile(paths.scaling, peerScalingCsv(fits));
+    paths.scaling = scalingFile;
+    await writeFile(scalingFile, peerScalingCsv(fits));
+  } else {
+    // A fit from an earlier run into this folder would otherwise sit beside reports it does not describe.
+    await rm(scalingFile, { force: true });
   }
   return paths;
 }

@@ -1,7 +1,7 @@
 /**
- * How step time grows with the input size D on each side of a peer comparison. For every family
- * of cells that differ only in D, it fits the exponent b of ms ≈ a·D^b for our engine, for the
- * peer's better figure per cell and for each peer thread count.
+ * The growth of step time with the input size D on each side of a peer comparison. For every
+ * family of cells that differ only in D, it fits the exponent b of ms ≈ a·D^b for our engine, for
+ * the peer's better figure per cell and for each peer thread count.
  */
 import { stringify } from 'csv-stringify/sync';
 
@@ -17,6 +17,7 @@ export const MIN_SCALING_POINTS = 3;
 export interface PeerScalingFit {
   arch: string;
   objective: string;
+  /** The first cell's channel count; FC families may mix channel counts. */
   channels: number;
   depth: number;
   batch: number;
@@ -40,13 +41,14 @@ function dimensionOf(comparison: CellComparison): number {
 /**
  * Returns the fitted exponents of every family with at least `MIN_SCALING_POINTS` distinct D on
  * a side, in the report's cell order, ours first within a family. A family shares architecture,
- * objective, channel count, depth and batch. O(cells · (1 + peer thread counts)).
+ * objective, depth, batch and, for the CNN, channel count. O(cells · (1 + peer thread counts)).
  */
 export function peerScalingFits(report: PeerComparisonReport): PeerScalingFit[] {
   const families = new Map<string, CellComparison[]>();
   for (const comparison of report.comparisons) {
     const { arch, objective, imageShape, depth, batch } = comparison.cell;
-    const key = [arch, objective, imageShape[2], depth, batch].join('/');
+    // An FC step's cost depends on D alone; a CNN's also on its channels.
+    const key = [arch, objective, arch === 'fc' ? 'any' : imageShape[2], depth, batch].join('/');
     const members = families.get(key) ?? [];
     members.push(comparison);
     families.set(key, members);
@@ -66,14 +68,18 @@ export function peerScalingFits(report: PeerComparisonReport): PeerScalingFit[] 
   for (const members of families.values()) {
     const { arch, objective, imageShape, depth, batch } = members[0]!.cell;
     for (const side of sides) {
-      const points = new Map<number, number>();
+      // ln(ms) per D; cells of equal D (other image shapes) enter as the mean of their logarithms.
+      const logMilliseconds = new Map<number, number[]>();
       for (const comparison of members) {
         const milliseconds = side.median(comparison);
-        if (milliseconds !== null && milliseconds > 0) points.set(dimensionOf(comparison), milliseconds);
+        if (milliseconds === null || !(milliseconds > 0)) continue;
+        const dimension = dimensionOf(comparison);
+        logMilliseconds.set(dimension, [...(logMilliseconds.get(dimension) ?? []), Math.log(milliseconds)]);
       }
-      if (points.size < MIN_SCALING_POINTS) continue;
-      const dimensions = [...points.keys()].sort((a, b) => a - b);
-      const fit = fitLine(dimensions.map(Math.log), dimensions.map((d) => Math.log(points.get(d)!)));
+      if (logMilliseconds.size < MIN_SCALING_POINTS) continue;
+      const dimensions = [...logMilliseconds.keys()].sort((a, b) => a - b);
+      const meanLog = (values: number[]): number => values.reduce((sum, value) => sum + value, 0) / values.length;
+      const fit = fitLine(dimensions.map(Math.log), dimensions.map((d) => meanLog(logMilliseconds.get(d)!)));
       if (fit === null || fit.slopeHalfWidth === null) continue;
       fits.push({
         arch,

@@ -102,7 +102,8 @@ export function loadScenario(nameOrPath: string, resolveConfig?: ConfigResolver)
     const message = (error as Error).message;
     const position = /at position (\d+)/.exec(message);
     let where = '';
-    if (position !== null) {
+    // V8 in Node 21 and later already ends the message with "(line N column M)".
+    if (position !== null && !message.includes('(line ')) {
       const before = text.slice(0, Number(position[1])).split('\n');
       where = ` (line ${before.length}, column ${before[before.length - 1]!.length + 1})`;
     }

@@ -62,7 +62,8 @@ export interface NativeBlas {
   readonly status: Extract<BlasStatus, { state: 'loaded' }>;
   /**
    * The OpenBLAS threads a call of `operations` floating-point operations runs on: 1 below
-   * `SINGLE_THREAD_BELOW_OPERATIONS`, else `status.threads`. Every call below sets them.
+   * `SINGLE_THREAD_BELOW_OPERATIONS`, else `status.threads`. sgemm and the LAPACK calls set
+   * them; the copies (`transposeCopy`, `scaledCopy`) leave them as they are.
    */
   threadsFor(operations: number): number;
   /** The thread count OpenBLAS reports now (`openblas_get_num_threads`), set by the last call. */

@@ -191,14 +191,18 @@ export class SameConvolution {
     this.pairGradients = this.dense && options.pairGradients === true;
   }
 
-  /** Returns conv(x, W) for x [B, H, W, C], without bias. O(B·D²) dense, O(B·D·K²·C) otherwise. */
-  apply(x: tf.Tensor4D): tf.Tensor4D {
+  /**
+   * Returns conv(x, W) for x [B, H, W, C], without bias. O(B·D²) dense, O(B·D·K²·C) otherwise.
+   * With `constantInput`, x is taken as a constant: the result is differentiable in the filter
+   * only, and the first `apply` of a paired instance skips the gradient in x (2B·D² operations).
+   */
+  apply(x: tf.Tensor4D, options: { constantInput?: boolean } = {}): tf.Tensor4D {
     if (!this.dense) return conv2dSame(x, this.filter);
     const rows = tf.reshape(x, [x.shape[0], this.dimension]) as tf.Tensor2D;
     const operator = this.transposedOperator();
     if (!this.pairGradients || this.anchorRecorded) return tf.reshape(matMul(rows, operator), x.shape) as tf.Tensor4D;
     this.anchorRecorded = true;
-    return tf.reshape(this.anchorProduct(rows, operator), x.shape) as tf.Tensor4D;
+    return tf.reshape(this.anchorProduct(rows, operator, options.constantInput === true), x.shape) as tf.Tensor4D;
   }
 
   /** Returns the adjoint convolution of dy [B, H, W, C] (the back-propagation to the input). Same cost as `apply`. */
@@ -211,19 +215,34 @@ export class SameConvolution {
     return tf.reshape(this.leavingProduct(rows), dy.shape) as tf.Tensor4D;
   }
 
-  /** R·Tᵀ with Tᵀ as an input; its gradient in Tᵀ is Rᵀ·dy plus every pending term, one OpenBLAS output. */
-  private anchorProduct(rows: tf.Tensor2D, operator: tf.Tensor2D): tf.Tensor2D {
+  /**
+   * R·Tᵀ with Tᵀ as an input; its gradient in Tᵀ is Rᵀ·dy plus every pending term, one OpenBLAS
+   * output. With `constantRows`, R is not an input, so no gradient in R is computed.
+   */
+  private anchorProduct(rows: tf.Tensor2D, operator: tf.Tensor2D, constantRows: boolean): tf.Tensor2D {
+    const operatorGradient = (dy: tf.Tensor2D, savedRows: tf.Tensor2D): tf.Tensor2D => {
+      const terms = [{ a: savedRows, b: dy }, ...this.pendingTerms];
+      this.pendingTerms = [];
+      const summed = sumOfProducts(terms.map(({ a, b }) => ({ a, b, transposeA: true, transposeB: false })));
+      return summed ?? matMul(tf.concat(terms.map((term) => term.a), 0), tf.concat(terms.map((term) => term.b), 0), true, false);
+    };
+    if (constantRows) {
+      const product = tf.customGrad(((weight: tf.Tensor2D, save: tf.GradSaveFunc) => {
+        save([rows]);
+        return {
+          value: matMul(rows, weight),
+          gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => operatorGradient(dy, saved[0] as tf.Tensor2D),
+        };
+      }) as unknown as Parameters<typeof tf.customGrad>[0]) as (weight: tf.Tensor2D) => tf.Tensor2D;
+      return product(operator);
+    }
     const product = tf.customGrad(((input: tf.Tensor2D, weight: tf.Tensor2D, save: tf.GradSaveFunc) => {
       save([input, weight]);
       return {
         value: matMul(input, weight),
         gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
           const [savedInput, savedWeight] = saved as [tf.Tensor2D, tf.Tensor2D];
-          const terms = [{ a: savedInput, b: dy }, ...this.pendingTerms];
-          this.pendingTerms = [];
-          const summed = sumOfProducts(terms.map(({ a, b }) => ({ a, b, transposeA: true, transposeB: false })));
-          const weightGradient = summed ?? matMul(tf.concat(terms.map((term) => term.a), 0), tf.concat(terms.map((term) => term.b), 0), true, false);
-          return [matMul(dy, savedWeight, false, true), weightGradient];
+          return [matMul(dy, savedWeight, false, true), operatorGradient(dy, savedInput)];
         },
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as (input: tf.Tensor2D, weight: tf.Tensor2D) => tf.Tensor2D;
@@ -237,12 +256,14 @@ export class SameConvolution {
   private leavingProduct(rows: tf.Tensor2D): tf.Tensor2D {
     const operator = this.transposedOperator();
     const product = tf.customGrad(((input: tf.Tensor2D, save: tf.GradSaveFunc) => {
-      save([input]);
+      // Tᵀ is saved, not read from the closure: the caller's tidy disposes it before the gradient runs.
+      save([input, operator]);
       return {
         value: matMul(input, operator, false, true),
         gradFunc: (dz: tf.Tensor2D, saved: tf.Tensor[]) => {
-          this.pendingTerms.push({ a: dz, b: saved[0] as tf.Tensor2D });
-          return matMul(dz, operator);
+          const [savedInput, savedOperator] = saved as [tf.Tensor2D, tf.Tensor2D];
+          this.pendingTerms.push({ a: dz, b: savedInput });
+          return matMul(dz, savedOperator);
         },
       };
     }) as unknown as Parameters<typeof tf.customGrad>[0]) as (input: tf.Tensor2D) => tf.Tensor2D;

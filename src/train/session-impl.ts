@@ -195,12 +195,12 @@ export async function createTrainingSession(
   options: SessionOptions = {},
 ): Promise<EbflowTrainingSession> {
   const resolved = resolveTrainingConfig(config);
-  try {
-    tf.backend();
-  } catch (error) {
+  // getBackend() reads the engine's choice without starting one: tf.backend() would start the
+  // wasm backend's asynchronous set-up, after which an uncaught error exits the process with status 7.
+  if (!tf.getBackend()) {
     throw new Error(
-      `training session: no tfjs backend is ready (${(error as Error).message.split('\n')[0]}); ` +
-        'await selectBackend() from this library (or tf.setBackend(name) and tf.ready()) before creating a session',
+      'training session: no tfjs backend is ready; await selectBackend() from this library ' +
+        '(or tf.setBackend(name) and tf.ready()) before creating a session',
     );
   }
   if (options.backend !== undefined && tf.getBackend() !== options.backend) {

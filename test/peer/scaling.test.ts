@@ -11,7 +11,7 @@ import { formatPeerScaling, peerScalingCsv, peerScalingFits } from '../../src/pe
 import type { CellComparison } from '../../src/peer/sweep.js';
 import { comparisonCell, peerReport } from './report-fixtures.js';
 
-/** A cell of side×side×channels with the given medians. */
+/** Builds a cell of side×side×channels with the given medians. */
 function cell(objective: 'ml' | 'dsm', side: number, channels: number, ours: number | null, peer1: number | null, peer2: number | null): CellComparison {
   return comparisonCell(objective, [side, side, channels], ours, peer1, peer2);
 }
@@ -46,18 +46,20 @@ describe('peer scaling fits', () => {
     assert.ok(best.exponent < best.interval[1]);
   });
 
-  it('fits only families with three sizes on that side, and keeps channel counts apart', () => {
+  it('fits only sides with three sizes, merges FC channel counts and averages equal D geometrically', () => {
     const cells = [
-      // Ours has three sizes, the peer only two (one run failed).
+      // D = 256 twice (16×16×1 and 8×32×1): ours 2 and 8 ms, whose geometric mean is 4.
       cell('dsm', 16, 1, 2, 3, null),
-      cell('dsm', 24, 1, 4, null, null),
-      cell('dsm', 32, 1, 8, 9, null),
-      // The same objective with three channels is another family, of two sizes only.
-      cell('dsm', 16, 3, 5, 6, 6),
-      cell('dsm', 32, 3, 9, 9, 9),
+      comparisonCell('dsm', [8, 32, 1], 8, null, null),
+      // D = 768 and 3072 with three channels: ours 12 and 48 ms, so ours grows exactly like D.
+      cell('dsm', 16, 3, 12, null, null),
+      cell('dsm', 32, 3, 48, 9, null),
     ];
     const fits = peerScalingFits(report(cells));
-    assert.deepEqual(fits.map((fit) => `${fit.side}/c${fit.channels}`), ['ours/c1']);
+    // The peer has two sizes on one thread and none on two, so only ours is fitted.
+    assert.deepEqual(fits.map((fit) => fit.side), ['ours']);
+    assert.deepEqual(fits[0]!.dimensions, [256, 768, 3072]);
+    assert.ok(Math.abs(fits[0]!.exponent - 1) < 1e-9, `exponent ${fits[0]!.exponent}`);
     assert.equal(fits[0]!.statedExponent, 2);
   });
 
@@ -71,9 +73,9 @@ describe('peer scaling fits', () => {
     const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-scaling-'));
     const paths = await writePeerReport(report(ML_CELLS), directory);
     assert.equal(await readFile(paths.scaling!, 'utf8'), peerScalingCsv(fits));
-    const single = await mkdtemp(join(tmpdir(), 'ebflow-peer-scaling-'));
-    const withoutFits = await writePeerReport(report(ML_CELLS.slice(0, 2)), single);
+    // A later run into the same folder without three sizes removes the earlier fits.
+    const withoutFits = await writePeerReport(report(ML_CELLS.slice(0, 2)), directory);
     assert.equal(withoutFits.scaling, undefined);
-    assert.equal(existsSync(join(single, 'peer-scaling.csv')), false);
+    assert.equal(existsSync(join(directory, 'peer-scaling.csv')), false);
   });
 });

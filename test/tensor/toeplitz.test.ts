@@ -134,26 +134,28 @@ describe('Toeplitz convolution', () => {
     if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
     const shape: [number, number, number] = [4, 4, 2];
     const random = new RandomStream(31);
-    const [paired, plain] = tf.tidy(() => {
+    const [paired, pairedConstant, plain] = tf.tidy(() => {
       const filter = tf.variable(gaussian(random, [3, 3, 2, 2])) as tf.Variable<tf.Rank.R4>;
       const x = gaussian(random, [3, ...shape]) as tf.Tensor4D;
       const v = gaussian(random, [3, ...shape]) as tf.Tensor4D;
       const weights = gaussian(random, [3, ...shape]);
       // The products an energy's derivatives with a direction use: one forward product of [x; v],
       // v constant in the filter. Then two adjoint products of rows that depend on the filter.
-      const loss = (pairGradients: boolean) => () => {
+      const loss = (pairGradients: boolean, constantInput = false) => () => {
         const convolution = new SameConvolution(filter as unknown as tf.Tensor4D, shape, { pairGradients });
-        const [y, tangent] = tf.split(convolution.apply(tf.concat([x, v], 0) as tf.Tensor4D), 2, 0);
+        const [y, tangent] = tf.split(convolution.apply(tf.concat([x, v], 0) as tf.Tensor4D, { constantInput }), 2, 0);
         const back = convolution.applyTranspose(tf.concat([tf.tanh(y), tf.mul(y, tangent)], 0) as tf.Tensor4D);
         const again = convolution.applyTranspose(tf.mul(back, tf.concat([weights, weights], 0)) as tf.Tensor4D);
         return tf.sum(tf.square(again)) as tf.Scalar;
       };
-      const gradientOf = (pairGradients: boolean) => tf.variableGrads(loss(pairGradients), [filter]).grads[filter.name].dataSync();
-      const result = [gradientOf(true), gradientOf(false)];
+      const gradientOf = (pairGradients: boolean, constantInput = false) =>
+        tf.variableGrads(loss(pairGradients, constantInput), [filter]).grads[filter.name].dataSync();
+      const result = [gradientOf(true), gradientOf(true, true), gradientOf(false)];
       filter.dispose();
       return result;
     });
     assert.ok(normRelativeError(paired, plain) < 1e-5, `relative error ${normRelativeError(paired, plain)}`);
+    assert.ok(normRelativeError(pairedConstant, plain) < 1e-5, `relative error ${normRelativeError(pairedConstant, plain)}`);
   });
 
   test('transposedToeplitz rejects even kernels and empty images', () => {
