@@ -139,7 +139,7 @@ async function runOnce(scenario: GateScenario, backendRequest: string | undefine
     process.stderr.write(`bench:baseline: run took ${run.durationSeconds.toFixed(1)} s\n`);
     return EXIT_WRITTEN;
   } catch (error) {
-    // A backend request that cannot be met names its value and fix; a stack trace would bury them.
+    // A backend request that cannot be met names its value and fix, which a stack trace would bury.
     const detail = error instanceof Error && error.name === 'BackendRequestError' ? error.message : (error as Error).stack ?? String(error);
     process.stderr.write(`bench:baseline: the run failed: ${detail}\n`);
     return EXIT_ERROR;

@@ -177,7 +177,7 @@ main().catch((error: unknown) => {
     process.exitCode = 2;
     return;
   }
-  // Anything else failed while running; the stack shows where (status 1).
+  // Anything else failed while running, and the stack shows where (status 1).
   console.error(error instanceof Error ? error.stack ?? error.message : String(error));
   process.exitCode = 1;
 });

@@ -51,7 +51,7 @@ export function machineKey(cpuModel: string): string {
   return key === '' ? 'unknown-cpu' : key;
 }
 
-/** The CPU model this process runs on, as the gate records it (`os.cpus()[0].model`). */
+/** Returns the CPU model this process runs on, as the gate records it (`os.cpus()[0].model`). */
 export function currentCpuModel(): string {
   const cpus = os.cpus();
   return cpus.length > 0 ? cpus[0].model.trim() : 'unknown';
@@ -70,8 +70,8 @@ export function sharedBaselinePath(scenarioName: string, root = '.'): string {
 /**
  * Returns the baseline `bench:check` compares with when none is named: the one recorded on this
  * CPU model when it exists, else the shared one. Timing ratios between objectives differ between
- * CPU models (a small ML step took ×1.49 the units on an Intel Xeon that it took on an AMD EPYC,
- * with the same code), so a baseline from the same model is the fair yardstick.
+ * CPU models: with the same code, a small ML step took ×1.49 the units on an Intel Xeon that it
+ * took on an AMD EPYC. So a baseline from the same model is the fair yardstick.
  */
 export function defaultBaselinePath(scenarioName: string, root = '.', cpuModel = currentCpuModel()): string {
   const own = machineBaselinePath(scenarioName, cpuModel, root);

@@ -129,7 +129,7 @@ export interface ComparabilityCheck {
  * Another CPU model is not comparable because calibration removes differences in speed but not
  * in how a CPU favours one kind of work. With the same code, on a 2-vCPU Intel Xeon against a
  * baseline from an AMD EPYC, the ML steps at D = 400 and 784 took ×1.41 and ×1.28 the units, and
- * the check failed twice in a row.
+ * the check failed.
  */
 export function comparabilityProblems(baseline: GateBaseline, current: ComparabilityCheck): string[] {
   const problems: string[] = [];

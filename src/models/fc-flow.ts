@@ -13,10 +13,10 @@ import { DenseLayer } from '../layers/dense.js';
 import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluStage } from '../layers/smooth-leaky-relu.js';
 import type { RandomStream } from '../random/stream.js';
-import { addBias, matMul } from '../tensor/matmul.js';
+import { addBias, matMul, sumOfTransposedProducts } from '../tensor/matmul.js';
 import { halfSquaredRowNorms } from '../tensor/row-norms.js';
 import { combineShiftedGradient, expandShiftedRows } from '../tensor/shifted-rows.js';
-import { sumOfProducts, wasmBlasKernelInstalled } from '../tensor/wasm-blas-kernel.js';
+import { wasmBlasKernelInstalled } from '../tensor/wasm-blas-kernel.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
 import {
   LOG_TWO_PI,
@@ -340,11 +340,10 @@ class WeightProducts {
     const pending = this.pendingBackward;
     if (pending === null) return matMul(dy, rows, true, false);
     this.pendingBackward = null;
-    const summed = sumOfProducts([
-      { a: dy, b: rows, transposeA: true, transposeB: false },
-      { a: pending.rows, b: pending.dy, transposeA: true, transposeB: false },
+    return sumOfTransposedProducts([
+      { a: dy, b: rows },
+      { a: pending.rows, b: pending.dy },
     ]);
-    return summed ?? matMul(tf.concat([dy, pending.rows], 0), tf.concat([rows, pending.dy], 0), true, false);
   }
 
   /**

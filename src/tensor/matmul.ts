@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import './register-gradients.js';
-import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
+import { sumOfProducts, wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
 
 /** a·b for untransposed 2-D operands, with a gradient defined through `matMul`. */
 const plainMatMul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
@@ -79,6 +79,19 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
     const right = transposeB ? tf.transpose(b2) : b2;
     return plainMatMul(left, right);
   });
+}
+
+/**
+ * Returns Σ_i a_iᵀ·b_i for 2-D tensors a_i [n_i, m] and b_i [n_i, k], shape [m, k]: one OpenBLAS
+ * output with β = 1 for every further term (`sumOfProducts`), or else the single product
+ * [a_1; a_2; …]ᵀ·[b_1; b_2; …]. Either way no m×k tensor is added. Not differentiable when
+ * OpenBLAS computes it. 2·(Σ n_i)·m·k operations.
+ */
+export function sumOfTransposedProducts(terms: ReadonlyArray<{ a: tf.Tensor2D; b: tf.Tensor2D }>): tf.Tensor2D {
+  const summed = sumOfProducts(terms.map(({ a, b }) => ({ a, b, transposeA: true, transposeB: false })));
+  if (summed !== null) return summed;
+  if (terms.length === 1) return matMul(terms[0].a, terms[0].b, true, false);
+  return matMul(tf.concat(terms.map((term) => term.a), 0), tf.concat(terms.map((term) => term.b), 0), true, false);
 }
 
 /**

@@ -14,8 +14,8 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { conv2dSame, conv2dSameTranspose } from './conv.js';
 import { logAbsDet } from './linalg.js';
-import { matMul } from './matmul.js';
-import { sumOfProducts, wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
+import { matMul, sumOfTransposedProducts } from './matmul.js';
+import { wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
 import { offsetOf, wasmKernels, wasmKernelsAvailable } from './wasm-memory.js';
 
 /**
@@ -175,7 +175,7 @@ export class SameConvolution {
    * Tᵀ a single gradient: each `applyTranspose` leaves its term of ∂L/∂Tᵀ to the first `apply`,
    * whose gradient runs last in reverse mode (it was recorded first) and adds all terms into one
    * D×D output with OpenBLAS (β = 1). Autodiff would instead add one D×D gradient per product:
-   * the MNIST CNN's six D = 784 additions took 0.3–0.6 ms each in a DSM step. Later `apply` calls
+   * the MNIST CNN's six D = 784 additions took about 0.6 ms each in a profiled DSM step. Later `apply` calls
    * keep their own gradient. Use it for one backward pass of an energy's derivatives. The first
    * `apply` must lie on the path to the loss. The rows of every `applyTranspose` must depend on
    * the parameters, as the back-propagated gradients of an energy do: tfjs skips the gradient of
@@ -216,15 +216,14 @@ export class SameConvolution {
   }
 
   /**
-   * R·Tᵀ with Tᵀ as an input; its gradient in Tᵀ is Rᵀ·dy plus every pending term, one OpenBLAS
-   * output. With `constantRows`, R is not an input, so no gradient in R is computed.
+   * Returns R·Tᵀ with Tᵀ as an input. Its gradient in Tᵀ is Rᵀ·dy plus every pending term, in one
+   * OpenBLAS output. With `constantRows`, R is not an input, so no gradient in R is computed.
    */
   private anchorProduct(rows: tf.Tensor2D, operator: tf.Tensor2D, constantRows: boolean): tf.Tensor2D {
     const operatorGradient = (dy: tf.Tensor2D, savedRows: tf.Tensor2D): tf.Tensor2D => {
       const terms = [{ a: savedRows, b: dy }, ...this.pendingTerms];
       this.pendingTerms = [];
-      const summed = sumOfProducts(terms.map(({ a, b }) => ({ a, b, transposeA: true, transposeB: false })));
-      return summed ?? matMul(tf.concat(terms.map((term) => term.a), 0), tf.concat(terms.map((term) => term.b), 0), true, false);
+      return sumOfTransposedProducts(terms);
     };
     if (constantRows) {
       const product = tf.customGrad(((weight: tf.Tensor2D, save: tf.GradSaveFunc) => {
@@ -250,8 +249,8 @@ export class SameConvolution {
   }
 
   /**
-   * S·T with Tᵀ held as a constant. Its gradient in S, dz·Tᵀ, is returned; its term of ∂L/∂Tᵀ,
-   * dzᵀ·S, is left for the first apply.
+   * Returns S·T with Tᵀ held as a constant. Its gradient returns dz·Tᵀ for S and leaves the term
+   * dzᵀ·S of ∂L/∂Tᵀ for the first apply.
    */
   private leavingProduct(rows: tf.Tensor2D): tf.Tensor2D {
     const operator = this.transposedOperator();

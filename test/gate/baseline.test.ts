@@ -86,7 +86,7 @@ test('baseline file round trip and errors', () => {
   }
 });
 
-test('machineKey turns a CPU model into a file-name part', () => {
+test('machineKey file-name forms', () => {
   assert.equal(machineKey('Intel(R) Xeon(R) Processor'), 'intel-r-xeon-r-processor');
   assert.equal(machineKey('  AMD EPYC 7B13 64-Core Processor '), 'amd-epyc-7b13-64-core-processor');
   assert.equal(machineKey('Apple M2'), 'apple-m2');
@@ -94,7 +94,7 @@ test('machineKey turns a CPU model into a file-name part', () => {
   assert.equal(machineKey('???'), 'unknown-cpu');
 });
 
-test('defaultBaselinePath prefers the baseline of this CPU model and falls back to the shared one', () => {
+test('defaultBaselinePath: own model, then shared', () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'gate-baseline-path-'));
   try {
     const shared = sharedBaselinePath('gate', root);
@@ -113,7 +113,7 @@ test('defaultBaselinePath prefers the baseline of this CPU model and falls back 
   }
 });
 
-test('the baseline summary warns about cells whose runs spread as far as their threshold', () => {
+test('baseline summary warns on wide spread', () => {
   const scenario = makeScenario();
   // Run 2 is ×1.3 slower in one cell only: above its ×1.25 threshold.
   const runs = [1, 2, 3].map((seed) => makeRun(scenario, { seed, noise: 0.01, factors: seed === 2 ? { 'fc/D784/ssm': 1.3 } : {} }));

@@ -24,7 +24,7 @@ const power = (side: number, exponent: number, scale = 1e-4): number => scale * 
 const ML_CELLS = SIDES.map((side) => cell('ml', side, 1, power(side, 2), power(side, 3, 1e-6), power(side, 2.5, 2e-5)));
 
 describe('peer scaling fits', () => {
-  it('recovers the exponent of each side, ours first', () => {
+  it('exact power laws per side', () => {
     const fits = peerScalingFits(report(ML_CELLS));
     assert.deepEqual(fits.map((fit) => fit.side), ['ours', 'pytorch best', 'pytorch 1t', 'pytorch 2t']);
     const bySide = new Map(fits.map((fit) => [fit.side, fit]));
@@ -37,7 +37,7 @@ describe('peer scaling fits', () => {
     assert.equal(bySide.get('ours')!.statedExponent, 3);
   });
 
-  it('takes the better peer figure per cell, so its exponent lies between the thread counts', () => {
+  it('best peer series mixes thread counts', () => {
     const best = peerScalingFits(report(ML_CELLS)).find((fit) => fit.side === 'pytorch best')!;
     // 1 thread is faster at D = 256, 2 threads from D = 576 on (they cross at D = 400).
     assert.ok(best.exponent > 2.5, `exponent ${best.exponent}`);
@@ -46,7 +46,7 @@ describe('peer scaling fits', () => {
     assert.ok(best.exponent < best.interval[1]);
   });
 
-  it('fits only sides with three sizes, merges FC channel counts and averages equal D geometrically', () => {
+  it('sparse sides, FC channels and duplicate D', () => {
     const cells = [
       // D = 256 twice (16×16×1 and 8×32×1): ours 2 and 8 ms, whose geometric mean is 4.
       cell('dsm', 16, 1, 2, 3, null),
@@ -63,7 +63,7 @@ describe('peer scaling fits', () => {
     assert.equal(fits[0]!.statedExponent, 2);
   });
 
-  it('writes peer-scaling.csv with the fits and prints one line per fit', async () => {
+  it('CSV, terminal lines and stale file', async () => {
     const fits = peerScalingFits(report(ML_CELLS));
     const lines = peerScalingCsv(fits).trim().split('\n');
     assert.equal(lines[0], 'arch,objective,channels,L,batch,side,D_values,exponent,exponent_ci_low,exponent_ci_high,stated_exponent');

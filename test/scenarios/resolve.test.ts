@@ -303,7 +303,7 @@ describe('cellIdOf', () => {
 });
 
 describe('loadScenario with malformed JSON', () => {
-  it('names the parser message, line and column in full', () => {
+  it('keeps position, line and column', () => {
     const folder = mkdtempSync(join(tmpdir(), 'ebflow-scenario-json-'));
     try {
       const file = join(folder, 'truncated.json');

@@ -332,7 +332,7 @@ if (c[0] !== n) throw new Error('wrong product ' + c[0]);`;
     }
   });
 
-  test('threads per call: one below the operation cut, all above it, results right in both', (t) => {
+  test('threads per call around the cut', (t) => {
     const script = `import { loadNativeBlas, nativeBlas, SINGLE_THREAD_BELOW_OPERATIONS } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
 const status = await loadNativeBlas();
 if (status.state !== 'loaded') { console.log(JSON.stringify({ state: status.state })); process.exit(0); }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const SESSION_MODULE = fileURLToPath(new URL('../../src/train/session-impl.js', import.meta.url));
 const CONFIG_MODULE = fileURLToPath(new URL('../../src/train/config.js', import.meta.url));
 
-test('creating a session before any backend is ready names selectBackend as the fix', () => {
+test('session before backend names selectBackend', () => {
   // A fresh process, because every other spec has already selected a backend in this one.
   const script = `import { createTrainingSession } from ${JSON.stringify(SESSION_MODULE)};
 import { resolveTrainingConfig } from ${JSON.stringify(CONFIG_MODULE)};
