@@ -209,6 +209,24 @@ forEachBackend((backend) => {
     });
   }
 
+  // Rows of 12 values are three vectors: the fused kernel's pair loop, then its leftover vector.
+  // 4,800 inputs from −90 to 90 reach every range-reduction step k of e^−|h| down to the clamp.
+  it('SLR stage dense sweep matches float64', () => {
+    const count = 4800;
+    const inputs = Array.from({ length: count }, (_, i) => -90 + (180 * i) / (count - 1));
+    const h = tf.tensor2d(inputs, [count / 12, 12]);
+    const stage = smoothLeakyReluStage(h, 0.3, false, { derivatives: true, curvature: true });
+    const reference = inputs.map((value) => stageReference(value, false));
+    assert.equal(firstMismatch(stage.y.dataSync(), reference.map((r) => r.y), backend.elementwise, 'y'), null);
+    assert.equal(firstMismatch(stage.slope!.dataSync(), reference.map((r) => r.slope), backend.elementwise, 'f′'), null);
+    assert.equal(firstMismatch(stage.curvatureRatio!.dataSync(), reference.map((r) => r.ratio), backend.elementwise, 'f″/f′'), null);
+    const rowSums = Array.from({ length: count / 12 }, (_, row) =>
+      reference.slice(row * 12, row * 12 + 12).reduce((sum, r) => sum + r.logSlope, 0),
+    );
+    assert.equal(firstMismatch(stage.rowLogSlope.dataSync(), rowSums, backend.elementwise, 'Σ ln f′'), null);
+    tf.dispose([h, stage.y, stage.rowLogSlope, stage.slope!, stage.curvatureRatio!, stage.logSlopeCurvature!]);
+  });
+
   it('SLR stage without derivatives returns y and the row sums only', () => {
     const h = tf.tensor2d(STAGE_INPUTS, [4, 4]);
     const stage = smoothLeakyReluStage(h, 0.3, false, { derivatives: false, curvature: false });
