@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+import { squeezeImage, canUseSqueezeKernels, unsqueezeImage } from '../tensor/squeeze.js';
 import type { FlowLayer, LayerForward } from './layer.js';
 
 export class SqueezeLayer implements FlowLayer {
@@ -28,10 +29,12 @@ export class SqueezeLayer implements FlowLayer {
 
   /**
    * Maps x [B, H, W, C] to [B, H/2, W/2, 4C] with PyTorch's channel order; logDet is null because
-   * the Jacobian is constant. H and W must be even. O(B·D) memory moves, no arithmetic.
+   * the Jacobian is constant. H and W must be even. O(B·D) memory moves, no arithmetic: one pass
+   * of a WebAssembly kernel on the wasm backend (`tensor/squeeze.ts`), a 6-D transpose elsewhere.
    */
   forward(x: tf.Tensor): LayerForward {
     const [batch, height, width, channels] = this.checkInput(x, 'forward');
+    if (canUseSqueezeKernels(x)) return { y: squeezeImage(x as tf.Tensor4D), logDet: null };
     const y = tf.tidy(() => {
       // Axes after the reshape: b, h, dh, w, dw, c. Moving them to b, h, w, c, dh, dw and merging
       // the last three gives channel index c·4 + dh·2 + dw.
@@ -50,6 +53,7 @@ export class SqueezeLayer implements FlowLayer {
           `received shape [${y.shape}]`,
       );
     }
+    if (canUseSqueezeKernels(y)) return unsqueezeImage(y as tf.Tensor4D);
     const [batch, height, width, squeezedChannels] = y.shape as [number, number, number, number];
     const channels = squeezedChannels / 4;
     return tf.tidy(() => {

@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import './register-gradients.js';
 import { sumOfProducts, wasmBlasKernelInstalled } from './wasm-blas-kernel.js';
+import { offsetOf, wasmKernels } from './wasm-memory.js';
 
 /** a·b for untransposed 2-D operands, with a gradient defined through `matMul`. */
 const plainMatMul = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
@@ -94,12 +95,40 @@ export function sumOfTransposedProducts(terms: ReadonlyArray<{ a: tf.Tensor2D; b
   return matMul(tf.concat(terms.map((term) => term.a), 0), tf.concat(terms.map((term) => term.b), 0), true, false);
 }
 
+/** The export of kernels/broadcast.wat; tensors are byte offsets into the wasm heap. */
+interface BroadcastKernels {
+  add_periodic(x: number, pattern: number, out: number, count: number, period: number): void;
+}
+
+/**
+ * Returns x + b for float32 x [..., C] and b [C] on the wasm backend, in one SIMD pass of
+ * `kernels/broadcast.wat`. The backend's own broadcast add computes an index per element: 1.41 ms
+ * for [100, 32, 32, 3] + [3] on a 2-vCPU AMD EPYC, against 0.08 ms here. O(N·C) for N rows of
+ * C values, plus a tile of b to lcm(C, 4) values.
+ */
+function addPeriodic(x: tf.Tensor, bias: tf.Tensor1D): tf.Tensor {
+  const caller = 'addBias';
+  const channels = bias.shape[0];
+  const period = channels % 4 === 0 ? channels : (channels * 4) / greatestCommonDivisor(channels, 4);
+  return tf.tidy(() => {
+    const pattern = period === channels ? bias : tf.tile(bias, [period / channels]);
+    const { backend, kernels } = wasmKernels<BroadcastKernels>('broadcast.wasm', caller);
+    const out = backend.makeOutput(x.shape, 'float32');
+    kernels.add_periodic(offsetOf(backend, x, caller), offsetOf(backend, pattern, caller), offsetOf(backend, out, caller), x.size, period);
+    return tf.engine().makeTensorFromTensorInfo(out);
+  });
+}
+
+function greatestCommonDivisor(a: number, b: number): number {
+  return b === 0 ? a : greatestCommonDivisor(b, a % b);
+}
+
 /**
  * Returns x + b for x [..., C] and a bias b [C]. When OpenBLAS computes the wasm backend's
  * products, the bias gradient is the column sums of dy [N, C] as the product [1×N]·[N×C], and the
  * result is then differentiable once. The wasm backend's own sum over leading axes goes through
- * a transpose (about 0.4 ms for [300, 784] in a profile). Otherwise it is `tf.add`,
- * differentiable to any order. O(N·C).
+ * a transpose (about 0.4 ms for [300, 784] in a profile), and the sum itself is `addPeriodic`.
+ * Otherwise it is `tf.add`, differentiable to any order. O(N·C).
  */
 export function addBias(x: tf.Tensor, bias: tf.Tensor1D): tf.Tensor {
   const channels = bias.shape[0];
@@ -109,7 +138,8 @@ export function addBias(x: tf.Tensor, bias: tf.Tensor1D): tf.Tensor {
   if (!(wasmBlasKernelInstalled() && tf.getBackend() === 'wasm')) return tf.add(x, bias);
   const rows = x.size / channels;
   const withBias = tf.customGrad(((input: tf.Tensor, b: tf.Tensor1D) => ({
-    value: tf.add(input, b),
+    // The backend's own add is faster for one channel, a scalar broadcast (0.02 against 0.04 ms for [100, 28, 28, 1]).
+    value: channels > 1 && input.dtype === 'float32' && b.dtype === 'float32' ? addPeriodic(input, b) : tf.add(input, b),
     gradFunc: (dy: tf.Tensor) => {
       const sums = tf.matMul(tf.ones([1, rows]), tf.reshape(dy, [rows, channels]));
       return [dy, tf.reshape(sums, [channels])];

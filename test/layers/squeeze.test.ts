@@ -50,6 +50,32 @@ forEachBackend((backend) => {
     tf.dispose([nhwc, y]);
   });
 
+  // One channel and three take the kernel's value-by-value path, 4 and 8 its 4×4 transposes.
+  for (const channels of [1, 3, 4, 8]) {
+    test(`squeeze, inverse and gradient with ${channels} channels`, () => {
+      const [batch, height, width] = [2, 4, 6];
+      const nhwc = tf.randomNormal([batch, height, width, channels], 0, 1, 'float32', 10 + channels);
+      const layer = new SqueezeLayer();
+      const { y } = layer.forward(nhwc);
+      const outputNchw = tf.tidy(() => tf.transpose(y, [0, 3, 1, 2]).dataSync());
+      const inputNchw = tf.tidy(() => tf.transpose(nhwc, [0, 3, 1, 2]).dataSync());
+      const expected = referenceSqueezeNchw(inputNchw, batch, channels, height, width);
+      assert.deepEqual(Array.from(outputNchw), Array.from(expected, Math.fround));
+
+      const restored = layer.inverse(y);
+      assert.deepEqual(Array.from(restored.dataSync()), Array.from(nhwc.dataSync()));
+
+      // The gradient of Σ w⊙squeeze(x) is the inverse permutation of w, and the other way round.
+      const weights = tf.randomNormal(y.shape, 0, 1, 'float32', 20 + channels);
+      const forwardGradient = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(layer.forward(x).y, weights)))(nhwc);
+      const inverseGradient = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(layer.inverse(v), nhwc)))(y);
+      const unsqueezedWeights = layer.inverse(weights);
+      assert.deepEqual(Array.from(forwardGradient.dataSync()), Array.from(unsqueezedWeights.dataSync()));
+      assert.deepEqual(Array.from(inverseGradient.dataSync()), Array.from(y.dataSync()));
+      tf.dispose([nhwc, y, restored, weights, forwardGradient, inverseGradient, unsqueezedWeights]);
+    });
+  }
+
   test('squeeze differs from TensorFlow order by a channel permutation', () => {
     const channels = 2;
     const x = tf.randomNormal([1, 4, 2, channels], 0, 1, 'float32', 9);

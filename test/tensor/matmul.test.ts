@@ -143,4 +143,16 @@ forEachBackend((backend) => {
     assert.throws(() => addBias(x, wrongBias), /last axis of x \[3,4,5,6\] must have the bias's 5 entries/);
     tf.dispose([x, bias, upstream, wrongBias, ...ours, ...reference]);
   });
+
+  // Seven rows leave a partial period of the tiled bias whenever C is not a multiple of 4.
+  for (const channels of [1, 3, 4, 5, 12]) {
+    test(`addBias equals tf.add, ${channels} channels`, () => {
+      const random = new RandomStream(22 + channels);
+      const x = tf.tensor2d(random.normalArray(7 * channels), [7, channels]);
+      const bias = tf.tensor1d(random.normalArray(channels));
+      const [ours, reference] = tf.tidy(() => [addBias(x, bias).dataSync(), tf.add(x, bias).dataSync()]);
+      assert.deepEqual(Array.from(ours), Array.from(reference));
+      tf.dispose([x, bias]);
+    });
+  }
 });
