@@ -30,7 +30,8 @@ export class SqueezeLayer implements FlowLayer {
   /**
    * Maps x [B, H, W, C] to [B, H/2, W/2, 4C] with PyTorch's channel order; logDet is null because
    * the Jacobian is constant. H and W must be even. O(B·D) memory moves, no arithmetic: one pass
-   * of a WebAssembly kernel on the wasm backend (`tensor/squeeze.ts`), a 6-D transpose elsewhere.
+   * of a WebAssembly kernel for float32 input on the wasm backend (`tensor/squeeze.ts`), a 6-D
+   * transpose otherwise.
    */
   forward(x: tf.Tensor): LayerForward {
     const [batch, height, width, channels] = this.checkInput(x, 'forward');

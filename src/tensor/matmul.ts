@@ -113,8 +113,10 @@ function addPeriodic(x: tf.Tensor, bias: tf.Tensor1D): tf.Tensor {
   return tf.tidy(() => {
     const pattern = period === channels ? bias : tf.tile(bias, [period / channels]);
     const { backend, kernels } = wasmKernels<BroadcastKernels>('broadcast.wasm', caller);
+    // The inputs' offsets first: they throw for a disposed input before any output is allocated.
+    const [input, repeated] = [offsetOf(backend, x, caller), offsetOf(backend, pattern, caller)];
     const out = backend.makeOutput(x.shape, 'float32');
-    kernels.add_periodic(offsetOf(backend, x, caller), offsetOf(backend, pattern, caller), offsetOf(backend, out, caller), x.size, period);
+    kernels.add_periodic(input, repeated, offsetOf(backend, out, caller), x.size, period);
     return tf.engine().makeTensorFromTensorInfo(out);
   });
 }
@@ -127,20 +129,24 @@ function greatestCommonDivisor(a: number, b: number): number {
  * Returns x + b for x [..., C] and a bias b [C]. When OpenBLAS computes the wasm backend's
  * products, the bias gradient is the column sums of dy [N, C] as the product [1×N]·[N×C], and the
  * result is then differentiable once. The wasm backend's own sum over leading axes goes through
- * a transpose (about 0.4 ms for [300, 784] in a profile), and the sum itself is `addPeriodic`.
- * Otherwise it is `tf.add`, differentiable to any order. O(N·C).
+ * a transpose (about 0.4 ms for [300, 784] in a profile), and x + b itself is `addPeriodic` for
+ * float32 operands and C > 1. Otherwise it is `tf.add`, differentiable to any order. O(N·C).
  */
 export function addBias(x: tf.Tensor, bias: tf.Tensor1D): tf.Tensor {
   const channels = bias.shape[0];
   if (x.shape[x.rank - 1] !== channels) {
     throw new Error(`addBias: the last axis of x [${x.shape}] must have the bias's ${channels} entries; pass a bias per channel.`);
   }
-  if (!(wasmBlasKernelInstalled() && tf.getBackend() === 'wasm')) return tf.add(x, bias);
-  const rows = x.size / channels;
+  const onBlas = wasmBlasKernelInstalled() && tf.getBackend() === 'wasm';
+  const rows = x.size === 0 ? 0 : x.size / channels;
+  // With no rows, tfjs 4.22's wasm backend leaves the bias gradient of tf.add unwritten (and the
+  // product below would have k = 0), so that case takes the custom gradient on every backend.
+  if (!onBlas && rows > 0) return tf.add(x, bias);
   const withBias = tf.customGrad(((input: tf.Tensor, b: tf.Tensor1D) => ({
     // The backend's own add is faster for one channel, a scalar broadcast (0.02 against 0.04 ms for [100, 28, 28, 1]).
-    value: channels > 1 && input.dtype === 'float32' && b.dtype === 'float32' ? addPeriodic(input, b) : tf.add(input, b),
+    value: onBlas && channels > 1 && input.dtype === 'float32' && b.dtype === 'float32' ? addPeriodic(input, b) : tf.add(input, b),
     gradFunc: (dy: tf.Tensor) => {
+      if (rows === 0) return [dy, tf.zeros([channels])];
       const sums = tf.matMul(tf.ones([1, rows]), tf.reshape(dy, [rows, channels]));
       return [dy, tf.reshape(sums, [channels])];
     },

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { offsetOf, wasmKernels, wasmKernelsAvailable } from './wasm-memory.js';
 
-/** The exports of squeeze.wasm; tensors are byte offsets, sizes those of the squeezed tensor. */
+/** The exports of squeeze.wasm; tensors are byte offsets, height and width the squeezed tensor's, channels the image's. */
 interface SqueezeKernels {
   squeeze(image: number, squeezed: number, batch: number, height: number, width: number, channels: number): void;
   unsqueeze(squeezed: number, image: number, batch: number, height: number, width: number, channels: number): void;
@@ -23,8 +23,10 @@ export function canUseSqueezeKernels(x: tf.Tensor): boolean {
 function run(x: tf.Tensor, outputShape: number[], direction: keyof SqueezeKernels, caller: string): tf.Tensor {
   const [batch, height, width, channels] = direction === 'squeeze' ? outputShape : x.shape;
   const { backend, kernels } = wasmKernels<SqueezeKernels>('squeeze.wasm', caller);
+  // The input's offset first: it throws for a disposed input before any output is allocated.
+  const input = offsetOf(backend, x, caller);
   const out = backend.makeOutput(outputShape, 'float32');
-  kernels[direction](offsetOf(backend, x, caller), offsetOf(backend, out, caller), batch, height, width, channels / 4);
+  kernels[direction](input, offsetOf(backend, out, caller), batch, height, width, channels / 4);
   return tf.engine().makeTensorFromTensorInfo(out);
 }
 

@@ -144,7 +144,17 @@ forEachBackend((backend) => {
     tf.dispose([x, bias, upstream, wrongBias, ...ours, ...reference]);
   });
 
-  // Seven rows leave a partial period of the tiled bias whenever C is not a multiple of 4.
+  test('addBias bias gradient is zero without rows', () => {
+    const x = tf.zeros([0, 3]);
+    const bias = tf.tensor1d([1, 2, 3]);
+    const [inputGradient, biasGradient] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(addBias(a, b as tf.Tensor1D)) as tf.Scalar)([x, bias]);
+    assert.deepEqual(inputGradient.shape, [0, 3]);
+    assert.deepEqual(Array.from(biasGradient.dataSync()), [0, 0, 0]);
+    tf.dispose([x, bias, inputGradient, biasGradient]);
+  });
+
+  // On wasm with OpenBLAS, C > 1 runs the bias kernel, and seven rows leave a partial period of
+  // the tiled bias whenever C is not a multiple of 4. Elsewhere addBias is tf.add itself.
   for (const channels of [1, 3, 4, 5, 12]) {
     test(`addBias equals tf.add, ${channels} channels`, () => {
       const random = new RandomStream(22 + channels);

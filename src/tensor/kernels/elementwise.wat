@@ -11,9 +11,9 @@
 ;;
 ;; exp and log are the single-precision Cephes approximations (range reduction, then a
 ;; polynomial), vectorised; their error is a few float32 ulps, which the tests bound against
-;; float64. Their clamps use f32x4.pmax, one x86 instruction, where f32x4.max's NaN and
-;; signed-zero rules cost V8 a sequence of them on the dependency chain; a NaN lane stays NaN
-;; either way. On a 2-vCPU AMD EPYC these changes, Estrin's scheme for the polynomials and two
+;; float64. exp's clamp and softplus's max(x, 0) use f32x4.pmax, one x86 instruction, where
+;; f32x4.max's NaN and signed-zero rules cost V8 a sequence of them on the dependency chain; a
+;; NaN lane stays NaN either way. On a 2-vCPU AMD EPYC these changes, Estrin's scheme for the polynomials and two
 ;; vectors per iteration took the forward kernel from 7.4 to 5.5 ns per value ([300, 784], y only).
 ;;
 ;; Compiled to elementwise.wasm by scripts/build-wasm.mjs during `npm run build`.
@@ -89,16 +89,6 @@
       (v128.bitselect (f32x4.splat (f32.const 1)) (local.get $t) (f32x4.ge (local.get $x) (f32x4.splat (f32.const 0))))
       (f32x4.add (f32x4.splat (f32.const 1)) (local.get $t))))
 
-  ;; Writes, for each of `rows` rows of `rowSize` values x:
-  ;;   y = f(x), and when their pointers are not 0, slope = f′, ratio = f″/f′,
-  ;;   logCurvature = f‴/f′ − (f″/f′)² and sigma = σ(x) (for `backward`); and
-  ;;   rowLog[row] = Σ ln f′ over the row (float32).
-  ;; softplus(x) = max(x, 0) + ln(1 + t) with t = e^−|x|, where ln(1 + t) is corrected by
-  ;; ((u − 1) − t)/u for u = 1 + t, so it keeps its accuracy for small t. σ and the correction
-  ;; share one reciprocal 1/u.
-  ;; Σ ln f′ takes one logarithm per four vectors, of the lane-wise product of their f′: each f′
-  ;; lies in (α, 1), or (1 + α, 2) with the residual, so a product of four stays far from
-  ;; float32's underflow and overflow, and its rounding error (a few ulps) is that of the sum.
   ;; One vector of `forward` at byte offset $offset: stores y and the wanted terms, returns f′.
   (func $forwardVector
     (param $x v128) (param $offset i32) (param $y i32) (param $slope i32) (param $ratio i32) (param $logCurvature i32) (param $sigma i32)
@@ -140,6 +130,16 @@
                 (f32x4.mul (local.get $q) (local.get $q))))))))
     (local.get $f1))
 
+  ;; Writes, for each of `rows` rows of `rowSize` values x:
+  ;;   y = f(x), and when their pointers are not 0, slope = f′, ratio = f″/f′,
+  ;;   logCurvature = f‴/f′ − (f″/f′)² and sigma = σ(x) (for `backward`); and
+  ;;   rowLog[row] = Σ ln f′ over the row (float32).
+  ;; softplus(x) = max(x, 0) + ln(1 + t) with t = e^−|x|, where ln(1 + t) is corrected by
+  ;; ((u − 1) − t)/u for u = 1 + t, so it keeps its accuracy for small t. σ and the correction
+  ;; share one reciprocal 1/u.
+  ;; Σ ln f′ takes one logarithm per four vectors, of the lane-wise product of their f′: each f′
+  ;; lies in (α, 1), or (1 + α, 2) with the residual, so a product of four stays far from
+  ;; float32's underflow and overflow, and its rounding error (a few ulps) is that of the sum.
   (func (export "forward")
     (param $input i32) (param $y i32) (param $slope i32) (param $ratio i32) (param $logCurvature i32) (param $sigma i32) (param $rowLog i32)
     (param $rows i32) (param $rowSize i32) (param $a f32) (param $c f32)
