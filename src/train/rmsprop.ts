@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { fusedUpdateAvailable, rmsPropUpdate } from '../tensor/fused-update.js';
+import { fusedUpdateAvailable, rmsPropUpdate, type RmsPropStep } from '../tensor/fused-update.js';
 
 export interface RmsPropOptions {
   learningRate: number;
@@ -86,30 +86,10 @@ export class RmsProp {
    * about ten element-wise ops per parameter elsewhere.
    */
   apply(gradients: readonly tf.Tensor[], gradientScale = 1): void {
-    if (gradients.length !== this.variables.length) {
-      throw new RangeError(
-        `RMSprop: received ${gradients.length} gradients for ${this.variables.length} variables; pass one gradient per variable, in variable order`,
-      );
-    }
-    // Check every shape first, so a bad call leaves every variable untouched.
-    gradients.forEach((gradient, i) => {
-      if (!tf.util.arraysEqual(gradient.shape, this.variables[i].shape)) {
-        throw new RangeError(
-          `RMSprop: gradient ${i} has shape [${gradient.shape}] but variable ${this.variables[i].name} has shape [${this.variables[i].shape}]`,
-        );
-      }
-    });
-    checkNonNegativeFinite('learningRate', this.learningRate);
-    checkNonNegativeFinite('gradientScale', gradientScale);
-    if (this.implementation === 'auto' && fusedUpdateAvailable()) {
+    this.checkCall(gradients, gradientScale);
+    if (this.fused(gradients)) {
       this.variables.forEach((parameter, i) => {
-        const next = rmsPropUpdate(parameter, gradients[i], this.squareAverages[i], {
-          gradientScale,
-          weightDecay: this.weightDecay,
-          rho: this.rho,
-          learningRate: this.learningRate,
-          epsilon: this.epsilon,
-        });
+        const next = rmsPropUpdate(parameter, gradients[i], this.squareAverages[i], this.stepScalars(gradientScale));
         this.squareAverages[i].assign(next.average);
         parameter.assign(next.parameter);
         tf.dispose([next.average, next.parameter]);
@@ -136,6 +116,65 @@ export class RmsProp {
       }
     });
     this.updates += 1;
+  }
+
+  /**
+   * Computes the update of every variable with gradient scale 1 and, in the same pass, the
+   * global gradient norm √(Σ‖g_i‖²) that `globalNorm` returns, to the bit. Applies the update
+   * only when `accept(norm)` is true; otherwise every variable and average keeps its value.
+   * Returns the norm and whether the update was applied, or null off the fused path (another
+   * backend, tensor-op implementation, non-float32 gradients), where the caller computes the
+   * norm and calls `apply`. Saves the norm's own read of the gradients: for the FC model at
+   * D = 784, `globalNorm` and `apply` took 1.30–1.40 ms, this 1.02–1.08 ms (2-vCPU AMD EPYC).
+   * O(P), and 2P more values held until the decision.
+   */
+  applyWithNorm(gradients: readonly tf.Tensor[], accept: (norm: number) => boolean): { norm: number; applied: boolean } | null {
+    this.checkCall(gradients, 1);
+    if (!this.fused(gradients)) return null;
+    const updates = this.variables.map((parameter, i) => rmsPropUpdate(parameter, gradients[i], this.squareAverages[i], this.stepScalars(1)));
+    // Rounded to float32, as `globalNorm` returns it in a float32 scalar.
+    const norm = Math.fround(Math.sqrt(updates.reduce((total, update) => total + update.sumOfSquares, 0)));
+    const applied = accept(norm);
+    updates.forEach((next, i) => {
+      if (applied) {
+        this.squareAverages[i].assign(next.average);
+        this.variables[i].assign(next.parameter);
+      }
+      tf.dispose([next.average, next.parameter]);
+    });
+    if (applied) this.updates += 1;
+    return { norm, applied };
+  }
+
+  /** Throws, before anything changes, when the gradients or scalars cannot make an update. */
+  private checkCall(gradients: readonly tf.Tensor[], gradientScale: number): void {
+    if (gradients.length !== this.variables.length) {
+      throw new RangeError(
+        `RMSprop: received ${gradients.length} gradients for ${this.variables.length} variables; pass one gradient per variable, in variable order`,
+      );
+    }
+    gradients.forEach((gradient, i) => {
+      if (!tf.util.arraysEqual(gradient.shape, this.variables[i].shape)) {
+        throw new RangeError(
+          `RMSprop: gradient ${i} has shape [${gradient.shape}] but variable ${this.variables[i].name} has shape [${this.variables[i].shape}]`,
+        );
+      }
+    });
+    checkNonNegativeFinite('learningRate', this.learningRate);
+    checkNonNegativeFinite('gradientScale', gradientScale);
+  }
+
+  /** Returns whether the update runs as the fused kernel: wasm, 'auto', float32 values throughout. */
+  private fused(gradients: readonly tf.Tensor[]): boolean {
+    return (
+      this.implementation === 'auto' &&
+      fusedUpdateAvailable() &&
+      gradients.every((g, i) => g.dtype === 'float32' && this.variables[i].dtype === 'float32')
+    );
+  }
+
+  private stepScalars(gradientScale: number): RmsPropStep {
+    return { gradientScale, weightDecay: this.weightDecay, rho: this.rho, learningRate: this.learningRate, epsilon: this.epsilon };
   }
 
   /** Copies the state out of the backend, for a checkpoint. O(P). */

@@ -430,7 +430,9 @@ class Session implements EbflowTrainingSession {
    *    `microbatchSize` is below the batch size; the loss value is read back.
    * 4. Update: the global gradient norm is read back. When the loss and the norm are finite,
    *    the gradient is clipped (if configured) and applied by RMSprop or Adam, and the EMA moves.
-   *    Otherwise the update is skipped and counted, and no non-finite value is zeroed.
+   *    Otherwise the update is skipped and counted, and no non-finite value is zeroed. Without
+   *    clipping, RMSprop's fused pass computes the norm along with the update, which it keeps
+   *    only when both are finite.
    * On backends that run kernels asynchronously (webgl, tfjs-node), phases 1 and 2 measure only
    * the dispatch time. Phases 3 and 4 end with a read-back, so the total is complete.
    */
@@ -459,14 +461,26 @@ class Session implements EbflowTrainingSession {
       const { loss, gradients } = await this.forwardBackward(x, prepared, owned);
       phases.forwardBackward = now() - start;
 
-      // 4. Update.
+      // 4. Update. Without clipping, RMSprop's fused pass also returns the norm.
       start = now();
-      const norm = globalNorm(gradients);
-      owned.push(norm);
-      const gradientNorm = (await norm.data())[0];
-      const finite = Number.isFinite(loss) && Number.isFinite(gradientNorm);
+      const acceptNorm = (norm: number): boolean => Number.isFinite(loss) && Number.isFinite(norm);
+      const checked =
+        this.config.gradientClip === null && this.optimizer instanceof RmsProp ? this.optimizer.applyWithNorm(gradients, acceptNorm) : null;
+      let gradientNorm: number;
+      let finite: boolean;
+      if (checked !== null) {
+        gradientNorm = checked.norm;
+        finite = checked.applied;
+      } else {
+        const norm = globalNorm(gradients);
+        owned.push(norm);
+        gradientNorm = (await norm.data())[0];
+        finite = acceptNorm(gradientNorm);
+        if (finite) {
+          this.optimizer.apply(gradients, this.config.gradientClip === null ? 1 : clipScale(gradientNorm, this.config.gradientClip));
+        }
+      }
       if (finite) {
-        this.optimizer.apply(gradients, this.config.gradientClip === null ? 1 : clipScale(gradientNorm, this.config.gradientClip));
         this.ema?.update();
         await this.waitForBackend();
       } else {

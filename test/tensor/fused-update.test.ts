@@ -160,6 +160,46 @@ forEachBackend((backend) => {
       withScale.forEach((v, i) => assert.ok(Math.abs(v - withProduct[i]) <= 1e-6, `θ[${i}] ${v} vs ${withProduct[i]}`));
     });
 
+    it('RMSprop applyWithNorm matches globalNorm and apply', () => {
+      const random = new RandomStream(8);
+      const shapes = [[13, 7], [5]];
+      const initial = shapes.map((shape) => gaussian(random, shape[0] * (shape[1] ?? 1)));
+      const gradientValues = shapes.map((shape) => gaussian(random, shape[0] * (shape[1] ?? 1), 2));
+      const run = (withNorm: boolean, accept: boolean): { values: Float32Array[]; norm: number | null; updates: number } => {
+        const variables = tf.tidy(() => shapes.map((shape, i) => tf.variable(tf.tensor(initial[i], shape))));
+        const optimizer = new RmsProp(variables, { learningRate: 0.01, weightDecay: 0.05 });
+        const gradients = gradientValues.map((values, i) => tf.tensor(values, shapes[i]));
+        let norm: number | null;
+        if (withNorm) {
+          norm = optimizer.applyWithNorm(gradients, () => accept)?.norm ?? null;
+        } else {
+          const tensor = globalNorm(gradients);
+          norm = tensor.dataSync()[0];
+          tensor.dispose();
+          optimizer.apply(gradients);
+        }
+        const values = variables.map((v) => v.dataSync() as Float32Array);
+        const updates = optimizer.updateCount;
+        tf.dispose(gradients);
+        optimizer.dispose();
+        variables.forEach((v) => v.dispose());
+        return { values, norm, updates };
+      };
+      const reference = run(false, true);
+      const accepted = run(true, true);
+      if (!backend.name.startsWith('wasm')) {
+        // Off wasm the caller computes the norm itself.
+        assert.equal(accepted.norm, null);
+        return;
+      }
+      assert.equal(accepted.norm, reference.norm);
+      assert.equal(accepted.updates, 1);
+      accepted.values.forEach((values, i) => assert.deepEqual(Array.from(values), Array.from(reference.values[i])));
+      const rejected = run(true, false);
+      assert.equal(rejected.updates, 0);
+      rejected.values.forEach((values, i) => assert.deepEqual(Array.from(values), Array.from(initial[i])));
+    });
+
     it('clipScale matches clipByGlobalNorm', () => {
       tf.tidy(() => {
         const gradients = [tf.tensor1d([3, 4]), tf.tensor1d([12])];
