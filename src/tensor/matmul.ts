@@ -143,7 +143,8 @@ export function addBias(x: tf.Tensor, bias: tf.Tensor1D): tf.Tensor {
   // product below would have k = 0), so that case takes the custom gradient on every backend.
   if (!onBlas && rows > 0) return tf.add(x, bias);
   const withBias = tf.customGrad(((input: tf.Tensor, b: tf.Tensor1D) => ({
-    // The backend's own add is faster for one channel, a scalar broadcast (0.02 against 0.04 ms for [100, 28, 28, 1]).
+    // For one channel the backend's own add, a scalar broadcast, is faster: 0.02 against 0.04 ms
+    // for [100, 28, 28, 1].
     value: onBlas && channels > 1 && input.dtype === 'float32' && b.dtype === 'float32' ? addPeriodic(input, b) : tf.add(input, b),
     gradFunc: (dy: tf.Tensor) => {
       if (rows === 0) return [dy, tf.zeros([channels])];

@@ -20,7 +20,8 @@ export function canUseSqueezeKernels(x: tf.Tensor): boolean {
   return x.dtype === 'float32' && wasmKernelsAvailable();
 }
 
-function run(x: tf.Tensor, outputShape: number[], direction: keyof SqueezeKernels, caller: string): tf.Tensor {
+/** Returns the permutation of x in `direction` as a new tensor of `outputShape`. O(B·D). */
+function permute(x: tf.Tensor, outputShape: number[], direction: keyof SqueezeKernels, caller: string): tf.Tensor {
   const [batch, height, width, channels] = direction === 'squeeze' ? outputShape : x.shape;
   const { backend, kernels } = wasmKernels<SqueezeKernels>('squeeze.wasm', caller);
   // The input's offset first: it throws for a disposed input before any output is allocated.
@@ -34,7 +35,7 @@ function run(x: tf.Tensor, outputShape: number[], direction: keyof SqueezeKernel
 export function squeezeImage(image: tf.Tensor4D): tf.Tensor4D {
   const [batch, height, width, channels] = image.shape;
   const op = tf.customGrad(((x: tf.Tensor4D) => ({
-    value: run(x, [batch, height / 2, width / 2, 4 * channels], 'squeeze', 'squeezeImage'),
+    value: permute(x, [batch, height / 2, width / 2, 4 * channels], 'squeeze', 'squeezeImage'),
     gradFunc: (dy: tf.Tensor4D) => unsqueezeImage(dy),
   })) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor4D) => tf.Tensor4D;
   return op(image);
@@ -44,7 +45,7 @@ export function squeezeImage(image: tf.Tensor4D): tf.Tensor4D {
 export function unsqueezeImage(squeezed: tf.Tensor4D): tf.Tensor4D {
   const [batch, height, width, squeezedChannels] = squeezed.shape;
   const op = tf.customGrad(((y: tf.Tensor4D) => ({
-    value: run(y, [batch, 2 * height, 2 * width, squeezedChannels / 4], 'unsqueeze', 'unsqueezeImage'),
+    value: permute(y, [batch, 2 * height, 2 * width, squeezedChannels / 4], 'unsqueeze', 'unsqueezeImage'),
     gradFunc: (dy: tf.Tensor4D) => squeezeImage(dy),
   })) as unknown as Parameters<typeof tf.customGrad>[0]) as (y: tf.Tensor4D) => tf.Tensor4D;
   return op(squeezed);

@@ -121,7 +121,7 @@ export class RmsProp {
   /**
    * Computes the update of every variable with gradient scale 1 and, in the same pass, the
    * global gradient norm √(Σ‖g_i‖²) that `globalNorm` returns, to the bit. Applies the update
-   * only when `accept(norm)` is true; otherwise every variable and average keeps its value.
+   * only when `accept(norm)` is true, and otherwise every variable and average keeps its value.
    * Returns the norm and whether the update was applied, or null off the fused path (another
    * backend, tensor-op implementation, non-float32 gradients), where the caller computes the
    * norm and calls `apply`. Saves the norm's own read of the gradients: for the FC model at
@@ -134,16 +134,19 @@ export class RmsProp {
     const updates = this.variables.map((parameter, i) => rmsPropUpdate(parameter, gradients[i], this.squareAverages[i], this.stepScalars(1)));
     // Rounded to float32, as `globalNorm` returns it in a float32 scalar.
     const norm = Math.fround(Math.sqrt(updates.reduce((total, update) => total + update.sumOfSquares, 0)));
-    const applied = accept(norm);
-    updates.forEach((next, i) => {
+    try {
+      const applied = accept(norm);
       if (applied) {
-        this.squareAverages[i].assign(next.average);
-        this.variables[i].assign(next.parameter);
+        updates.forEach((next, i) => {
+          this.squareAverages[i].assign(next.average);
+          this.variables[i].assign(next.parameter);
+        });
+        this.updates += 1;
       }
-      tf.dispose([next.average, next.parameter]);
-    });
-    if (applied) this.updates += 1;
-    return { norm, applied };
+      return { norm, applied };
+    } finally {
+      updates.forEach((next) => tf.dispose([next.average, next.parameter]));
+    }
   }
 
   /** Throws, before anything changes, when the gradients or scalars cannot make an update. */
