@@ -10,10 +10,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 
 import '../tensor/register-gradients.js';
 import { checkBlasRequest, loadNativeBlas, nativeBlas, type BlasStatus } from '../tensor/native-blas.js';
+import { configureKernelThreads, requestedKernelThreads, startKernelThreads, type KernelThreadStatus } from '../tensor/threads/pool.js';
 import { installWasmBlasKernel } from '../tensor/wasm-blas-kernel.js';
 import { installSharedIdentityKernel } from '../tensor/wasm-identity.js';
 import { installInPlaceSliceKernels } from '../tensor/wasm-slice.js';
@@ -45,6 +48,11 @@ export interface BackendSelection {
    * `native-blas.ts`), or the backend itself with the reason.
    */
   blas: BlasStatus;
+  /**
+   * What runs the project's WebAssembly kernels: this thread alone, or this thread and worker
+   * threads on the backend's shared memory (wasm backend only, see `threads/pool.ts`).
+   */
+  kernelThreads: KernelThreadStatus;
 }
 
 interface BackendCandidate {
@@ -125,6 +133,8 @@ export async function selectBackend(request?: string): Promise<BackendSelection>
   // Checked before any backend initialises: the wasm backend's module turns later uncaught errors into exit code 7.
   const blasProblem = checkBlasRequest();
   if (blasProblem !== null) throw new BackendRequestError(`selectBackend: ${blasProblem.replace(/\.+$/, '')}.`);
+  const threads = requestedKernelThreads();
+  if (typeof threads === 'string') throw new BackendRequestError(`selectBackend: ${threads}.`);
   const candidates = normalized === 'auto' ? CANDIDATES : CANDIDATES.filter((c) => c.request === normalized);
   const attempts: BackendAttempt[] = [];
 
@@ -132,7 +142,10 @@ export async function selectBackend(request?: string): Promise<BackendSelection>
     const failure = await tryCandidate(candidate);
     if (failure === null) {
       attempts.push({ name: candidate.name });
-      return { name: candidate.name, packageName: candidate.packageName, attempts, blas: await attachNativeBlas(candidate.name) };
+      const blas = await attachNativeBlas(candidate.name);
+      const kernelThreads: KernelThreadStatus =
+        candidate.name === 'wasm' ? startKernelThreads() : { threads: 1, sharedMemory: false, reason: `the ${candidate.name} backend runs its own kernels` };
+      return { name: candidate.name, packageName: candidate.packageName, attempts, blas, kernelThreads };
     }
     attempts.push({ name: candidate.name, error: failure });
     if (normalized !== 'auto') {
@@ -224,6 +237,7 @@ async function tryCandidate(candidate: BackendCandidate): Promise<string | null>
   if (tf.findBackendFactory(candidate.tfjsName) == null) {
     return `${candidate.packageName} loaded but registered no tfjs backend named '${candidate.tfjsName}'`;
   }
+  if (candidate.name === 'wasm') prepareWasmBackend();
   try {
     const initialised = await tf.setBackend(candidate.tfjsName);
     if (!initialised) {
@@ -234,6 +248,21 @@ async function tryCandidate(candidate: BackendCandidate): Promise<string | null>
     return describeError(error);
   }
   return null;
+}
+
+let wasmPrepared = false;
+
+/**
+ * Before the wasm backend's first initialisation, points it at its shared-memory binary when
+ * `EBFLOW_WASM_THREADS` asks for more than one thread (see `threads/pool.ts`). An invalid value
+ * was reported by `selectBackend`; `useBackend` then keeps one thread.
+ */
+function prepareWasmBackend(): void {
+  if (wasmPrepared) return;
+  wasmPrepared = true;
+  const threads = requestedKernelThreads();
+  const backendFolder = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
+  configureKernelThreads(typeof threads === 'number' ? threads : 1, setWasmPaths, backendFolder);
 }
 
 /** Imports a package whose presence is optional; the variable specifier keeps tsc from resolving it. */

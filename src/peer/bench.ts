@@ -36,7 +36,8 @@ export interface PeerComparisonReport {
   startedAt: string;
   finishedAt: string;
   machine: { cpuModel: string; cpuCount: number; platform: string; hostname: string };
-  ours: { backend: string; nodeVersion: string };
+  /** `kernelThreads`: threads of the project's WebAssembly kernels; absent in older reports. */
+  ours: { backend: string; nodeVersion: string; kernelThreads?: number };
   /** The peer that ran, from its hello; null when it never started. */
   peer: {
     command: string;
@@ -138,7 +139,7 @@ export async function runPeerComparison(ourSide: OurSide, options: PeerCompariso
       platform: `${platform()} ${process.arch}`,
       hostname: hostname(),
     },
-    ours: { backend: ourSide.backend, nodeVersion: process.version },
+    ours: { backend: ourSide.backend, nodeVersion: process.version, ...(ourSide.kernelThreads === undefined ? {} : { kernelThreads: ourSide.kernelThreads }) },
     peer: hello === null || command === null ? null : {
       command: command.shell ? command.command : [command.command, ...command.args].join(' '),
       engine: hello.engine,

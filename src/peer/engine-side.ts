@@ -54,6 +54,10 @@ export class EngineSide implements OurSide {
     return computeLabel(this.selection);
   }
 
+  get kernelThreads(): number {
+    return this.selection.kernelThreads.threads;
+  }
+
   hyperparameters(cell: PeerCell): PeerHyperparameters {
     return peerHyperparameters(trainingConfigForCell(cell));
   }

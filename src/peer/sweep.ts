@@ -43,6 +43,8 @@ export interface SweepTiming {
 export interface OurSide {
   /** Backend name for the report, such as "wasm". */
   readonly backend: string;
+  /** Threads of the project's WebAssembly kernels (1 off the wasm backend); absent when unknown. */
+  readonly kernelThreads?: number;
   /** Hyper-parameters our step uses for `cell`, sent to the peer so both compute the same step. */
   hyperparameters?(cell: PeerCell): Partial<PeerHyperparameters>;
   /** Runs `warmup + iterations` steps of a fresh session and returns the timed ones, ms each. */

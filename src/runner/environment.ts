@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { projectRoot } from '../scenarios/catalog.js';
 import type { BlasStatus } from '../tensor/native-blas.js';
+import type { KernelThreadStatus } from '../tensor/threads/pool.js';
 import type { BackendAttempt, EnvironmentInfo } from './record.js';
 
 /** The backend a run computes on, as `selectBackend` returns it. */
@@ -15,6 +16,7 @@ export interface BackendInfo {
   name: string;
   attempts: BackendAttempt[];
   blas?: BlasStatus;
+  kernelThreads?: KernelThreadStatus;
 }
 
 /**
@@ -64,6 +66,7 @@ export function collectEnvironment(backend: BackendInfo): EnvironmentInfo {
   return {
     backend: backend.name,
     ...(backend.blas === undefined ? {} : { blas: backend.blas }),
+    ...(backend.kernelThreads === undefined ? {} : { kernelThreads: backend.kernelThreads }),
     backendAttempts: backend.attempts,
     nodeVersion: process.version,
     packages: packageVersions(),

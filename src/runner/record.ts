@@ -6,6 +6,7 @@
  * Readers check `schemaVersion` and treat records whose scenario hashes differ as not comparable.
  */
 import type { BlasStatus } from '../tensor/native-blas.js';
+import type { KernelThreadStatus } from '../tensor/threads/pool.js';
 import type { CellParameters } from '../scenarios/scenario.js';
 import type { NllResult, PhaseTimes, TrainingConfig } from '../train/session.js';
 
@@ -26,6 +27,11 @@ export interface EnvironmentInfo {
    * count and build, or the backend with the reason. Absent in records written before it existed.
    */
   blas?: BlasStatus;
+  /**
+   * The threads that run the project's WebAssembly kernels on the wasm backend (see
+   * src/tensor/threads/pool.ts). Absent in records written before it existed.
+   */
+  kernelThreads?: KernelThreadStatus;
   /** Every backend tried before (and including) the chosen one, in order. */
   backendAttempts: BackendAttempt[];
   nodeVersion: string;

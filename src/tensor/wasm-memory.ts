@@ -43,7 +43,7 @@ export function wasmKernelsAvailable(): boolean {
 
 /**
  * Returns the exports of `kernels/<file>` bound to the wasm backend's memory, compiling the
- * module on first use. Throws, naming `caller` and the fix, off the wasm
+ * module on first use (its `.shared.wasm` variant when that memory is shared). Throws, naming `caller` and the fix, off the wasm
  * backend or when the compiled file is missing.
  */
 export function wasmKernels<T>(file: string, caller: string): { backend: WasmBackendInternals; kernels: T } {
@@ -53,7 +53,9 @@ export function wasmKernels<T>(file: string, caller: string): { backend: WasmBac
   }
   let instance = instances.get(file);
   if (instance === undefined || instance.memory !== memory) {
-    const url = new URL(`./kernels/${file}`, import.meta.url);
+    // A shared memory (see threads/pool.ts) needs the variant of the module that imports one.
+    const shared = (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
+    const url = new URL(`./kernels/${shared ? file.replace(/\.wasm$/, '.shared.wasm') : file}`, import.meta.url);
     instance = { memory, exports: instantiateCompiledModule(url, { env: { memory } }, caller) };
     instances.set(file, instance);
   }
@@ -65,13 +67,30 @@ export function wasmKernels<T>(file: string, caller: string): { backend: WasmBac
  * source) and returns its exports. Throws, naming `caller` and the fix, when the file is missing.
  */
 export function instantiateCompiledModule(url: URL, imports: object, caller: string): object {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(url);
-  } catch (error) {
-    throw new Error(`${caller}: cannot read ${url.pathname} (${(error as Error).message}); run \`npm run build\`, which compiles the src/**/*.wat kernels.`);
+  return new webAssembly.Instance(compiledModule(url, caller), imports).exports;
+}
+
+/** Compiled modules by file URL: every instance of a file shares one compilation. */
+const modules = new Map<string, object>();
+
+/**
+ * Returns the compiled WebAssembly module at `url`, compiling it on first use. Worker threads
+ * that receive it (see threads/pool.ts) share its machine code, including what V8 optimised
+ * after the module grew hot here. Throws, naming `caller` and the fix, when the file is missing.
+ */
+export function compiledModule(url: URL, caller: string): object {
+  let module = modules.get(url.href);
+  if (module === undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(url);
+    } catch (error) {
+      throw new Error(`${caller}: cannot read ${url.pathname} (${(error as Error).message}); run \`npm run build\`, which compiles the src/**/*.wat kernels.`);
+    }
+    module = new webAssembly.Module(bytes);
+    modules.set(url.href, module);
   }
-  return new webAssembly.Instance(new webAssembly.Module(bytes), imports).exports;
+  return module;
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { emaUpdate, fusedUpdateAvailable } from '../tensor/fused-update.js';
+import { emaUpdates, fusedUpdateAvailable } from '../tensor/fused-update.js';
 import { checkArrays, type UpdateImplementation } from './rmsprop.js';
 
 /** The EMA's state, for checkpoints: plain arrays, in the order of the variables. */
@@ -62,8 +62,7 @@ export class ExponentialMovingAverage {
     }
     const d = this.nextDecay();
     if (this.implementation === 'auto' && fusedUpdateAvailable()) {
-      this.variables.forEach((parameter, i) => {
-        const next = emaUpdate(this.shadows[i], parameter, 1 - d);
+      emaUpdates(this.shadows, this.variables, 1 - d).forEach((next, i) => {
         this.shadows[i].assign(next);
         next.dispose();
       });

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-import { fusedUpdateAvailable, rmsPropUpdate, type RmsPropStep } from '../tensor/fused-update.js';
+import { fusedUpdateAvailable, rmsPropUpdates, type RmsPropStep } from '../tensor/fused-update.js';
 
 export interface RmsPropOptions {
   learningRate: number;
@@ -88,10 +88,9 @@ export class RmsProp {
   apply(gradients: readonly tf.Tensor[], gradientScale = 1): void {
     this.checkCall(gradients, gradientScale);
     if (this.fused(gradients)) {
-      this.variables.forEach((parameter, i) => {
-        const next = rmsPropUpdate(parameter, gradients[i], this.squareAverages[i], this.stepScalars(gradientScale));
+      rmsPropUpdates(this.variables, gradients, this.squareAverages, this.stepScalars(gradientScale)).forEach((next, i) => {
         this.squareAverages[i].assign(next.average);
-        parameter.assign(next.parameter);
+        this.variables[i].assign(next.parameter);
         tf.dispose([next.average, next.parameter]);
       });
       this.updates += 1;
@@ -131,7 +130,7 @@ export class RmsProp {
   applyWithNorm(gradients: readonly tf.Tensor[], accept: (norm: number) => boolean): { norm: number; applied: boolean } | null {
     this.checkCall(gradients, 1);
     if (!this.fused(gradients)) return null;
-    const updates = this.variables.map((parameter, i) => rmsPropUpdate(parameter, gradients[i], this.squareAverages[i], this.stepScalars(1)));
+    const updates = rmsPropUpdates(this.variables, gradients, this.squareAverages, this.stepScalars(1));
     // Rounded to float32, as `globalNorm` returns it in a float32 scalar.
     const norm = Math.fround(Math.sqrt(updates.reduce((total, update) => total + update.sumOfSquares, 0)));
     try {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { after, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -67,6 +68,34 @@ test('named requests select that backend', async () => {
     assert.equal(selection.name, name);
     assert.equal(tf.getBackend(), name);
     assert.deepEqual(selection.attempts, [{ name }]);
+  }
+});
+
+test('the selection records the kernel threads: workers on shared memory for wasm, one thread elsewhere', async () => {
+  const wasm = await selectBackend('wasm');
+  const requested = process.env.EBFLOW_WASM_THREADS?.trim();
+  if (availableParallelism() > 1 && (requested === undefined || requested === '' || Number(requested) > 1)) {
+    assert.equal(wasm.kernelThreads.sharedMemory, true, wasm.kernelThreads.reason);
+    assert.ok(wasm.kernelThreads.threads >= 2);
+  } else {
+    assert.equal(wasm.kernelThreads.threads, 1);
+  }
+  const cpu = await selectBackend('cpu');
+  assert.deepEqual(cpu.kernelThreads, { threads: 1, sharedMemory: false, reason: 'the cpu backend runs its own kernels' });
+});
+
+test('an invalid EBFLOW_WASM_THREADS is rejected before any backend initialises, naming the value', async () => {
+  const saved = process.env.EBFLOW_WASM_THREADS;
+  try {
+    process.env.EBFLOW_WASM_THREADS = 'many';
+    await assert.rejects(selectBackend('wasm'), (error: Error) => {
+      assert.equal(error.name, 'BackendRequestError');
+      assert.match(error.message, /EBFLOW_WASM_THREADS is "many", not an integer from 1 to 16/);
+      return true;
+    });
+  } finally {
+    if (saved === undefined) delete process.env.EBFLOW_WASM_THREADS;
+    else process.env.EBFLOW_WASM_THREADS = saved;
   }
 });
 

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs-core';
+
+import { useBackend } from '../../src/backend/select.js';
+import { preprocess } from '../../src/data/preprocess.js';
+import { smoothLeakyReluStage } from '../../src/layers/smooth-leaky-relu.js';
+import { RandomStream } from '../../src/random/stream.js';
+import { emaUpdate, emaUpdates, rmsPropUpdate, rmsPropUpdates } from '../../src/tensor/fused-update.js';
+import {
+  kernelThreadStatus,
+  MAX_KERNEL_THREADS,
+  pauseKernelThreads,
+  requestedKernelThreads,
+  runInParallel,
+  splitRange,
+  startKernelThreads,
+  stopKernelThreads,
+  workerJobCount,
+} from '../../src/tensor/threads/pool.js';
+import { offsetOf, type WasmBackendInternals } from '../../src/tensor/wasm-memory.js';
+
+describe('requestedKernelThreads', () => {
+  it('defaults to the available cores and reads EBFLOW_WASM_THREADS', () => {
+    const byDefault = requestedKernelThreads({});
+    assert.ok(typeof byDefault === 'number' && byDefault >= 1 && byDefault <= MAX_KERNEL_THREADS);
+    assert.equal(requestedKernelThreads({ EBFLOW_WASM_THREADS: ' 3 ' }), 3);
+    assert.equal(requestedKernelThreads({ EBFLOW_WASM_THREADS: '' }), byDefault);
+  });
+
+  for (const value of ['0', '-2', '1.5', 'two', String(MAX_KERNEL_THREADS + 1)]) {
+    it(`rejects EBFLOW_WASM_THREADS=${value}, naming the value and the fix`, () => {
+      const message = requestedKernelThreads({ EBFLOW_WASM_THREADS: value });
+      assert.equal(typeof message, 'string');
+      assert.match(message as string, new RegExp(`"${value.replace('.', '\\.')}"`));
+      assert.match(message as string, /set 1/);
+    });
+  }
+});
+
+describe('splitRange', () => {
+  for (const [count, parts, multiple] of [
+    [10, 2, 1],
+    [10, 3, 4],
+    [3, 4, 1],
+    [0, 2, 1],
+    [1003, 2, 4],
+  ]) {
+    it(`covers [0, ${count}) with ${parts} consecutive ranges on multiples of ${multiple}`, () => {
+      const ranges = splitRange(count, parts, multiple);
+      let next = 0;
+      for (const [start, end] of ranges) {
+        assert.equal(start, next);
+        assert.ok(end > start);
+        if (end !== count) assert.equal(end % multiple, 0);
+        next = end;
+      }
+      assert.equal(next, count);
+      assert.ok(ranges.length <= parts);
+    });
+  }
+});
+
+/** Waits until a job posted to the workers runs there (they start in tens of milliseconds). */
+async function waitForWorkers(): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  const before = workerJobCount();
+  while (performance.now() < deadline) {
+    runInParallel([[], [{ file: 'fused-update', name: 'ema', args: [0, 0, 0, 0, 0] }]]);
+    if (workerJobCount() > before) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.fail('no kernel worker thread became ready within 10 s');
+}
+
+/** Runs `compute` with the kernel threads paused and running, and returns both results. */
+function bothWays<T>(compute: () => T): { alone: T; shared: T; jobs: number } {
+  pauseKernelThreads(true);
+  let alone: T;
+  try {
+    alone = compute();
+  } finally {
+    pauseKernelThreads(false);
+  }
+  const before = workerJobCount();
+  const shared = compute();
+  return { alone, shared, jobs: workerJobCount() - before };
+}
+
+function assertSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string): void {
+  assert.equal(actual.length, expected.length, `${label}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.is(actual[i], expected[i])) assert.fail(`${label}[${i}]: ${actual[i]} on several threads, ${expected[i]} on one`);
+  }
+}
+
+const threadsRequested = requestedKernelThreads();
+
+describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 || typeof threadsRequested === 'string' ? 'EBFLOW_WASM_THREADS keeps one thread' : false }, () => {
+  before(async () => {
+    await useBackend('wasm');
+    startKernelThreads();
+    await waitForWorkers();
+  });
+
+  after(() => {
+    pauseKernelThreads(false);
+  });
+
+  it('share the backend memory with at least one worker', () => {
+    const status = kernelThreadStatus();
+    assert.equal(status.sharedMemory, true, status.reason);
+    assert.ok(status.threads >= 2);
+    const memory = (tf.backend() as unknown as WasmBackendInternals).wasm.HEAPU8.buffer;
+    assert.ok(memory instanceof SharedArrayBuffer);
+  });
+
+  for (const terms of [
+    { derivatives: false, curvature: false },
+    { derivatives: true, curvature: true },
+  ]) {
+    it(`split the smooth leaky ReLU stage by rows with the same bits (${terms.curvature ? 'all terms' : 'y and Σ ln f′'}, gradient too)`, () => {
+      const h = tf.tensor2d(Float32Array.from({ length: 300 * 784 }, (_, i) => 12 * Math.sin(i * 0.37)), [300, 784]);
+      const compute = (): Float32Array[] =>
+        tf.tidy(() => {
+          const stage = smoothLeakyReluStage(h, 0.3, true, terms, 'fused');
+          const loss = (x: tf.Tensor): tf.Scalar => {
+            const s = smoothLeakyReluStage(x, 0.3, true, terms, 'fused');
+            const parts = [tf.sum(tf.mul(s.y, 0.5)), tf.sum(s.rowLogSlope)];
+            if (s.slope !== undefined) parts.push(tf.sum(s.slope), tf.sum(s.curvatureRatio!), tf.sum(s.logSlopeCurvature!));
+            return tf.addN(parts) as tf.Scalar;
+          };
+          const outputs = [stage.y, stage.rowLogSlope, stage.slope, stage.curvatureRatio, stage.logSlopeCurvature, tf.grad(loss)(h)];
+          return outputs.filter((t): t is tf.Tensor => t !== undefined).map((t) => t.dataSync() as Float32Array);
+        });
+      const { alone, shared, jobs } = bothWays(compute);
+      h.dispose();
+      assert.ok(jobs >= 2, `the forward and backward kernels ran ${jobs} jobs on workers`);
+      alone.forEach((values, i) => assertSameBits(shared[i], values, `output ${i}`));
+    });
+  }
+
+  it('split the logit preprocessing by rows with the same bits', () => {
+    const pixels = tf.tensor2d(Float32Array.from({ length: 100 * 784 }, (_, i) => (i * 37) % 256), [100, 784]);
+    const compute = (): Float32Array[] =>
+      tf.tidy(() => {
+        const { x, logDet } = preprocess(pixels, new RandomStream(5), 1);
+        return [x.dataSync() as Float32Array, logDet.dataSync() as Float32Array];
+      });
+    const { alone, shared, jobs } = bothWays(compute);
+    pixels.dispose();
+    assert.ok(jobs >= 1, `the logit kernel ran ${jobs} jobs on workers`);
+    assertSameBits(shared[0], alone[0], 'x');
+    assertSameBits(shared[1], alone[1], 'logDet');
+  });
+
+  it('split RMSprop and EMA updates by whole tensors, sums of squares included, as one tensor at a time computes them', () => {
+    const random = new RandomStream(11);
+    const shapes = [[600, 600], [7], [500, 500], [3, 5]];
+    const make = (scale: number, positive = false): tf.Tensor[] =>
+      shapes.map((shape) => tf.tensor(Float32Array.from({ length: shape[0] * (shape[1] ?? 1) }, () => (positive ? Math.abs : (v: number) => v)(scale * random.normal())), shape));
+    const [parameters, gradients, averages] = [make(1), make(0.3), make(0.01, true)];
+    const step = { gradientScale: 0.9, weightDecay: 0.001, rho: 0.99, learningRate: 1e-3, epsilon: 1e-8 };
+    const before = workerJobCount();
+    const together = tf.tidy(() =>
+      rmsPropUpdates(parameters, gradients, averages, step).map((u) => [u.parameter.dataSync(), u.average.dataSync(), u.sumOfSquares] as const),
+    );
+    const shadows = tf.tidy(() => emaUpdates(averages, parameters, 0.01).map((t) => t.dataSync()));
+    assert.ok(workerJobCount() - before >= 2, 'the updates ran on a worker');
+    parameters.forEach((parameter, i) => {
+      tf.tidy(() => {
+        const one = rmsPropUpdate(parameter, gradients[i], averages[i], step);
+        assertSameBits(together[i][0], one.parameter.dataSync(), `θ'${i}`);
+        assertSameBits(together[i][1], one.average.dataSync(), `v'${i}`);
+        assert.equal(together[i][2], one.sumOfSquares, `Σ∇² of tensor ${i}`);
+        assertSameBits(shadows[i], emaUpdate(averages[i], parameter, 0.01).dataSync(), `shadow ${i}`);
+      });
+    });
+    tf.dispose([...parameters, ...gradients, ...averages]);
+  });
+
+  it('report a kernel that fails on a worker, and keep computing on this thread', async () => {
+    const backend = tf.backend() as unknown as WasmBackendInternals;
+    const values = tf.ones([8]);
+    const out = tf.zeros([8]);
+    // A pointer past the end of memory traps in the worker.
+    const beyond = backend.wasm.HEAPU8.length + 4096;
+    const bad = { file: 'fused-update' as const, name: 'ema' as const, args: [beyond, beyond, beyond, 8, 0.5] };
+    assert.throws(() => runInParallel([[], [bad]]), /kernel worker thread failed: .*out of bounds.*EBFLOW_WASM_THREADS=1/);
+    const good = { file: 'fused-update' as const, name: 'ema' as const, args: [offsetOf(backend, values, 't'), offsetOf(backend, values, 't'), offsetOf(backend, out, 't'), 8, 0.5] };
+    runInParallel([[], [good]]);
+    assert.deepEqual(Array.from(out.dataSync()), Array(8).fill(1));
+    tf.dispose([values, out]);
+    // Fresh workers for the tests that follow.
+    stopKernelThreads();
+    startKernelThreads();
+    await waitForWorkers();
+  });
+});
