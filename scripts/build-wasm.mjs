@@ -4,7 +4,7 @@
 //
 // A module that imports the wasm backend's memory is compiled twice: as written, and as
 // <name>.shared.wasm, importing a shared memory. The second variant runs on the shared memory
-// that src/tensor/kernel-threads.ts gives the backend, on this thread and in worker threads. The
+// that src/tensor/threads/pool.ts gives the backend, on this thread and in worker threads. The
 // backend's own binary gets a shared-memory copy too (see shareDefinedMemory).
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -103,6 +103,12 @@ for (const source of textFiles(join(root, 'src'))) {
   const inlined = inlineHelpers(text);
   const target = join(root, 'dist', name.replace(/\.wat$/, '.wasm'));
   compile(wabt, name, inlined, target, features);
+  // Once the backend's memory is shared, wasm-memory.ts loads the .shared.wasm variant of every
+  // module that imports it, so a memory import in any other form must stop the build here.
+  if (inlined.includes('(import "env" "memory"') && !inlined.includes(BACKEND_MEMORY_IMPORT)) {
+    console.error(`build-wasm: ${name} imports "env" "memory" in a form other than ${BACKEND_MEMORY_IMPORT}, the text that its shared-memory variant replaces; write the import exactly as that.`);
+    process.exit(1);
+  }
   if (inlined.includes(BACKEND_MEMORY_IMPORT)) {
     const shared = inlined.replace(BACKEND_MEMORY_IMPORT, SHARED_MEMORY_IMPORT);
     compile(wabt, name, shared, target.replace(/\.wasm$/, '.shared.wasm'), { ...features, threads: true });

@@ -167,6 +167,9 @@ const UPDATE_VALUES_PER_THREAD = 131_072;
 /**
  * Splits `calls` (one per tensor) into consecutive groups, one per kernel thread, each ending
  * where the running size of `tensors` first reaches its share of the total.
+ *
+ * NOTE: a tensor is never split, so one tensor much larger than the rest leaves the threads
+ * unbalanced; splitting it would change the rounding of its sum of squares.
  */
 function groupBySize(calls: KernelCall[], tensors: readonly tf.Tensor[]): KernelCall[][] {
   const total = tensors.reduce((sum, tensor) => sum + tensor.size, 0);
@@ -174,7 +177,8 @@ function groupBySize(calls: KernelCall[], tensors: readonly tf.Tensor[]): Kernel
   const groups: KernelCall[][] = [[]];
   let running = 0;
   calls.forEach((call, i) => {
-    if (running >= (total * groups.length) / parts && groups.length < parts) groups.push([]);
+    // A new group needs enough values left to be worth a handoff.
+    if (running >= (total * groups.length) / parts && groups.length < parts && total - running >= UPDATE_VALUES_PER_THREAD) groups.push([]);
     groups[groups.length - 1].push(call);
     running += tensors[i].size;
   });

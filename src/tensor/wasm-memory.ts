@@ -4,8 +4,9 @@
  * - the project's WebAssembly SIMD kernels (`kernels/*.wat`, compiled to .wasm by `npm run
  *   build`) import that memory, and take tensors as the byte offsets of their values;
  * - native routines (OpenBLAS through `native-blas.ts`) take Float32Array views of it.
- * A view becomes detached when the memory grows, and any allocation can grow it, so views are
- * made after the last allocation they must survive and never kept. Only the wasm backend
+ * Any allocation can grow the memory, after which an older view no longer covers all of it (a
+ * view of an unshared memory is detached), so views are made after the last allocation they
+ * must survive and never kept. Only the wasm backend
  * qualifies.
  */
 import { readFileSync } from 'node:fs';

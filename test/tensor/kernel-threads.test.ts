@@ -22,7 +22,7 @@ import {
 import { offsetOf, type WasmBackendInternals } from '../../src/tensor/wasm-memory.js';
 
 describe('requestedKernelThreads', () => {
-  it('defaults to the available cores and reads EBFLOW_WASM_THREADS', () => {
+  it('reads EBFLOW_WASM_THREADS or defaults', () => {
     const byDefault = requestedKernelThreads({});
     assert.ok(typeof byDefault === 'number' && byDefault >= 1 && byDefault <= MAX_KERNEL_THREADS);
     assert.equal(requestedKernelThreads({ EBFLOW_WASM_THREADS: ' 3 ' }), 3);
@@ -74,18 +74,22 @@ async function waitForWorkers(): Promise<void> {
   assert.fail('no kernel worker thread became ready within 10 s');
 }
 
-/** Runs `compute` with the kernel threads paused and running, and returns both results. */
+/**
+ * Runs `compute` with the kernel threads running, then paused, and returns both results. The
+ * threaded run goes first: its outputs could otherwise reuse the freed memory of the run on
+ * one thread and find the expected values there, even in rows that no thread wrote. For the
+ * same reason, each test computes values that no earlier test computed.
+ */
 function bothWays<T>(compute: () => T): { alone: T; shared: T; jobs: number } {
+  const before = workerJobCount();
+  const shared = compute();
+  const jobs = workerJobCount() - before;
   pauseKernelThreads(true);
-  let alone: T;
   try {
-    alone = compute();
+    return { alone: compute(), shared, jobs };
   } finally {
     pauseKernelThreads(false);
   }
-  const before = workerJobCount();
-  const shared = compute();
-  return { alone, shared, jobs: workerJobCount() - before };
 }
 
 function assertSameBits(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string): void {
@@ -108,7 +112,7 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
     pauseKernelThreads(false);
   });
 
-  it('share the backend memory with at least one worker', () => {
+  it('share the backend memory', () => {
     const status = kernelThreadStatus();
     assert.equal(status.sharedMemory, true, status.reason);
     assert.ok(status.threads >= 2);
@@ -116,32 +120,39 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
     assert.ok(memory instanceof SharedArrayBuffer);
   });
 
-  for (const terms of [
+  for (const [variant, terms] of [
     { derivatives: false, curvature: false },
     { derivatives: true, curvature: true },
-  ]) {
-    it(`split the smooth leaky ReLU stage by rows with the same bits (${terms.curvature ? 'all terms' : 'y and Σ ln f′'}, gradient too)`, () => {
-      const h = tf.tensor2d(Float32Array.from({ length: 300 * 784 }, (_, i) => 12 * Math.sin(i * 0.37)), [300, 784]);
+  ].entries()) {
+    it(`split SLR stage rows bit-exactly (${terms.curvature ? 'all terms' : 'y, Σ ln f′'})`, () => {
+      // Inputs differ between the variants, so that no variant finds the other's results in memory.
+      const h = tf.tensor2d(Float32Array.from({ length: 300 * 784 }, (_, i) => (12 + variant) * Math.sin(i * 0.37)), [300, 784]);
+      // Upstream gradients that differ by element and by row, so that a part that reads another
+      // part's rows of them computes other values.
+      const weights = Array.from({ length: 4 }, (_, k) => tf.tensor2d(Float32Array.from({ length: 300 * 784 }, (_, i) => Math.cos(i * (0.11 + 0.07 * k))), [300, 784]));
+      const rowWeights = tf.tensor1d(Float32Array.from({ length: 300 }, (_, row) => 1 + Math.sin(row)));
       const compute = (): Float32Array[] =>
         tf.tidy(() => {
           const stage = smoothLeakyReluStage(h, 0.3, true, terms, 'fused');
           const loss = (x: tf.Tensor): tf.Scalar => {
             const s = smoothLeakyReluStage(x, 0.3, true, terms, 'fused');
-            const parts = [tf.sum(tf.mul(s.y, 0.5)), tf.sum(s.rowLogSlope)];
-            if (s.slope !== undefined) parts.push(tf.sum(s.slope), tf.sum(s.curvatureRatio!), tf.sum(s.logSlopeCurvature!));
+            const parts = [tf.sum(tf.mul(s.y, weights[0])), tf.sum(tf.mul(s.rowLogSlope, rowWeights))];
+            if (s.slope !== undefined) {
+              parts.push(tf.sum(tf.mul(s.slope, weights[1])), tf.sum(tf.mul(s.curvatureRatio!, weights[2])), tf.sum(tf.mul(s.logSlopeCurvature!, weights[3])));
+            }
             return tf.addN(parts) as tf.Scalar;
           };
           const outputs = [stage.y, stage.rowLogSlope, stage.slope, stage.curvatureRatio, stage.logSlopeCurvature, tf.grad(loss)(h)];
           return outputs.filter((t): t is tf.Tensor => t !== undefined).map((t) => t.dataSync() as Float32Array);
         });
       const { alone, shared, jobs } = bothWays(compute);
-      h.dispose();
+      tf.dispose([h, ...weights, rowWeights]);
       assert.ok(jobs >= 2, `the forward and backward kernels ran ${jobs} jobs on workers`);
       alone.forEach((values, i) => assertSameBits(shared[i], values, `output ${i}`));
     });
   }
 
-  it('split the logit preprocessing by rows with the same bits', () => {
+  it('split logit rows bit-exactly', () => {
     const pixels = tf.tensor2d(Float32Array.from({ length: 100 * 784 }, (_, i) => (i * 37) % 256), [100, 784]);
     const compute = (): Float32Array[] =>
       tf.tidy(() => {
@@ -155,7 +166,7 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
     assertSameBits(shared[1], alone[1], 'logDet');
   });
 
-  it('split RMSprop and EMA updates by whole tensors, sums of squares included, as one tensor at a time computes them', () => {
+  it('split updates by whole tensors', () => {
     const random = new RandomStream(11);
     const shapes = [[600, 600], [7], [500, 500], [3, 5]];
     const make = (scale: number, positive = false): tf.Tensor[] =>
@@ -180,14 +191,38 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
     tf.dispose([...parameters, ...gradients, ...averages]);
   });
 
-  it('report a kernel that fails on a worker, and keep computing on this thread', async () => {
+  it('collect workers after a failure here', () => {
+    const backend = tf.backend() as unknown as WasmBackendInternals;
+    const values = tf.ones([8]);
+    const [first, second] = [tf.zeros([8]), tf.zeros([8])];
+    const ema = (out: tf.Tensor, shadow = values): { file: 'fused-update'; name: 'ema'; args: number[] } => ({
+      file: 'fused-update',
+      name: 'ema',
+      args: [offsetOf(backend, shadow, 't'), offsetOf(backend, values, 't'), offsetOf(backend, out, 't'), 8, 0.5],
+    });
+    const beyond = backend.wasm.HEAPU8.length + 4096;
+    const bad = { file: 'fused-update' as const, name: 'ema' as const, args: [beyond, beyond, beyond, 8, 0.5] };
+    const jobs = workerJobCount();
+    assert.throws(() => runInParallel([[bad], [ema(first)]]), /out of bounds/);
+    assert.equal(workerJobCount(), jobs + 1, 'the worker job was collected');
+    assert.deepEqual(Array.from(first.dataSync()), Array(8).fill(1));
+    runInParallel([[], [ema(second)]]);
+    assert.deepEqual(Array.from(second.dataSync()), Array(8).fill(1));
+    assert.throws(() => runInParallel([[], [{ ...bad, args: Array(15).fill(0) }]]), /15 arguments, more than 14/);
+    tf.dispose([values, first, second]);
+  });
+
+  it('report a failed worker kernel', async () => {
     const backend = tf.backend() as unknown as WasmBackendInternals;
     const values = tf.ones([8]);
     const out = tf.zeros([8]);
     // A pointer past the end of memory traps in the worker.
     const beyond = backend.wasm.HEAPU8.length + 4096;
     const bad = { file: 'fused-update' as const, name: 'ema' as const, args: [beyond, beyond, beyond, 8, 0.5] };
+    const threads = kernelThreadStatus().threads;
     assert.throws(() => runInParallel([[], [bad]]), /kernel worker thread failed: .*out of bounds.*EBFLOW_WASM_THREADS=1/);
+    assert.equal(kernelThreadStatus().threads, threads - 1, 'the failed worker is no longer counted');
+    assert.match(kernelThreadStatus().reason, /out of bounds/);
     const good = { file: 'fused-update' as const, name: 'ema' as const, args: [offsetOf(backend, values, 't'), offsetOf(backend, values, 't'), offsetOf(backend, out, 't'), 8, 0.5] };
     runInParallel([[], [good]]);
     assert.deepEqual(Array.from(out.dataSync()), Array(8).fill(1));
@@ -196,5 +231,6 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
     stopKernelThreads();
     startKernelThreads();
     await waitForWorkers();
+    assert.equal(kernelThreadStatus().threads, threads);
   });
 });

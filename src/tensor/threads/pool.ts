@@ -46,7 +46,11 @@ import {
   type KernelName,
 } from './protocol.js';
 
-/** The threads of the project's WebAssembly kernels, as recorded with every result. */
+/**
+ * The threads of the project's WebAssembly kernels, as recorded with every result. The object
+ * that `startKernelThreads` returns is updated in place when a worker stops taking jobs, so a
+ * record written later counts only the threads still computing.
+ */
 export interface KernelThreadStatus {
   /** Threads that split the kernels' work: 1 (this thread) or more. */
   threads: number;
@@ -76,9 +80,11 @@ interface KernelWorker {
   thread: Worker;
   views: ControlViews;
   posted: number;
-  /** Set when the thread failed or exited; its parts then run here. */
+  /** The reason the worker takes no more jobs (it failed, timed out, exited or was stopped), or null while it takes them. */
   failure: string | null;
 }
+/** The thread count `configureKernelThreads` prepared the backend for. */
+let requestedThreads = 1;
 let workers: KernelWorker[] = [];
 let workersMemory: object | null = null;
 let jobsOnWorkers = 0;
@@ -104,6 +110,7 @@ export function requestedKernelThreads(environment: NodeJS.ProcessEnv = process.
  * that binary (`setWasmPaths`). Returns the status, which `startKernelThreads` completes.
  */
 export function configureKernelThreads(threads: number, setWasmPaths: (paths: Record<string, string>) => void, backendFolder: string): KernelThreadStatus {
+  requestedThreads = 1;
   if (threads <= 1) {
     status = { threads: 1, sharedMemory: false, reason: 'EBFLOW_WASM_THREADS=1' };
     return status;
@@ -117,17 +124,18 @@ export function configureKernelThreads(threads: number, setWasmPaths: (paths: Re
     'tfjs-backend-wasm.wasm': `${backendFolder}/tfjs-backend-wasm.wasm`,
     'tfjs-backend-wasm-threaded-simd.wasm': `${backendFolder}/tfjs-backend-wasm-threaded-simd.wasm`,
   });
+  requestedThreads = threads;
   status = { threads, sharedMemory: false, reason: 'waiting for the wasm backend' };
   return status;
 }
 
 /**
- * Starts the worker threads once the wasm backend is initialised, and returns the final status.
- * Keeps one thread when the backend's memory turned out not to be shared (the backend fell back
- * to a binary without SIMD, say).
+ * Starts the worker threads once the wasm backend is initialised, and returns the status (see
+ * `KernelThreadStatus` for its later updates). Keeps one thread when the backend's memory
+ * turned out not to be shared (the backend fell back to a binary without SIMD, say).
  */
 export function startKernelThreads(): KernelThreadStatus {
-  if (status.threads <= 1) return status;
+  if (requestedThreads <= 1) return status;
   const memory = backendMemory();
   if (memory === null) {
     status = { threads: 1, sharedMemory: false, reason: 'the wasm backend is not active' };
@@ -137,8 +145,9 @@ export function startKernelThreads(): KernelThreadStatus {
     status = { threads: 1, sharedMemory: false, reason: 'the wasm backend loaded a binary without shared memory (no SIMD support?)' };
     return status;
   }
-  ensureWorkers(memory, status.threads - 1);
-  status = { threads: status.threads, sharedMemory: true, reason: `this thread and ${status.threads - 1} worker thread${status.threads === 2 ? '' : 's'}` };
+  ensureWorkers(memory, requestedThreads - 1);
+  const working = workingWorkerCount();
+  status = { threads: 1 + working, sharedMemory: true, reason: workersReason(working) };
   return status;
 }
 
@@ -191,6 +200,7 @@ export function splitRange(count: number, parts: number, multiple = 1): [number,
  * the kernel threads and the fix.
  */
 export function runInParallel(parts: readonly (readonly KernelCall[])[]): number[][] {
+  parts.forEach(checkPart);
   const memory = backendMemory();
   const available = memory !== null && memory === workersMemory ? workers.filter(isReady) : [];
   const assigned: (KernelWorker | null)[] = parts.map((_, index) => (index === 0 ? null : (available[index - 1] ?? null)));
@@ -198,11 +208,28 @@ export function runInParallel(parts: readonly (readonly KernelCall[])[]): number
     const worker = assigned[index];
     if (worker !== null) post(worker, calls);
   });
-  const results = parts.map((calls, index) => (assigned[index] === null ? runHere(calls) : []));
+
+  const results: number[][] = parts.map(() => []);
+  let failure: unknown = null;
+  try {
+    parts.forEach((calls, index) => {
+      if (assigned[index] === null) results[index] = runHere(calls);
+    });
+  } catch (error) {
+    failure = error;
+  }
+  // Every posted job is collected, even after an error here, so that no worker still reads its
+  // control block when the next job is written there.
   parts.forEach((calls, index) => {
     const worker = assigned[index];
-    if (worker !== null) results[index] = collect(worker, calls.length);
+    if (worker === null) return;
+    try {
+      results[index] = collect(worker, calls.length);
+    } catch (error) {
+      failure ??= error;
+    }
   });
+  if (failure !== null) throw failure;
   return results;
 }
 
@@ -210,7 +237,7 @@ export function runInParallel(parts: readonly (readonly KernelCall[])[]): number
  * Runs a kernel that treats `rows` rows of `rowSize` values independently, with the rows split
  * into consecutive ranges over the threads when each range gets at least `minimumValuesPerPart`
  * values. `argsFor(first, count)` returns the kernel's arguments for rows [first, first + count),
- * with its pointers moved by `rowOffset`. The result equals one call over every row, to the bit.
+ * with its pointers moved to row `first`. The result equals one call over every row, to the bit.
  */
 export function runByRows(
   file: KernelFile,
@@ -244,6 +271,7 @@ export function workerJobCount(): number {
 /** Stops the worker threads; `startKernelThreads` starts new ones. Used by tests. */
 export function stopKernelThreads(): void {
   for (const worker of workers) {
+    worker.failure ??= 'stopped';
     Atomics.store(worker.views.header, POSTED, STOP);
     Atomics.notify(worker.views.header, POSTED);
   }
@@ -267,15 +295,39 @@ function ensureWorkers(memory: object, count: number): void {
     // An idle worker sleeps in Atomics.wait; it must not keep the process alive.
     thread.unref();
     const worker: KernelWorker = { thread, views: controlViews(control), posted: 0, failure: null };
-    thread.on('error', (error) => {
-      worker.failure = error.message;
-      console.error(`kernel threads: worker ${index + 1} failed (${error.message}); its share of the work now runs on the main thread`);
-    });
-    thread.on('exit', (code) => {
-      worker.failure ??= `exited with code ${code}`;
-    });
+    // A worker that cannot instantiate the kernels reports why in its control block and exits.
+    thread.on('error', (error) => retire(worker, error.message));
+    thread.on('exit', (code) => retire(worker, reportedError(worker) ?? `exited with code ${code}`));
     workers.push(worker);
   }
+}
+
+/**
+ * Takes a worker out of service, logs why, and lowers the thread count in `status`. Does
+ * nothing for a worker already out of service, such as one that `stopKernelThreads` stopped.
+ */
+function retire(worker: KernelWorker, reason: string): void {
+  if (worker.failure !== null) return;
+  worker.failure = reason;
+  console.error(`kernel threads: worker thread ${workers.indexOf(worker) + 1} takes no more jobs (${reason}); its share of the work now runs on the main thread.`);
+  const working = workingWorkerCount();
+  status.threads = 1 + working;
+  status.reason = `${workersReason(working)}, since a worker thread stopped (${reason})`;
+}
+
+function workingWorkerCount(): number {
+  return workers.filter((worker) => worker.failure === null).length;
+}
+
+function workersReason(count: number): string {
+  return count === 0 ? 'this thread alone' : `this thread and ${count} worker thread${count === 1 ? '' : 's'}`;
+}
+
+/** Returns the error message a worker wrote to its control block, or null when it wrote none. */
+function reportedError(worker: KernelWorker): string | null {
+  const { header, error } = worker.views;
+  if (Atomics.load(header, STATE) !== FAILED) return null;
+  return new TextDecoder().decode(error.slice(0, header[ERROR_LENGTH]));
 }
 
 /** Returns the compiled `.shared.wasm` module of every kernel file a worker runs, by file name. */
@@ -296,11 +348,18 @@ function runHere(calls: readonly KernelCall[]): number[] {
   });
 }
 
-function post(worker: KernelWorker, calls: readonly KernelCall[]): void {
+/** Throws, before any job is posted, for a part that a control block cannot carry. */
+function checkPart(calls: readonly KernelCall[]): void {
   if (calls.length > MAX_CALLS) throw new RangeError(`runInParallel: a part of ${calls.length} calls exceeds ${MAX_CALLS}; split it into smaller parts.`);
+  for (const call of calls) {
+    kernelIndex(call.file, call.name);
+    if (call.args.length > MAX_ARGUMENTS) throw new RangeError(`runInParallel: ${call.file}.${call.name} has ${call.args.length} arguments, more than ${MAX_ARGUMENTS}.`);
+  }
+}
+
+function post(worker: KernelWorker, calls: readonly KernelCall[]): void {
   const { header, calls: slots } = worker.views;
   calls.forEach((call, index) => {
-    if (call.args.length > MAX_ARGUMENTS) throw new RangeError(`runInParallel: ${call.file}.${call.name} has ${call.args.length} arguments, more than ${MAX_ARGUMENTS}.`);
     const slot = index * SLOT_WORDS;
     slots[slot] = kernelIndex(call.file, call.name);
     slots[slot + 1] = call.args.length;
@@ -315,17 +374,21 @@ function post(worker: KernelWorker, calls: readonly KernelCall[]): void {
 function collect(worker: KernelWorker, count: number): number[] {
   const { header } = worker.views;
   const started = performance.now();
-  while (Atomics.load(header, FINISHED) !== worker.posted) {
-    Atomics.wait(header, FINISHED, Atomics.load(header, FINISHED), 100);
-    if (performance.now() - started > JOB_TIMEOUT_MS) {
-      worker.failure = 'timed out';
-      throw new Error(`runInParallel: a kernel worker thread timed out: its job took more than ${JOB_TIMEOUT_MS / 1000} s; set EBFLOW_WASM_THREADS=1 to keep the kernels on one thread.`);
+  // The wait compares against the value just checked. Reloading the word for the wait could see
+  // the finished job after its notification, and then sleep through the whole timeout.
+  let finished = Atomics.load(header, FINISHED);
+  while (finished !== worker.posted) {
+    Atomics.wait(header, FINISHED, finished, 100);
+    finished = Atomics.load(header, FINISHED);
+    if (finished !== worker.posted && performance.now() - started > JOB_TIMEOUT_MS) {
+      retire(worker, `job not finished within ${JOB_TIMEOUT_MS / 1000} s`);
+      throw new Error(`runInParallel: a kernel worker thread did not finish its job within ${JOB_TIMEOUT_MS / 1000} s; set EBFLOW_WASM_THREADS=1 to keep the kernels on one thread.`);
     }
   }
   jobsOnWorkers += 1;
-  if (Atomics.load(header, STATE) === FAILED) {
-    const message = new TextDecoder().decode(worker.views.error.slice(0, header[ERROR_LENGTH]));
-    worker.failure = message;
+  const message = reportedError(worker);
+  if (message !== null) {
+    retire(worker, message);
     throw new Error(`runInParallel: a kernel worker thread failed: ${message}; set EBFLOW_WASM_THREADS=1 to keep the kernels on one thread.`);
   }
   return Array.from(worker.views.results.subarray(0, count));
