@@ -50,11 +50,16 @@ function checkSameSize(caller: string, tensors: readonly tf.Tensor[]): void {
   }
 }
 
-/** Returns Σ x² over every value of `tensors`, squares in float32 and sums in float64. One read of each tensor. */
+/**
+ * Returns Σ x² over every value of `tensors`, squares in float32 and sums in float64. One read
+ * of each tensor, split over the kernel threads by whole tensors, whose sums are added in order.
+ */
 export function sumOfSquares(tensors: readonly tf.Tensor[]): number {
-  const { backend, kernels: k } = kernels('sumOfSquares');
+  const caller = 'sumOfSquares';
+  const { backend } = kernels(caller);
+  const calls: KernelCall[] = tensors.map((tensor) => ({ file: 'fused-update', name: 'sum_squares', args: [offsetOf(backend, tensor, caller), tensor.size] }));
   let total = 0;
-  for (const tensor of tensors) total += k.sum_squares(offsetOf(backend, tensor, 'sumOfSquares'), tensor.size);
+  for (const sum of runInParallel(groupBySize(calls, tensors)).flat()) total += sum;
   return total;
 }
 

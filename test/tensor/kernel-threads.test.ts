@@ -7,7 +7,7 @@ import { useBackend } from '../../src/backend/select.js';
 import { preprocess } from '../../src/data/preprocess.js';
 import { smoothLeakyReluStage } from '../../src/layers/smooth-leaky-relu.js';
 import { RandomStream } from '../../src/random/stream.js';
-import { emaUpdate, emaUpdates, rmsPropUpdate, rmsPropUpdates } from '../../src/tensor/fused-update.js';
+import { emaUpdate, emaUpdates, rmsPropUpdate, rmsPropUpdates, sumOfSquares } from '../../src/tensor/fused-update.js';
 import {
   kernelThreadStatus,
   MAX_KERNEL_THREADS,
@@ -126,11 +126,13 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
   ].entries()) {
     it(`split SLR stage rows bit-exactly (${terms.curvature ? 'all terms' : 'y, Σ ln f′'})`, () => {
       // Inputs differ between the variants, so that no variant finds the other's results in memory.
-      const h = tf.tensor2d(Float32Array.from({ length: 300 * 784 }, (_, i) => (12 + variant) * Math.sin(i * 0.37)), [300, 784]);
+      // 700 rows, so that the backward kernel splits too.
+      const rows = 700;
+      const h = tf.tensor2d(Float32Array.from({ length: rows * 784 }, (_, i) => (12 + variant) * Math.sin(i * 0.37)), [rows, 784]);
       // Upstream gradients that differ by element and by row, so that a part that reads another
       // part's rows of them computes other values.
-      const weights = Array.from({ length: 4 }, (_, k) => tf.tensor2d(Float32Array.from({ length: 300 * 784 }, (_, i) => Math.cos(i * (0.11 + 0.07 * k))), [300, 784]));
-      const rowWeights = tf.tensor1d(Float32Array.from({ length: 300 }, (_, row) => 1 + Math.sin(row)));
+      const weights = Array.from({ length: 4 }, (_, k) => tf.tensor2d(Float32Array.from({ length: rows * 784 }, (_, i) => Math.cos(i * (0.11 + 0.07 * k))), [rows, 784]));
+      const rowWeights = tf.tensor1d(Float32Array.from({ length: rows }, (_, row) => 1 + Math.sin(row)));
       const compute = (): Float32Array[] =>
         tf.tidy(() => {
           const stage = smoothLeakyReluStage(h, 0.3, true, terms, 'fused');
@@ -147,7 +149,7 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
         });
       const { alone, shared, jobs } = bothWays(compute);
       tf.dispose([h, ...weights, rowWeights]);
-      assert.ok(jobs >= 2, `the forward and backward kernels ran ${jobs} jobs on workers`);
+      assert.ok(jobs >= 3, `the forward and backward kernels ran ${jobs} jobs on workers`);
       alone.forEach((values, i) => assertSameBits(shared[i], values, `output ${i}`));
     });
   }
@@ -178,7 +180,9 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
       rmsPropUpdates(parameters, gradients, averages, step).map((u) => [u.parameter.dataSync(), u.average.dataSync(), u.sumOfSquares] as const),
     );
     const shadows = tf.tidy(() => emaUpdates(averages, parameters, 0.01).map((t) => t.dataSync()));
-    assert.ok(workerJobCount() - before >= 2, 'the updates ran on a worker');
+    const norm = sumOfSquares(gradients);
+    assert.ok(workerJobCount() - before >= 3, 'the updates and the norm ran on a worker');
+    assert.equal(norm, together.reduce((total, update) => total + update[2], 0), 'Σ∇² of all tensors');
     parameters.forEach((parameter, i) => {
       tf.tidy(() => {
         const one = rmsPropUpdate(parameter, gradients[i], averages[i], step);

@@ -19,6 +19,7 @@ export const KERNELS = [
   { file: 'elementwise', name: 'forward' },
   { file: 'elementwise', name: 'backward' },
   { file: 'elementwise', name: 'logit' },
+  { file: 'fused-update', name: 'sum_squares' },
   { file: 'fused-update', name: 'rmsprop' },
   { file: 'fused-update', name: 'ema' },
 ] as const;
