@@ -9,6 +9,7 @@
 export * as tf from '@tensorflow/tfjs-core';
 
 export { backendRequestFromEnv, selectBackend, useBackend, type BackendSelection } from './backend/select.js';
+export { kernelThreadStatus, type KernelThreadStatus } from './tensor/threads/pool.js';
 export { RandomStream, type RandomState } from './random/stream.js';
 
 export type { FlowLayer, LayerForward } from './layers/layer.js';

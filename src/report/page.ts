@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { EnvironmentInfo } from '../runner/record.js';
 import { scenarioPath, shippedScenarioNames } from '../scenarios/catalog.js';
 import { describeBlas } from '../tensor/native-blas.js';
+import type { KernelThreadStatus } from '../tensor/threads/pool.js';
 import type { FigureDefinition, OmittedFigure } from './figures.js';
 import { PAPER_CITATION } from './paper-results.js';
 import type { LoadedResults, ResultSet } from './records.js';
@@ -63,6 +64,7 @@ export function environmentsOf(set: ResultSet): EnvironmentGroup[] {
     const key = JSON.stringify([
       environment.backend,
       environment.blas === undefined ? 'not recorded' : describeBlas(environment.blas),
+      describeKernelThreads(environment.kernelThreads),
       environment.cpuModel,
       environment.cpuCount,
       environment.platform,
@@ -75,6 +77,11 @@ export function environmentsOf(set: ResultSet): EnvironmentGroup[] {
     groups.set(key, group);
   }
   return [...groups.values()];
+}
+
+/** Returns "2 (this thread and 1 worker thread)" for a record's kernel threads, or "not recorded". */
+function describeKernelThreads(status: KernelThreadStatus | undefined): string {
+  return status === undefined ? 'not recorded' : `${status.threads} (${status.reason})`;
 }
 
 function environmentLines(group: EnvironmentGroup): Array<[string, string]> {
@@ -90,6 +97,7 @@ function environmentLines(group: EnvironmentGroup): Array<[string, string]> {
     ['backend', environment.backend],
     ['backends tried', attempts || 'not recorded'],
     ['BLAS', environment.blas === undefined ? 'not recorded' : describeBlas(environment.blas)],
+    ['kernel threads', describeKernelThreads(environment.kernelThreads)],
     ['CPU', `${environment.cpuModel} × ${environment.cpuCount}`],
     ['platform', environment.platform],
     ['host', environment.hostname],

@@ -19,6 +19,7 @@ import {
   stopKernelThreads,
   workerJobCount,
 } from '../../src/tensor/threads/pool.js';
+import { MAX_CALLS } from '../../src/tensor/threads/protocol.js';
 import { offsetOf, type WasmBackendInternals } from '../../src/tensor/wasm-memory.js';
 
 describe('requestedKernelThreads', () => {
@@ -29,7 +30,7 @@ describe('requestedKernelThreads', () => {
     assert.equal(requestedKernelThreads({ EBFLOW_WASM_THREADS: '' }), byDefault);
   });
 
-  for (const value of ['0', '-2', '1.5', 'two', String(MAX_KERNEL_THREADS + 1)]) {
+  for (const value of ['0', '-2', '1.5', 'two', '0x2', '1e1', String(MAX_KERNEL_THREADS + 1)]) {
     it(`rejects EBFLOW_WASM_THREADS=${value}, naming the value and the fix`, () => {
       const message = requestedKernelThreads({ EBFLOW_WASM_THREADS: value });
       assert.equal(typeof message, 'string');
@@ -193,6 +194,22 @@ describe('kernel threads on the wasm backend', { skip: threadsRequested === 1 ||
       });
     });
     tf.dispose([...parameters, ...gradients, ...averages]);
+  });
+
+  it('update models of many tensors', () => {
+    // More tensors than a job carries: 1,200 of 300 values, split into two parts of 600 calls.
+    const count = MAX_CALLS + 176;
+    const shadows = Array.from({ length: count }, (_, i) => tf.fill([300], i));
+    const parameters = Array.from({ length: count }, () => tf.ones([300]));
+    const before = workerJobCount();
+    const moved = emaUpdates(shadows, parameters, 0.5);
+    const norm = sumOfSquares(parameters);
+    assert.equal(workerJobCount() - before, 2, 'one job each for the EMA and the norm');
+    moved.forEach((tensor, i) => assert.equal(tensor.dataSync()[299], (i + 1) / 2, `shadow ${i}`));
+    assert.equal(norm, count * 300);
+    const tooMany = Array.from({ length: MAX_CALLS + 1 }, () => ({ file: 'fused-update' as const, name: 'sum_squares' as const, args: [0, 0] }));
+    assert.deepEqual(runInParallel([[], tooMany])[1], Array(MAX_CALLS + 1).fill(0), 'a part too large for a job runs here');
+    tf.dispose([...shadows, ...parameters, ...moved]);
   });
 
   it('collect workers after a failure here', () => {

@@ -97,7 +97,8 @@ let jobsOnWorkers = 0;
 export function requestedKernelThreads(environment: NodeJS.ProcessEnv = process.env): number | string {
   const raw = environment.EBFLOW_WASM_THREADS?.trim();
   if (raw === undefined || raw === '') return Math.min(availableParallelism(), MAX_KERNEL_THREADS);
-  const value = Number(raw);
+  // Decimal digits only: Number() would also take "0x2" or "1e1".
+  const value = /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < 1 || value > MAX_KERNEL_THREADS) {
     return `EBFLOW_WASM_THREADS is ${JSON.stringify(raw)}, not an integer from 1 to ${MAX_KERNEL_THREADS}; unset it to use every core, or set 1 to keep the kernels on one thread`;
   }
@@ -193,8 +194,8 @@ export function splitRange(count: number, parts: number, multiple = 1): [number,
 /**
  * Runs `parts[0]` on this thread and every other part on a worker thread, at once, and returns
  * the results of each part's calls (0 for kernels without a result). The calls of one part run
- * in order. A part whose worker is not ready (still starting, or failed) runs here after
- * `parts[0]`. Parts must not write memory that other parts read or write.
+ * in order. A part whose worker is not ready (still starting, or failed), or that has more than
+ * `MAX_CALLS` calls, runs here after `parts[0]`. Parts must not write memory that other parts read or write.
  *
  * Throws when a worker reports an error or does not finish within a minute; the message names
  * the kernel threads and the fix.
@@ -203,7 +204,8 @@ export function runInParallel(parts: readonly (readonly KernelCall[])[]): number
   parts.forEach(checkPart);
   const memory = backendMemory();
   const available = memory !== null && memory === workersMemory ? workers.filter(isReady) : [];
-  const assigned: (KernelWorker | null)[] = parts.map((_, index) => (index === 0 ? null : (available[index - 1] ?? null)));
+  // A part of more calls than a control block carries runs here.
+  const assigned: (KernelWorker | null)[] = parts.map((calls, index) => (index === 0 || calls.length > MAX_CALLS ? null : (available[index - 1] ?? null)));
   parts.forEach((calls, index) => {
     const worker = assigned[index];
     if (worker !== null) post(worker, calls);
@@ -348,9 +350,8 @@ function runHere(calls: readonly KernelCall[]): number[] {
   });
 }
 
-/** Throws, before any job is posted, for a part that a control block cannot carry. */
+/** Throws, before any job is posted, for a call that a control block cannot carry. */
 function checkPart(calls: readonly KernelCall[]): void {
-  if (calls.length > MAX_CALLS) throw new RangeError(`runInParallel: a part of ${calls.length} calls exceeds ${MAX_CALLS}; split it into smaller parts.`);
   for (const call of calls) {
     kernelIndex(call.file, call.name);
     if (call.args.length > MAX_ARGUMENTS) throw new RangeError(`runInParallel: ${call.file}.${call.name} has ${call.args.length} arguments, more than ${MAX_ARGUMENTS}.`);

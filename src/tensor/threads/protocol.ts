@@ -43,7 +43,8 @@ export const FAILED = 2;
 /** The job number that tells a worker to return. */
 export const STOP = -1;
 
-export const MAX_CALLS = 256;
+/** Calls per job: a model's parameter tensors split over two threads (a 10-block coupling flow has 262). */
+export const MAX_CALLS = 1024;
 export const MAX_ARGUMENTS = 14;
 export const SLOT_WORDS = MAX_ARGUMENTS + 2;
 export const ERROR_BYTES = 1024;
