@@ -372,6 +372,13 @@ function post(worker: KernelWorker, calls: readonly KernelCall[]): void {
   Atomics.notify(header, POSTED);
 }
 
+/**
+ * Waits for a worker's job and returns its results. Throws when the worker reports an error or
+ * the job takes longer than `JOB_TIMEOUT_MS`.
+ *
+ * NOTE: a worker thread that dies during a job (not a kernel error, which it reports) is noticed
+ * only at the timeout, because its 'exit' event needs the event loop this wait blocks.
+ */
 function collect(worker: KernelWorker, count: number): number[] {
   const { header } = worker.views;
   const started = performance.now();
