@@ -53,7 +53,7 @@ function compile(wabt, name, text, target, features) {
  * module defines no memory or its memory has no maximum, which a shared memory needs. The
  * instructions stay as they are: every load and store is valid on a shared memory.
  */
-export function shareDefinedMemory(bytes) {
+function shareDefinedMemory(bytes) {
   const copy = Uint8Array.from(bytes);
   let position = 8;
   const readUnsigned = () => {

@@ -49,8 +49,8 @@ export interface BackendSelection {
    */
   blas: BlasStatus;
   /**
-   * What runs the project's WebAssembly kernels: this thread alone, or this thread and worker
-   * threads on the backend's shared memory (wasm backend only, see `threads/pool.ts`).
+   * The threads of the project's WebAssembly kernels: this thread alone, or this thread and
+   * worker threads on the backend's shared memory (wasm backend only, see `threads/pool.ts`).
    */
   kernelThreads: KernelThreadStatus;
 }
@@ -253,9 +253,9 @@ async function tryCandidate(candidate: BackendCandidate): Promise<string | null>
 let wasmPrepared = false;
 
 /**
- * Before the wasm backend's first initialisation, points it at its shared-memory binary when
- * `EBFLOW_WASM_THREADS` asks for more than one thread (see `threads/pool.ts`). An invalid value
- * was reported by `selectBackend`; `useBackend` then keeps one thread.
+ * Points the wasm backend at its shared-memory binary before its first initialisation, when
+ * `EBFLOW_WASM_THREADS` requests more than one thread (see `threads/pool.ts`). `selectBackend`
+ * rejects an invalid value first, and `useBackend` keeps one thread for it.
  */
 function prepareWasmBackend(): void {
   if (wasmPrepared) return;

@@ -288,8 +288,8 @@ interface CustomKernelEngine {
 }
 
 /**
- * The fewest values per thread for which the stage's kernels split their rows over threads
- * (see threads/pool.ts); a handoff to a worker costs about 0.05–0.1 ms. The forward kernel
+ * The minimum values per thread for which the stage's kernels split their rows over threads
+ * (see threads/pool.ts). A handoff to a worker costs about 0.05–0.1 ms. The forward kernel
  * takes about 5.5 ns per value (one exponential, 1¼ logarithms), so its parts are at least 0.1 ms
  * of work. The backward kernel takes about 0.6 ns per value: split, its [300, 784] rows took
  * longer than on one thread (0.07 ms of work per part, then a 0.09 ms wait for the worker).

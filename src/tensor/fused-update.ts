@@ -164,8 +164,9 @@ export function emaUpdates(shadows: readonly tf.Tensor[], parameters: readonly t
 }
 
 /**
- * The fewest values per thread for which the update kernels split their tensors over threads:
- * they take about 1 ns per value, bound by memory, and a handoff about 0.06 ms.
+ * The minimum values per thread for which the update kernels split their tensors over threads.
+ * Bound by memory, RMSprop took about 0.9 ns per value and the EMA 0.2 ns, and a handoff costs
+ * about 0.06 ms.
  */
 const UPDATE_VALUES_PER_THREAD = 131_072;
 
@@ -173,8 +174,8 @@ const UPDATE_VALUES_PER_THREAD = 131_072;
  * Splits `calls` (one per tensor) into consecutive groups, one per kernel thread, each ending
  * where the running size of `tensors` first reaches its share of the total.
  *
- * NOTE: a tensor is never split, so one tensor much larger than the rest leaves the threads
- * unbalanced; splitting it would change the rounding of its sum of squares.
+ * NOTE: a tensor is never split, because that would change the rounding of its sum of squares.
+ * So one tensor much larger than the rest leaves the threads unbalanced.
  */
 function groupBySize(calls: KernelCall[], tensors: readonly tf.Tensor[]): KernelCall[][] {
   const total = tensors.reduce((sum, tensor) => sum + tensor.size, 0);

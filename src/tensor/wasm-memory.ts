@@ -31,10 +31,11 @@ const webAssembly = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).W
 /** Instances per kernel file, with the memory they were bound to. */
 const instances = new Map<string, { memory: object; exports: object }>();
 
-function backendMemory(): object | null {
+/** Returns the wasm backend's WebAssembly.Memory, or null when another backend is active. */
+export function backendMemory(): { buffer: ArrayBufferLike } | null {
   if (tf.getBackend() !== 'wasm') return null;
   const memory = (tf.backend() as unknown as WasmBackendInternals).wasm.asm?.memory;
-  return memory instanceof webAssembly.Memory ? memory : null;
+  return memory instanceof webAssembly.Memory ? (memory as { buffer: ArrayBufferLike }) : null;
 }
 
 /** Returns whether the kernels can run: the current backend is wasm and exposes its memory. */
@@ -55,7 +56,7 @@ export function wasmKernels<T>(file: string, caller: string): { backend: WasmBac
   let instance = instances.get(file);
   if (instance === undefined || instance.memory !== memory) {
     // A shared memory (see threads/pool.ts) needs the variant of the module that imports one.
-    const shared = (memory as { buffer: unknown }).buffer instanceof SharedArrayBuffer;
+    const shared = memory.buffer instanceof SharedArrayBuffer;
     const url = new URL(`./kernels/${shared ? file.replace(/\.wasm$/, '.shared.wasm') : file}`, import.meta.url);
     instance = { memory, exports: instantiateCompiledModule(url, { env: { memory } }, caller) };
     instances.set(file, instance);

@@ -71,7 +71,7 @@ test('named requests select that backend', async () => {
   }
 });
 
-test('the selection records the kernel threads: workers on shared memory for wasm, one thread elsewhere', async () => {
+test('selection records the kernel threads', async () => {
   const wasm = await selectBackend('wasm');
   const requested = process.env.EBFLOW_WASM_THREADS?.trim();
   if (availableParallelism() > 1 && (requested === undefined || requested === '' || Number(requested) > 1)) {

@@ -25,7 +25,9 @@ import { offsetOf, type WasmBackendInternals } from '../../src/tensor/wasm-memor
 describe('requestedKernelThreads', () => {
   it('reads EBFLOW_WASM_THREADS or defaults', () => {
     const byDefault = requestedKernelThreads({});
-    assert.ok(typeof byDefault === 'number' && byDefault >= 1 && byDefault <= MAX_KERNEL_THREADS);
+    assert.equal(typeof byDefault, 'number');
+    assert.ok((byDefault as number) >= 1);
+    assert.ok((byDefault as number) <= MAX_KERNEL_THREADS);
     assert.equal(requestedKernelThreads({ EBFLOW_WASM_THREADS: ' 3 ' }), 3);
     assert.equal(requestedKernelThreads({ EBFLOW_WASM_THREADS: '' }), byDefault);
   });

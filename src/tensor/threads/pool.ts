@@ -9,8 +9,9 @@
  * The workers need the tensors' memory. So `configureKernelThreads`, called before the backend
  * initialises, makes the backend load a copy of its SIMD binary whose memory is shared. That copy
  * is written by `npm run build` (scripts/build-wasm.mjs), and the backend computes with it
- * exactly as before. Every thread then instantiates the `.shared.wasm` variant of a kernel file on that memory, and a call
- * on another thread is a job of byte offsets and scalars in a control block (`protocol.ts`).
+ * exactly as before. Every thread then instantiates the `.shared.wasm` variant of a kernel file
+ * on that memory. A call on another thread is a job of byte offsets and scalars in a control
+ * block (`protocol.ts`).
  *
  * Callers split work into parts that write disjoint memory, such as row ranges of a batch or whole
  * tensors, so that the results are the same, to the bit, whether the parts run at once or one
@@ -22,9 +23,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import * as tf from '@tensorflow/tfjs-core';
-
-import { compiledModule, wasmKernels, type WasmBackendInternals } from '../wasm-memory.js';
+import { backendMemory, compiledModule, wasmKernels } from '../wasm-memory.js';
 import {
   CALL_COUNT,
   CONTROL_BYTES,
@@ -99,7 +98,7 @@ export function requestedKernelThreads(environment: NodeJS.ProcessEnv = process.
   if (raw === undefined || raw === '') return Math.min(availableParallelism(), MAX_KERNEL_THREADS);
   // Decimal digits only: Number() would also take "0x2" or "1e1".
   const value = /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isInteger(value) || value < 1 || value > MAX_KERNEL_THREADS) {
+  if (!(value >= 1 && value <= MAX_KERNEL_THREADS)) {
     return `EBFLOW_WASM_THREADS is ${JSON.stringify(raw)}, not an integer from 1 to ${MAX_KERNEL_THREADS}; unset it to use every core, or set 1 to keep the kernels on one thread`;
   }
   return value;
@@ -113,7 +112,7 @@ export function requestedKernelThreads(environment: NodeJS.ProcessEnv = process.
 export function configureKernelThreads(threads: number, setWasmPaths: (paths: Record<string, string>) => void, backendFolder: string): KernelThreadStatus {
   requestedThreads = 1;
   if (threads <= 1) {
-    status = { threads: 1, sharedMemory: false, reason: 'EBFLOW_WASM_THREADS=1' };
+    status = { threads: 1, sharedMemory: false, reason: 'one thread requested (EBFLOW_WASM_THREADS, or a single core)' };
     return status;
   }
   if (!existsSync(SHARED_BACKEND_BINARY)) {
@@ -168,8 +167,8 @@ export function pauseKernelThreads(pause: boolean): void {
 }
 
 /**
- * Returns the number of parts into which a caller should split `work` units (values, rows), giving each
- * part at least `minimumPerPart` units: 1 without worker threads or for small work.
+ * Returns the number of parts into which a caller should split `work` units (values, rows),
+ * giving each part at least `minimumPerPart` units: 1 without worker threads or for small work.
  */
 export function partCount(work: number, minimumPerPart: number): number {
   if (status.threads <= 1 || !status.sharedMemory || paused) return 1;
@@ -195,7 +194,8 @@ export function splitRange(count: number, parts: number, multiple = 1): [number,
  * Runs `parts[0]` on this thread and every other part on a worker thread, at once, and returns
  * the results of each part's calls (0 for kernels without a result). The calls of one part run
  * in order. A part whose worker is not ready (still starting, or failed), or that has more than
- * `MAX_CALLS` calls, runs here after `parts[0]`. Parts must not write memory that other parts read or write.
+ * `MAX_CALLS` calls, runs here after `parts[0]`. Parts must not write memory that other parts
+ * read or write.
  *
  * Throws when a worker reports an error or does not finish within a minute; the message names
  * the kernel threads and the fix.
@@ -265,7 +265,7 @@ export function movePointer(pointer: number, bytes: number): number {
   return pointer === 0 ? 0 : pointer + bytes;
 }
 
-/** Returns the count of jobs run on worker threads since the process started, so tests can check that work was shared. */
+/** Returns the number of jobs run on worker threads since the process started (for tests). */
 export function workerJobCount(): number {
   return jobsOnWorkers;
 }
@@ -279,12 +279,6 @@ export function stopKernelThreads(): void {
   }
   workers = [];
   workersMemory = null;
-}
-
-function backendMemory(): { buffer: ArrayBufferLike } | null {
-  if (tf.getBackend() !== 'wasm') return null;
-  const memory = (tf.backend() as unknown as WasmBackendInternals).wasm.asm?.memory as { buffer: ArrayBufferLike } | undefined;
-  return memory ?? null;
 }
 
 function ensureWorkers(memory: object, count: number): void {

@@ -40,7 +40,7 @@ export const STARTING = 0;
 export const READY = 1;
 export const FAILED = 2;
 
-/** The job number that tells a worker to return. */
+/** The job number that stops a worker. */
 export const STOP = -1;
 
 /** Calls per job: a model's parameter tensors split over two threads (a 10-block coupling flow has 262). */

@@ -1,8 +1,9 @@
 /**
- * The body of a kernel worker thread (started by `pool.ts`): it instantiates the shared-memory
- * variants of the project's kernels, compiled by the main thread, on the wasm backend's memory, then runs the jobs posted to
- * its control block (see `protocol.ts`) until told to stop. It sleeps in `Atomics.wait` between
- * jobs, so an idle worker takes no processor time from OpenBLAS's threads.
+ * The body of a kernel worker thread, started by `pool.ts`. It instantiates the shared-memory
+ * variants of the project's kernels, compiled by the main thread, on the wasm backend's memory.
+ * Then it runs the jobs posted to its control block (see `protocol.ts`) until the stop job.
+ * It sleeps in `Atomics.wait` between jobs, so an idle worker takes no processor time from
+ * OpenBLAS's threads.
  */
 import { workerData } from 'node:worker_threads';
 
