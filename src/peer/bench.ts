@@ -4,7 +4,7 @@
  */
 import { cpus, hostname, platform } from 'node:os';
 
-import { applyOpenMpWaitDefault, describeOpenMpWait } from '../tensor/native-blas.js';
+import { applyOpenMpWaitDefault, describeOpenMpWait, openBlasCoreSetByUs } from '../tensor/native-blas.js';
 import type { PeerCommand, PeerProcessOptions } from './driver.js';
 import { findTorchPython, pytorchPeerCommand } from './python.js';
 import {
@@ -76,7 +76,8 @@ export interface PeerComparisonOptions {
 
 /**
  * Resolves the peer command: `--peer-command` as given, else the PyTorch peer with the first
- * interpreter that imports torch. Either runs with the OpenMP wait settings of `ompWaitPolicy`.
+ * interpreter that imports torch. Either runs with the OpenMP wait settings of `ompWaitPolicy`,
+ * and with the OPENBLAS_CORETYPE our side set when its OpenBLAS fell back to Prescott kernels.
  * Returns null with a notice (how to install torch) when there is no such interpreter, so that
  * our side still runs alone.
  */
@@ -85,6 +86,9 @@ export async function resolvePeerCommand(
 ): Promise<{ command: PeerCommand | null; notice: string | null }> {
   const env = { ...(options.env ?? process.env) };
   const policy = options.ompWaitPolicy ?? 'inherit';
+  // The peer's OpenBLAS would fall back to the same slow kernels ours did, so it gets our fix.
+  const core = openBlasCoreSetByUs();
+  if (core !== null && env.OPENBLAS_CORETYPE === undefined) env.OPENBLAS_CORETYPE = core;
   if (policy === 'short-spin') {
     applyOpenMpWaitDefault(env);
   } else if (policy !== 'inherit') {

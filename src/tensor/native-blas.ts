@@ -18,7 +18,7 @@
  * So when the library reports an OpenMP build, this module releases the OpenMP threads
  * (`omp_pause_resource_all`) on the process's 'exit' event.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 
@@ -41,6 +41,13 @@ export type BlasStatus =
       waitPolicy: string;
       /** Calls with fewer floating-point operations than this run on one thread (`SINGLE_THREAD_BELOW_OPERATIONS`). */
       singleThreadBelow: number;
+      /**
+       * The kernels OpenBLAS runs, as `openblas_get_corename` names them ('SkylakeX', 'Haswell',
+       * 'Prescott', …). Absent in records written before it was recorded.
+       */
+      core?: string;
+      /** The source of that core: OpenBLAS's own detection, the user's OPENBLAS_CORETYPE, or `chooseOpenBlasCore`. */
+      coreChoice?: string;
     }
   | { state: 'off'; reason: string };
 
@@ -133,8 +140,12 @@ const CBLAS_NO_TRANS = 111;
 const CBLAS_TRANS = 112;
 
 /** The subset of koffi's API used here; koffi is optional, so its types are not imported. */
+interface KoffiLibrary {
+  func(signature: string): (...args: unknown[]) => unknown;
+  unload?(): void;
+}
 interface KoffiModule {
-  load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
+  load(path: string): KoffiLibrary;
 }
 
 /**
@@ -167,6 +178,91 @@ export function describeOpenMpWait(env: NodeJS.ProcessEnv): string {
   return settings.length === 0 ? 'libgomp default' : settings.join(' ');
 }
 
+/**
+ * The kernels a DYNAMIC_ARCH OpenBLAS falls back to when it does not recognise the CPU. Debian's
+ * OpenBLAS 0.3.21 did so on a 2-vCPU Intel Xeon of family 6, model 207, which has AVX-512: it
+ * chose Prescott (SSE3) kernels, and D×D·D×D products at D = 784 ran at 77 GFLOP/s instead of
+ * 259 with OPENBLAS_CORETYPE=SkylakeX (2 threads, medians of 5 runs, 2026-12-05). PyTorch
+ * loads the same library, so its steps fall back the same way.
+ */
+export const FALLBACK_OPENBLAS_CORE = 'Prescott';
+
+/** Returns the CPU feature flags of /proc/cpuinfo's first processor, or null where there is no such file. */
+export function readCpuFlags(path = '/proc/cpuinfo'): Set<string> | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  const line = /^flags\s*:(.*)$/m.exec(text);
+  return line === null ? null : new Set(line[1].trim().split(/\s+/));
+}
+
+/**
+ * Returns the OpenBLAS core whose kernels suit a CPU with `flags`: 'SkylakeX' with AVX-512
+ * (F, CD, BW, DQ and VL), 'Haswell' with AVX2 and FMA, 'SandyBridge' with AVX, else null
+ * (keep what OpenBLAS detected).
+ */
+export function chooseOpenBlasCore(flags: ReadonlySet<string>): string | null {
+  if (['avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'].every((flag) => flags.has(flag))) return 'SkylakeX';
+  if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
+  if (flags.has('avx')) return 'SandyBridge';
+  return null;
+}
+
+/**
+ * Opens `library` and returns the handle with the core it runs. When OpenBLAS fell back to
+ * `FALLBACK_OPENBLAS_CORE` on a CPU with AVX, and the user set no OPENBLAS_CORETYPE, this
+ * closes the library, sets OPENBLAS_CORETYPE in `env` to `chooseOpenBlasCore`'s pick and opens
+ * it again. Pass `process.env`: the library reads it when it loads, and the PyTorch peer
+ * inherits it. Runs before any computation, so no OpenBLAS thread exists yet.
+ */
+export function openWithFittingCore(
+  koffi: KoffiModule,
+  library: string,
+  env: NodeJS.ProcessEnv,
+  cpuFlags: ReadonlySet<string> | null,
+): { handle: KoffiLibrary; core: string | null; coreChoice: string } {
+  let handle = koffi.load(library);
+  const coreOf = (opened: KoffiLibrary): string | null => {
+    try {
+      return String(opened.func('const char *openblas_get_corename()')()).trim();
+    } catch {
+      return null; // not an OpenBLAS, or one without the extension
+    }
+  };
+  const detected = coreOf(handle);
+  const userCore = env.OPENBLAS_CORETYPE;
+  if (userCore !== undefined) return { handle, core: detected, coreChoice: `OPENBLAS_CORETYPE=${userCore} from the environment` };
+  const fitting = cpuFlags === null ? null : chooseOpenBlasCore(cpuFlags);
+  if (detected !== FALLBACK_OPENBLAS_CORE || fitting === null || handle.unload === undefined) {
+    return { handle, core: detected, coreChoice: 'detected by OpenBLAS' };
+  }
+  handle.unload();
+  env.OPENBLAS_CORETYPE = fitting;
+  coreSetByUs = fitting;
+  handle = koffi.load(library);
+  const core = coreOf(handle);
+  const outcome = core === fitting ? '' : `, but the library kept ${core}: start the process with OPENBLAS_CORETYPE=${fitting} set`;
+  return {
+    handle,
+    core,
+    coreChoice: `OPENBLAS_CORETYPE=${fitting} set by ebflow-bench, because OpenBLAS chose ${detected} kernels for a CPU with ${fitting === 'SkylakeX' ? 'AVX-512' : fitting === 'Haswell' ? 'AVX2' : 'AVX'}${outcome}`,
+  };
+}
+
+/** The OPENBLAS_CORETYPE that `openWithFittingCore` set, for child processes that load OpenBLAS too. */
+let coreSetByUs: string | null = null;
+
+/**
+ * Returns the OPENBLAS_CORETYPE this process set when OpenBLAS fell back to Prescott kernels
+ * (see `FALLBACK_OPENBLAS_CORE`), or null. The peer comparison passes it to the PyTorch peer.
+ */
+export function openBlasCoreSetByUs(): string | null {
+  return coreSetByUs;
+}
+
 let loaded: NativeBlas | null = null;
 /** Floating-point operations of the LAPACK calls since the process started, by the usual counts. */
 let lapackOperations = 0;
@@ -185,10 +281,11 @@ let lastStatus: BlasStatus = { state: 'off', reason: 'not requested yet' };
 export function describeBlas(status: BlasStatus): string {
   if (status.state === 'off') return `matrix products on the backend (${status.reason})`;
   const threads = `${status.threads} thread${status.threads === 1 ? '' : 's'}`;
+  const core = status.core === undefined ? '' : `, ${status.core} kernels`;
   // Records written before GOMP_SPINCOUNT was recorded hold the bare OMP_WAIT_POLICY value.
   const wait = status.waitPolicy.includes('=') || status.waitPolicy === 'libgomp default' ? status.waitPolicy : `OMP_WAIT_POLICY ${status.waitPolicy}`;
   const waitPolicy = status.parallelism === 'openmp' ? `, ${wait}` : '';
-  return `matrix products and LU on OpenBLAS (${status.library}, ${threads}, ${status.parallelism}${waitPolicy})`;
+  return `matrix products and LU on OpenBLAS (${status.library}, ${threads}, ${status.parallelism}${waitPolicy}${core})`;
 }
 
 /** Returns the library loaded by `loadNativeBlas`, or null when matrix products stay on the tfjs backend. */
@@ -299,7 +396,7 @@ async function importKoffi(): Promise<KoffiModule> {
 
 /** Opens `library`, binds the routines and sets the thread count. Throws when a symbol is missing. */
 function bindLibrary(koffi: KoffiModule, library: string, threads: number): NativeBlas {
-  const handle = koffi.load(library);
+  const { handle, core, coreChoice } = openWithFittingCore(koffi, library, process.env, readCpuFlags());
   const cblasSgemm = handle.func(
     'void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda, ' +
       'const float *b, int ldb, float beta, float *c, int ldc)',
@@ -332,6 +429,7 @@ function bindLibrary(koffi: KoffiModule, library: string, threads: number): Nati
     config: String(getConfig()).trim(),
     waitPolicy: describeOpenMpWait(process.env),
     singleThreadBelow: SINGLE_THREAD_BELOW_OPERATIONS,
+    ...(core === null ? {} : { core, coreChoice }),
   };
   const info = new Int32Array(1);
   const size = new Int32Array(1);

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -8,7 +11,17 @@ import { computeLabel, selectBackend, type BackendSelection } from '../../src/ba
 import { RandomStream } from '../../src/random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64, solve } from '../../src/tensor/linalg.js';
 import { matMul } from '../../src/tensor/matmul.js';
-import { applyOpenMpWaitDefault, describeOpenMpWait, nativeBlas, scaledTranspose } from '../../src/tensor/native-blas.js';
+import {
+  applyOpenMpWaitDefault,
+  chooseOpenBlasCore,
+  describeBlas,
+  describeOpenMpWait,
+  FALLBACK_OPENBLAS_CORE,
+  nativeBlas,
+  openWithFittingCore,
+  readCpuFlags,
+  scaledTranspose,
+} from '../../src/tensor/native-blas.js';
 import { installWasmBlasKernel, sumOfProducts, uninstallWasmBlasKernel, wasmBlasKernelInstalled } from '../../src/tensor/wasm-blas-kernel.js';
 import { normRelativeError } from '../helpers/backends.js';
 
@@ -425,5 +438,117 @@ await loadNativeBlas();`, { EBFLOW_BLAS: '/nonexistent/libmissing.so' });
 await loadNativeBlas();`, { EBFLOW_BLAS_THREADS: 'two' });
     assert.notEqual(child.status, 0);
     assert.match(String(child.stderr), /EBFLOW_BLAS_THREADS must be a positive integer, received 'two'/);
+  });
+});
+
+/**
+ * A stand-in for koffi whose library reports the core OPENBLAS_CORETYPE named when it was
+ * loaded, or `detected`; with `sticky` the core never changes, as if unloading did nothing.
+ */
+function fakeKoffi(env: NodeJS.ProcessEnv, detected: string, sticky = false) {
+  const events: string[] = [];
+  let loadedCore = detected;
+  return {
+    events,
+    koffi: {
+      load(path: string) {
+        loadedCore = sticky ? detected : (env.OPENBLAS_CORETYPE ?? detected);
+        events.push(`load ${path} as ${loadedCore}`);
+        const core = loadedCore;
+        return {
+          func: (signature: string) => {
+            assert.match(signature, /openblas_get_corename/);
+            return () => core;
+          },
+          unload: () => events.push('unload'),
+        };
+      },
+    },
+  };
+}
+
+describe('OpenBLAS kernels fitting the CPU', () => {
+  const avx512 = new Set(['sse3', 'avx', 'avx2', 'fma', 'avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl']);
+
+  test('chooses kernels from the CPU flags', () => {
+    assert.equal(chooseOpenBlasCore(avx512), 'SkylakeX');
+    assert.equal(chooseOpenBlasCore(new Set(['avx', 'avx2', 'fma', 'avx512f'])), 'Haswell');
+    assert.equal(chooseOpenBlasCore(new Set(['avx', 'avx2'])), 'SandyBridge');
+    assert.equal(chooseOpenBlasCore(new Set(['sse3', 'ssse3'])), null);
+  });
+
+  test('reads the flags of the first processor', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'ebflow-cpuinfo-'));
+    try {
+      const file = join(folder, 'cpuinfo');
+      writeFileSync(file, 'processor\t: 0\nflags\t\t: fpu sse3 avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu\n');
+      assert.deepEqual([...(readCpuFlags(file) ?? [])], ['fpu', 'sse3', 'avx2', 'fma']);
+      writeFileSync(file, 'processor\t: 0\n');
+      assert.equal(readCpuFlags(file), null);
+      assert.equal(readCpuFlags(join(folder, 'missing')), null);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  test('reloads with OPENBLAS_CORETYPE after a fallback to Prescott', () => {
+    const env: NodeJS.ProcessEnv = {};
+    const { koffi, events } = fakeKoffi(env, FALLBACK_OPENBLAS_CORE);
+    const opened = openWithFittingCore(koffi, 'libopenblas.so.0', env, avx512);
+    assert.deepEqual(events, ['load libopenblas.so.0 as Prescott', 'unload', 'load libopenblas.so.0 as SkylakeX']);
+    assert.equal(env.OPENBLAS_CORETYPE, 'SkylakeX');
+    assert.equal(opened.core, 'SkylakeX');
+    assert.match(opened.coreChoice, /OPENBLAS_CORETYPE=SkylakeX set by ebflow-bench, because OpenBLAS chose Prescott kernels for a CPU with AVX-512$/);
+  });
+
+  test('says how to fix a library that keeps the fallback', () => {
+    const env: NodeJS.ProcessEnv = {};
+    const { koffi } = fakeKoffi(env, FALLBACK_OPENBLAS_CORE, true);
+    const opened = openWithFittingCore(koffi, 'libopenblas.so.0', env, avx512);
+    assert.equal(opened.core, 'Prescott');
+    assert.match(opened.coreChoice, /kept Prescott: start the process with OPENBLAS_CORETYPE=SkylakeX set/);
+  });
+
+  test('keeps a detected core, the user setting and old CPUs as they are', () => {
+    for (const [env, detected, flags, choice] of [
+      [{}, 'Haswell', avx512, /^detected by OpenBLAS$/],
+      [{ OPENBLAS_CORETYPE: 'Prescott' }, 'Prescott', avx512, /^OPENBLAS_CORETYPE=Prescott from the environment$/],
+      [{}, 'Prescott', new Set(['sse3']), /^detected by OpenBLAS$/],
+      [{}, 'Prescott', null, /^detected by OpenBLAS$/],
+    ] as const) {
+      const copy: NodeJS.ProcessEnv = { ...env };
+      const { koffi, events } = fakeKoffi(copy, detected);
+      const opened = openWithFittingCore(koffi, 'lib.so', copy, flags);
+      assert.equal(events.length, 1, `reloaded for ${JSON.stringify(env)} ${detected}`);
+      assert.equal(opened.core, detected);
+      assert.match(opened.coreChoice, choice);
+      assert.deepEqual(copy, env);
+    }
+  });
+
+  test('the loaded library runs kernels fitting this CPU', (t) => {
+    const env = { ...process.env };
+    delete env.OPENBLAS_CORETYPE; // set by this process's own load when it fell back
+    const child = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { loadNativeBlas, describeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+const status = await loadNativeBlas();
+console.log(JSON.stringify({ status, line: describeBlas(status), env: process.env.OPENBLAS_CORETYPE ?? null }));`],
+      { encoding: 'utf8', env, timeout: 60_000 },
+    );
+    assert.equal(child.status, 0, String(child.stderr));
+    const { status, line, env: childCore } = JSON.parse(String(child.stdout));
+    if (status.state !== 'loaded') {
+      if (REQUIRED) assert.fail(`OpenBLAS did not load in a child process: ${status.reason}`);
+      return t.skip('OpenBLAS not loaded');
+    }
+    assert.equal(typeof status.core, 'string');
+    assert.ok(line.endsWith(`, ${status.core} kernels)`), line);
+    assert.equal(describeBlas(status), line);
+    const flags = readCpuFlags();
+    if (flags !== null && chooseOpenBlasCore(flags) !== null) {
+      assert.notEqual(status.core, FALLBACK_OPENBLAS_CORE, status.coreChoice);
+      if (childCore !== null) assert.equal(status.core, childCore);
+    }
   });
 });
