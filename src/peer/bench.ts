@@ -87,6 +87,8 @@ export async function resolvePeerCommand(
   const env = { ...(options.env ?? process.env) };
   const policy = options.ompWaitPolicy ?? 'inherit';
   // The peer's OpenBLAS would fall back to the same slow kernels ours did, so it gets our fix.
+  // NOTE: only when our side loaded OpenBLAS. With EBFLOW_BLAS=off nothing is set here, and the
+  // peer's OpenBLAS may run Prescott kernels on a CPU it does not recognise.
   const core = openBlasCoreSetByUs();
   if (core !== null && env.OPENBLAS_CORETYPE === undefined) env.OPENBLAS_CORETYPE = core;
   if (policy === 'short-spin') {

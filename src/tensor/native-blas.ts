@@ -46,7 +46,10 @@ export type BlasStatus =
        * 'Prescott', …). Absent in records written before it was recorded.
        */
       core?: string;
-      /** The source of that core: OpenBLAS's own detection, the user's OPENBLAS_CORETYPE, or `chooseOpenBlasCore`. */
+      /**
+       * The source of that core: OpenBLAS's own detection, the user's OPENBLAS_CORETYPE (with a
+       * warning when OpenBLAS ignored it), or `chooseOpenBlasCore`.
+       */
       coreChoice?: string;
     }
   | { state: 'off'; reason: string };
@@ -201,14 +204,23 @@ export function readCpuFlags(path = '/proc/cpuinfo'): Set<string> | null {
 
 /**
  * Returns the OpenBLAS core whose kernels suit a CPU with `flags`: 'SkylakeX' with AVX-512
- * (F, CD, BW, DQ and VL), 'Haswell' with AVX2 and FMA, 'SandyBridge' with AVX, else null
- * (keep what OpenBLAS detected).
+ * (F, CD, BW, DQ and VL), 'Haswell' with AVX2 and FMA, 'Sandybridge' with AVX, else null
+ * (keep what OpenBLAS detected). The names are spelled as `openblas_get_corename` returns them.
  */
 export function chooseOpenBlasCore(flags: ReadonlySet<string>): string | null {
   if (['avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'].every((flag) => flags.has(flag))) return 'SkylakeX';
   if (flags.has('avx2') && flags.has('fma')) return 'Haswell';
-  if (flags.has('avx')) return 'SandyBridge';
+  if (flags.has('avx')) return 'Sandybridge';
   return null;
+}
+
+/**
+ * Returns whether `core`, as `openblas_get_corename` names it, is the core that the
+ * OPENBLAS_CORETYPE value `name` requests. OpenBLAS matches that value without regard to case,
+ * so 'SandyBridge' selects the core it calls 'Sandybridge'.
+ */
+function isCoreNamed(core: string | null, name: string): boolean {
+  return core !== null && core.toLowerCase() === name.toLowerCase();
 }
 
 /**
@@ -233,9 +245,20 @@ export function openWithFittingCore(
     }
   };
   const detected = coreOf(handle);
-  const userCore = env.OPENBLAS_CORETYPE;
-  if (userCore !== undefined) return { handle, core: detected, coreChoice: `OPENBLAS_CORETYPE=${userCore} from the environment` };
   const fitting = cpuFlags === null ? null : chooseOpenBlasCore(cpuFlags);
+  const userCore = env.OPENBLAS_CORETYPE;
+  if (userCore !== undefined) {
+    const setting = `OPENBLAS_CORETYPE=${userCore} from the environment`;
+    if (detected === null || isCoreNamed(detected, userCore)) return { handle, core: detected, coreChoice: setting };
+    // OpenBLAS 0.3.21 ignores a name it does not know (it warns only with OPENBLAS_VERBOSE=2):
+    // with 'Foo' it ran Cooperlake kernels on the Xeon of model 207.
+    const example = fitting === null ? '' : ` (${fitting} fits this CPU)`;
+    return {
+      handle,
+      core: detected,
+      coreChoice: `${setting} was ignored, and OpenBLAS chose ${detected} kernels. Set it to a core name that this OpenBLAS knows${example}, or unset it`,
+    };
+  }
   if (detected !== FALLBACK_OPENBLAS_CORE || fitting === null || handle.unload === undefined) {
     return { handle, core: detected, coreChoice: 'detected by OpenBLAS' };
   }
@@ -244,7 +267,7 @@ export function openWithFittingCore(
   coreSetByUs = fitting;
   handle = koffi.load(library);
   const core = coreOf(handle);
-  const outcome = core === fitting ? '' : `, but the library kept ${core}: start the process with OPENBLAS_CORETYPE=${fitting} set`;
+  const outcome = isCoreNamed(core, fitting) ? '' : `, but the library kept ${core}: start the process with OPENBLAS_CORETYPE=${fitting} set`;
   return {
     handle,
     core,
@@ -394,9 +417,29 @@ async function importKoffi(): Promise<KoffiModule> {
   return module.default ?? module;
 }
 
-/** Opens `library`, binds the routines and sets the thread count. Throws when a symbol is missing. */
+/**
+ * Opens `library`, binds the routines and sets the thread count. Throws when a symbol is missing,
+ * after closing the library and removing an OPENBLAS_CORETYPE that `openWithFittingCore` set, so
+ * the next candidate library detects its core afresh.
+ */
 function bindLibrary(koffi: KoffiModule, library: string, threads: number): NativeBlas {
-  const { handle, core, coreChoice } = openWithFittingCore(koffi, library, process.env, readCpuFlags());
+  const opened = openWithFittingCore(koffi, library, process.env, readCpuFlags());
+  try {
+    return bindOpenedLibrary(koffi, library, threads, opened);
+  } catch (error) {
+    opened.handle.unload?.();
+    if (coreSetByUs !== null && process.env.OPENBLAS_CORETYPE === coreSetByUs) delete process.env.OPENBLAS_CORETYPE;
+    coreSetByUs = null;
+    throw error;
+  }
+}
+
+function bindOpenedLibrary(
+  koffi: KoffiModule,
+  library: string,
+  threads: number,
+  { handle, core, coreChoice }: ReturnType<typeof openWithFittingCore>,
+): NativeBlas {
   const cblasSgemm = handle.func(
     'void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda, ' +
       'const float *b, int ldb, float beta, float *c, int ldc)',

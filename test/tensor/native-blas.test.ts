@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 
 import { computeLabel, selectBackend, type BackendSelection } from '../../src/backend/select.js';
+import { resolvePeerCommand } from '../../src/peer/bench.js';
 import { RandomStream } from '../../src/random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64, solve } from '../../src/tensor/linalg.js';
 import { matMul } from '../../src/tensor/matmul.js';
@@ -441,9 +442,13 @@ await loadNativeBlas();`, { EBFLOW_BLAS_THREADS: 'two' });
   });
 });
 
+/** Core names of a DYNAMIC_ARCH OpenBLAS, spelled as `openblas_get_corename` returns them. */
+const KNOWN_CORES = ['Prescott', 'Sandybridge', 'Haswell', 'SkylakeX', 'Cooperlake'];
+
 /**
- * A stand-in for koffi whose library reports the core OPENBLAS_CORETYPE named when it was
- * loaded, or `detected`; with `sticky` the core never changes, as if unloading did nothing.
+ * Builds a stand-in for koffi whose library reports the core that OPENBLAS_CORETYPE named at
+ * load, matched without regard to case as OpenBLAS does, or `detected` for an unset or unknown
+ * name. With `sticky` the core never changes, as if unloading did nothing.
  */
 function fakeKoffi(env: NodeJS.ProcessEnv, detected: string, sticky = false) {
   const events: string[] = [];
@@ -452,7 +457,9 @@ function fakeKoffi(env: NodeJS.ProcessEnv, detected: string, sticky = false) {
     events,
     koffi: {
       load(path: string) {
-        loadedCore = sticky ? detected : (env.OPENBLAS_CORETYPE ?? detected);
+        const requested = env.OPENBLAS_CORETYPE?.toLowerCase();
+        const known = KNOWN_CORES.find((name) => name.toLowerCase() === requested);
+        loadedCore = sticky || known === undefined ? detected : known;
         events.push(`load ${path} as ${loadedCore}`);
         const core = loadedCore;
         return {
@@ -473,7 +480,7 @@ describe('OpenBLAS kernels fitting the CPU', () => {
   test('chooses kernels from the CPU flags', () => {
     assert.equal(chooseOpenBlasCore(avx512), 'SkylakeX');
     assert.equal(chooseOpenBlasCore(new Set(['avx', 'avx2', 'fma', 'avx512f'])), 'Haswell');
-    assert.equal(chooseOpenBlasCore(new Set(['avx', 'avx2'])), 'SandyBridge');
+    assert.equal(chooseOpenBlasCore(new Set(['avx', 'avx2'])), 'Sandybridge');
     assert.equal(chooseOpenBlasCore(new Set(['sse3', 'ssse3'])), null);
   });
 
@@ -501,6 +508,15 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     assert.match(opened.coreChoice, /OPENBLAS_CORETYPE=SkylakeX set by ebflow-bench, because OpenBLAS chose Prescott kernels for a CPU with AVX-512$/);
   });
 
+  test('reloads an AVX-only CPU as Sandybridge', () => {
+    const env: NodeJS.ProcessEnv = {};
+    const { koffi } = fakeKoffi(env, FALLBACK_OPENBLAS_CORE);
+    const opened = openWithFittingCore(koffi, 'libopenblas.so.0', env, new Set(['sse3', 'avx']));
+    assert.equal(env.OPENBLAS_CORETYPE, 'Sandybridge');
+    assert.equal(opened.core, 'Sandybridge');
+    assert.match(opened.coreChoice, /OPENBLAS_CORETYPE=Sandybridge set by ebflow-bench, because OpenBLAS chose Prescott kernels for a CPU with AVX$/);
+  });
+
   test('says how to fix a library that keeps the fallback', () => {
     const env: NodeJS.ProcessEnv = {};
     const { koffi } = fakeKoffi(env, FALLBACK_OPENBLAS_CORE, true);
@@ -526,16 +542,60 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     }
   });
 
+  test('accepts OPENBLAS_CORETYPE in any case', () => {
+    const env: NodeJS.ProcessEnv = { OPENBLAS_CORETYPE: 'haswell' };
+    const { koffi, events } = fakeKoffi(env, FALLBACK_OPENBLAS_CORE);
+    const opened = openWithFittingCore(koffi, 'libopenblas.so.0', env, avx512);
+    assert.deepEqual(events, ['load libopenblas.so.0 as Haswell']);
+    assert.equal(opened.core, 'Haswell');
+    assert.equal(opened.coreChoice, 'OPENBLAS_CORETYPE=haswell from the environment');
+  });
+
+  test('reports an OPENBLAS_CORETYPE that OpenBLAS ignored', () => {
+    // OpenBLAS 0.3.21 ran Cooperlake kernels with OPENBLAS_CORETYPE=Foo on the Xeon of model 207.
+    for (const [value, detected] of [
+      ['Foo', 'Cooperlake'],
+      ['', 'Cooperlake'],
+      ['Foo', FALLBACK_OPENBLAS_CORE],
+    ]) {
+      const env: NodeJS.ProcessEnv = { OPENBLAS_CORETYPE: value };
+      const { koffi, events } = fakeKoffi(env, detected);
+      const opened = openWithFittingCore(koffi, 'libopenblas.so.0', env, avx512);
+      assert.equal(events.length, 1, `reloaded for OPENBLAS_CORETYPE='${value}'`);
+      assert.equal(env.OPENBLAS_CORETYPE, value);
+      assert.equal(opened.core, detected);
+      assert.equal(
+        opened.coreChoice,
+        `OPENBLAS_CORETYPE=${value} from the environment was ignored, and OpenBLAS chose ${detected} kernels. ` +
+          'Set it to a core name that this OpenBLAS knows (SkylakeX fits this CPU), or unset it',
+      );
+    }
+  });
+
+  test('peer gets the core set here', async () => {
+    const { koffi } = fakeKoffi({}, FALLBACK_OPENBLAS_CORE);
+    openWithFittingCore(koffi, 'libopenblas.so.0', {}, avx512);
+    const unset = await resolvePeerCommand({ peerCommand: 'peer', env: {} });
+    assert.equal(unset.command?.env?.OPENBLAS_CORETYPE, 'SkylakeX');
+    const userSet = await resolvePeerCommand({ peerCommand: 'peer', env: { OPENBLAS_CORETYPE: 'Haswell' } });
+    assert.equal(userSet.command?.env?.OPENBLAS_CORETYPE, 'Haswell');
+  });
+
   test('the loaded library runs kernels fitting this CPU', (t) => {
     const env = { ...process.env };
     delete env.OPENBLAS_CORETYPE; // set by this process's own load when it fell back
     const child = spawnSync(
       process.execPath,
-      ['--input-type=module', '-e', `import { loadNativeBlas, describeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+      ['--input-type=module', '-e', `import { loadNativeBlas, describeBlas, nativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
 const status = await loadNativeBlas();
+// A product above SINGLE_THREAD_BELOW_OPERATIONS, so the reloaded library starts its threads before exit.
+const n = 384;
+const ones = new Float32Array(n * n).fill(1);
+nativeBlas()?.sgemm(false, false, n, n, n, ones, n, ones, n, new Float32Array(n * n), n);
 console.log(JSON.stringify({ status, line: describeBlas(status), env: process.env.OPENBLAS_CORETYPE ?? null }));`],
       { encoding: 'utf8', env, timeout: 60_000 },
     );
+    assert.equal(child.signal, null, String(child.stderr));
     assert.equal(child.status, 0, String(child.stderr));
     const { status, line, env: childCore } = JSON.parse(String(child.stdout));
     if (status.state !== 'loaded') {
@@ -550,5 +610,22 @@ console.log(JSON.stringify({ status, line: describeBlas(status), env: process.en
       assert.notEqual(status.core, FALLBACK_OPENBLAS_CORE, status.coreChoice);
       if (childCore !== null) assert.equal(status.core, childCore);
     }
+  });
+
+  test('real library ignores an unknown core name', (t) => {
+    const child = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+console.log(JSON.stringify(await loadNativeBlas()));`],
+      { encoding: 'utf8', env: { ...process.env, OPENBLAS_CORETYPE: 'Foo' }, timeout: 60_000 },
+    );
+    assert.equal(child.status, 0, String(child.stderr));
+    const status = JSON.parse(String(child.stdout));
+    if (status.state !== 'loaded') {
+      if (REQUIRED) assert.fail(`OpenBLAS did not load in a child process: ${status.reason}`);
+      return t.skip('OpenBLAS not loaded');
+    }
+    assert.notEqual(status.core, undefined, 'openblas_get_corename is missing');
+    assert.match(status.coreChoice, /^OPENBLAS_CORETYPE=Foo from the environment was ignored, and OpenBLAS chose \w+ kernels\./);
   });
 });
