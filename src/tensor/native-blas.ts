@@ -250,7 +250,7 @@ export function openWithFittingCore(
   if (userCore !== undefined) {
     const setting = `OPENBLAS_CORETYPE=${userCore} from the environment`;
     if (detected === null || isCoreNamed(detected, userCore)) return { handle, core: detected, coreChoice: setting };
-    // OpenBLAS 0.3.21 ignores a name it does not know (it warns only with OPENBLAS_VERBOSE=2):
+    // OpenBLAS 0.3.21 ignores a name it does not know, and warns only when OPENBLAS_VERBOSE is set:
     // with 'Foo' it ran Cooperlake kernels on the Xeon of model 207.
     const example = fitting === null ? '' : ` (${fitting} fits this CPU)`;
     return {
