@@ -1,7 +1,7 @@
 /**
  * `npm run bench:baseline`: records the gate's baseline from several runs of the gate scenario,
  * each in a fresh Node process as `bench:check` runs, and writes
- * results/baselines/<scenario name>.<machine>.json for this CPU model. See docs/ci-gate.md.
+ * results/baselines/<scenario name>.<machine>.<cpu>.json for this CPU. See docs/ci-gate.md.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { buildBaseline, currentCpuModel, machineBaselinePath, MIN_BASELINE_RUNS, writeBaseline } from '../gate/baseline.js';
+import { buildBaseline, cpuBaselinePath, currentCpuModel, currentCpuSignature, MIN_BASELINE_RUNS, writeBaseline } from '../gate/baseline.js';
 import { parseSlowdownInjection, SLOWDOWN_VARIABLE } from '../gate/injection.js';
 import type { GateBaseline, GateRun } from '../gate/records.js';
 import { loadGateScenario, type GateScenario } from '../gate/scenario.js';
@@ -19,19 +19,22 @@ import { describeSweepEvent, renderBaselineSummary } from '../gate/table.js';
 const USAGE = `Usage: npm run bench:baseline -- [options]
 
 Runs the gate scenario several times, each in a fresh process, and writes the baseline that
-npm run bench:check compares with on this CPU model. For each cell the baseline's reference is
+npm run bench:check compares with on this CPU. For each cell the baseline's reference is
 the run with the median time, so it is never taken from a single run.
 
 Options:
   --runs N          number of runs, at least ${MIN_BASELINE_RUNS} (default 3)
   --scenario FILE   gate scenario (default benchmarks/gate.json)
   --backend NAME    auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
-  --output FILE     where to write it (default results/baselines/<scenario name>.<machine>.json,
-                    where <machine> is this CPU model in lower case with '-' for other
-                    characters, for example gate.intel-r-xeon-r-processor.json). On a CPU model
-                    without its own file, bench:check reads results/baselines/<scenario name>.json
-                    and reports it "not comparable" (exit 3) when another model recorded it,
-                    unless run with --allow-other-cpu
+  --output FILE     where to write it (default
+                    results/baselines/<scenario name>.<machine>.<cpu>.json, where <machine> is
+                    this CPU model's name and <cpu> its vendor, family and model number from
+                    /proc/cpuinfo, in lower case with '-' for other characters, for example
+                    gate.intel-r-xeon-r-processor.genuineintel-6-207.json; without
+                    /proc/cpuinfo, results/baselines/<scenario name>.<machine>.json). On a CPU
+                    without its own file, bench:check reads the file of its model name, else
+                    results/baselines/<scenario name>.json, and reports it "not comparable"
+                    (exit 3) when another CPU recorded it, unless run with --allow-other-cpu
   --help            print this text
 
 Commit the written file. Exit codes: 0 written, 2 invalid input or a failed run.`;
@@ -86,7 +89,8 @@ async function main(): Promise<number> {
     process.stderr.write(`bench:baseline: --runs must be an integer ≥ ${MIN_BASELINE_RUNS}, received ${JSON.stringify(values.runs)}\n`);
     return EXIT_ERROR;
   }
-  const output = values.output ?? machineBaselinePath(scenario.name, currentCpuModel());
+  const ownPath = cpuBaselinePath(scenario.name, currentCpuModel(), currentCpuSignature());
+  const output = values.output ?? ownPath;
   const results: GateRun[] = [];
   const folder = mkdtempSync(path.join(os.tmpdir(), 'ebflow-gate-baseline-'));
   try {
@@ -114,10 +118,9 @@ async function main(): Promise<number> {
     return EXIT_ERROR;
   }
   writeBaseline(output, baseline);
-  const ownPath = machineBaselinePath(scenario.name, currentCpuModel());
   const use = values.output === undefined || path.resolve(output) === path.resolve(ownPath)
-    ? 'commit it, and bench:check compares with it on this CPU model'
-    : `bench:check compares with it when run with --baseline ${output} (by default it reads ${ownPath} on this CPU model)`;
+    ? 'commit it, and bench:check compares with it on this CPU'
+    : `bench:check compares with it when run with --baseline ${output} (by default it reads ${ownPath} on this CPU)`;
   process.stdout.write(`${renderBaselineSummary(baseline, scenario)}\nWrote ${output}; ${use}.\n`);
   return EXIT_WRITTEN;
 }

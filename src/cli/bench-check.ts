@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { currentCpuModel, defaultBaselinePath, GateBaselineError, readBaseline } from '../gate/baseline.js';
+import { currentCpuModel, currentCpuSignature, defaultBaselinePath, GateBaselineError, readBaseline } from '../gate/baseline.js';
 import { comparabilityProblems, compareWithBaseline, GATE_EXIT_CODES, type GateComparison } from '../gate/compare.js';
 import { describeInjection, parseSlowdownInjection, SLOWDOWN_VARIABLE } from '../gate/injection.js';
 import type { GateBaseline, GateRun } from '../gate/records.js';
@@ -18,22 +18,23 @@ Times the gate scenario once and compares it with the committed baseline.
 
 Options:
   --scenario FILE         gate scenario (default benchmarks/gate.json)
-  --baseline FILE         baseline to compare with (default: this CPU model's,
-                          results/baselines/<scenario name>.<machine>.json, when it exists,
-                          else results/baselines/<scenario name>.json, which is "not
-                          comparable" when another CPU model recorded it)
+  --baseline FILE         baseline to compare with (default: this CPU's,
+                          results/baselines/<scenario name>.<machine>.<cpu>.json, when it
+                          exists, else its model name's, <scenario name>.<machine>.json, else
+                          results/baselines/<scenario name>.json; each is "not comparable"
+                          when another CPU recorded it; see npm run bench:baseline -- --help)
   --backend NAME          auto, gpu, node, wasm or cpu (default: $EBFLOW_BACKEND, else auto)
   --fail-on-improvement   also fail on a significant improvement beyond its threshold,
                           so the baseline gets refreshed
-  --allow-other-cpu       compare with a baseline recorded on another CPU model (by default
+  --allow-other-cpu       compare with a baseline recorded on another CPU (by default
                           that is "not comparable", exit 3: ratios between objectives differ
-                          between CPU models, which gives false alarms)
+                          between CPUs, which gives false alarms)
   --output FILE           also write the run and the comparison as JSON to FILE
   --help                  print this text
 
 Exit codes: 0 pass, 1 regression (or improvement with --fail-on-improvement, or a cell no
 longer measured), 2 invalid input or error, 3 baseline not comparable (other scenario hash,
-backend, CPU model or baseline schema).
+backend, CPU or baseline schema).
 
 Test only: ${SLOWDOWN_VARIABLE}=ssm:1.5 makes every SSM step of the sweep about 1.5x as long.`;
 
@@ -126,6 +127,7 @@ async function main(): Promise<number> {
     scenarioHash: scenarioHash(scenario.measurement),
     backend: computeLabel(backend),
     cpuModel: currentCpuModel(),
+    cpuSignature: currentCpuSignature(),
     allowOtherCpu: values['allow-other-cpu'],
   });
   if (problems.length > 0) {

@@ -1,6 +1,7 @@
 /**
- * Building, writing and reading the gate's baselines: results/baselines/<scenario name>.<machine>.json
- * for one CPU model, and results/baselines/<scenario name>.json, read on CPU models without their own.
+ * Building, writing and reading the gate's baselines: results/baselines/<scenario name>.<machine>.<cpu>.json
+ * for one CPU (model name, vendor, family and model number), <scenario name>.<machine>.json for
+ * one CPU model name, and <scenario name>.json, read on CPUs without their own.
  *
  * A baseline keeps every sample of several full runs. For each cell the reference is the run
  * whose median normalised time is the median over the runs, so one unlucky run (a busy
@@ -57,6 +58,42 @@ export function currentCpuModel(): string {
   return cpus.length > 0 ? cpus[0].model.trim() : 'unknown';
 }
 
+/**
+ * Returns the vendor, family and model number of this machine's CPU, such as "GenuineIntel
+ * family 6 model 207", from the first processor of `cpuinfoPath`, or null where that file or
+ * its fields are missing (outside Linux). Virtual machines can name different CPUs alike: a
+ * 2-vCPU Xeon of model 207 and an older one were both "Intel(R) Xeon(R) Processor", and the
+ * newer one ran the gate's FC steps in about ×0.8 the units of the older one's baseline.
+ */
+export function currentCpuSignature(cpuinfoPath = '/proc/cpuinfo'): string | null {
+  let text: string;
+  try {
+    text = readFileSync(cpuinfoPath, 'utf8');
+  } catch {
+    return null;
+  }
+  const field = (name: string): string | null => new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm').exec(text)?.[1].trim() ?? null;
+  const vendor = field('vendor_id');
+  const family = field('cpu family');
+  const model = field('model');
+  if (vendor === null || family === null || model === null) return null;
+  return `${vendor} family ${family} model ${model}`;
+}
+
+/** Returns the file-name form of a CPU signature: "GenuineIntel family 6 model 207" becomes "genuineintel-6-207". */
+export function signatureKey(signature: string): string {
+  return machineKey(signature.replace(/\b(family|model)\b/g, ''));
+}
+
+/**
+ * Returns the baseline path of a scenario for one CPU: results/baselines/<name>.<machine key>.<signature key>.json
+ * under `root`, or the CPU model's path when the signature is null.
+ */
+export function cpuBaselinePath(scenarioName: string, cpuModel: string, cpuSignature: string | null, root = '.'): string {
+  if (cpuSignature === null) return machineBaselinePath(scenarioName, cpuModel, root);
+  return path.join(root, 'results', 'baselines', `${scenarioName}.${machineKey(cpuModel)}.${signatureKey(cpuSignature)}.json`);
+}
+
 /** Returns the baseline path of a scenario for one CPU model: results/baselines/<name>.<machine key>.json under `root`. */
 export function machineBaselinePath(scenarioName: string, cpuModel: string, root = '.'): string {
   return path.join(root, 'results', 'baselines', `${scenarioName}.${machineKey(cpuModel)}.json`);
@@ -69,13 +106,19 @@ export function sharedBaselinePath(scenarioName: string, root = '.'): string {
 
 /**
  * Returns the baseline `bench:check` compares with when none is named: the one recorded on this
- * CPU model when it exists, else the shared one. Timing ratios between objectives differ between
- * CPU models: with the same code, a small ML step took ×1.49 the units on an Intel Xeon that it
- * took on an AMD EPYC. So a baseline from the same model is the fair yardstick.
+ * CPU (`cpuBaselinePath`) when it exists, else the one recorded on this CPU model name, else the
+ * shared one. Timing ratios between objectives differ between CPU models: with the same code, a
+ * small ML step took ×1.49 the units on an Intel Xeon that it took on an AMD EPYC. So a baseline
+ * from the same CPU is the fair yardstick.
  */
-export function defaultBaselinePath(scenarioName: string, root = '.', cpuModel = currentCpuModel()): string {
-  const own = machineBaselinePath(scenarioName, cpuModel, root);
-  return existsSync(own) ? own : sharedBaselinePath(scenarioName, root);
+export function defaultBaselinePath(
+  scenarioName: string,
+  root = '.',
+  cpuModel = currentCpuModel(),
+  cpuSignature: string | null = currentCpuSignature(),
+): string {
+  const candidates = [cpuBaselinePath(scenarioName, cpuModel, cpuSignature, root), machineBaselinePath(scenarioName, cpuModel, root)];
+  return candidates.find((file) => existsSync(file)) ?? sharedBaselinePath(scenarioName, root);
 }
 
 /**

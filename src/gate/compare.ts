@@ -14,7 +14,7 @@
  * interval includes 1 passes with a note. A cell the baseline measured but the current run did
  * not (its session could not be built or a step threw) fails the gate too.
  */
-import { machineBaselinePath, measuredSamples, referenceCellSamples, referenceRatioSamples } from './baseline.js';
+import { cpuBaselinePath, measuredSamples, referenceCellSamples, referenceRatioSamples } from './baseline.js';
 import type { GateBaseline, GateRun, GateSamples } from './records.js';
 import { listCells, listRatios, thresholdFor, type GateScenario } from './scenario.js';
 import { bootstrapRatioOfRatios, mannWhitneyShift, median, type ChangeEstimate } from './statistics.js';
@@ -119,12 +119,18 @@ export interface ComparabilityCheck {
   backend: string;
   /** This machine's CPU model; when given, a baseline from another model is not comparable unless `allowOtherCpu`. */
   cpuModel?: string;
+  /**
+   * This machine's CPU signature (`currentCpuSignature`). When it and the baseline's are both
+   * known and differ, the baseline is not comparable unless `allowOtherCpu`.
+   */
+  cpuSignature?: string | null;
   allowOtherCpu?: boolean;
 }
 
 /**
  * Lists why a baseline cannot be compared with a run of the given scenario hash, backend and CPU
- * model: an empty list means comparable. Cheap, so the CLI calls it before the sweep.
+ * (model name, and the signature where both runs recorded one): an empty list means comparable.
+ * Cheap, so the CLI calls it before the sweep.
  *
  * Another CPU model is not comparable because calibration removes differences in speed but not
  * in how a CPU favours one kind of work. With the same code, on a 2-vCPU Intel Xeon against a
@@ -138,7 +144,24 @@ export function comparabilityProblems(baseline: GateBaseline, current: Comparabi
     problems.push(
       `CPU model differs: the baseline was recorded on "${recordedOn}", this run is on "${current.cpuModel}", and timing ratios ` +
         'between objectives differ between CPU models; record a baseline for this model with "npm run bench:baseline" ' +
-        `(it writes ${machineBaselinePath(baseline.scenario.name, current.cpuModel)}, which bench:check then reads on this model), ` +
+        `(it writes ${cpuBaselinePath(baseline.scenario.name, current.cpuModel, current.cpuSignature ?? null)}, which bench:check then reads on this CPU), ` +
+        'or pass --allow-other-cpu to compare anyway',
+    );
+  }
+  const recordedSignature = baseline.environment.cpuSignature;
+  const sameModelName = current.cpuModel === undefined || recordedOn === current.cpuModel;
+  if (
+    sameModelName &&
+    recordedSignature !== undefined &&
+    current.cpuSignature !== undefined &&
+    current.cpuSignature !== null &&
+    recordedSignature !== current.cpuSignature &&
+    current.allowOtherCpu !== true
+  ) {
+    problems.push(
+      `CPU differs: the baseline was recorded on "${recordedOn}" of ${recordedSignature}, this run is on ${current.cpuSignature}, ` +
+        'and timing ratios between objectives differ between CPUs; record a baseline for this CPU with "npm run bench:baseline" ' +
+        `(it writes ${cpuBaselinePath(baseline.scenario.name, recordedOn, current.cpuSignature)}, which bench:check then reads on this CPU), ` +
         'or pass --allow-other-cpu to compare anyway',
     );
   }
@@ -173,6 +196,7 @@ export function compareWithBaseline(scenario: GateScenario, baseline: GateBaseli
     scenarioHash: run.scenario.hash,
     backend: run.environment.backend,
     cpuModel: run.environment.cpuModel,
+    cpuSignature: run.environment.cpuSignature,
     allowOtherCpu: options.allowOtherCpu,
   });
   const cells = notComparableReasons.length > 0 ? [] : listCells(scenario).map((cell) => compareCell(scenario, baseline, run, cell.id, cell.objective));
@@ -347,8 +371,14 @@ function environmentNotes(baseline: GateBaseline, run: GateRun): string[] {
         'calibration removes differences in speed but not in how a CPU favours one kind of work, so a failure may be a false alarm' +
         (before.cpuModel === now.cpuModel
           ? ''
-          : `; "npm run bench:baseline" on this machine records ${machineBaselinePath(baseline.scenario.name, now.cpuModel)}, ` +
-            'which bench:check then reads on this CPU model'),
+          : `; "npm run bench:baseline" on this machine records ${cpuBaselinePath(baseline.scenario.name, now.cpuModel, now.cpuSignature ?? null)}, ` +
+            'which bench:check then reads on this CPU'),
+    );
+  }
+  if (before.cpuModel === now.cpuModel && before.cpuSignature !== undefined && now.cpuSignature !== undefined && before.cpuSignature !== now.cpuSignature) {
+    notes.push(
+      `the baseline was recorded on ${before.cpuSignature}, this run is on ${now.cpuSignature}, both named "${now.cpuModel}"; ` +
+        `a failure may be a false alarm; "npm run bench:baseline" on this machine records ${cpuBaselinePath(baseline.scenario.name, now.cpuModel, now.cpuSignature)}`,
     );
   }
   if (before.tfjsCoreVersion !== now.tfjsCoreVersion) {

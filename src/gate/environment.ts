@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 
-import { currentCpuModel } from './baseline.js';
+import { currentCpuModel, currentCpuSignature } from './baseline.js';
 
 /** The machine, backend and code a gate run measured. */
 export interface GateEnvironment {
@@ -15,6 +15,11 @@ export interface GateEnvironment {
   /** npm package that provided the backend. */
   backendPackage: string;
   cpuModel: string;
+  /**
+   * Vendor, family and model number ("GenuineIntel family 6 model 207"), where /proc/cpuinfo
+   * gives them. Absent in runs recorded before it was recorded, and outside Linux.
+   */
+  cpuSignature?: string;
   /** Logical CPUs the operating system reports. */
   cpuCount: number;
   platform: string;
@@ -31,6 +36,7 @@ export function collectGateEnvironment(backend: string, backendPackage: string):
     backend,
     backendPackage,
     cpuModel: currentCpuModel(),
+    ...signatureField(currentCpuSignature()),
     cpuCount: os.cpus().length,
     platform: os.platform(),
     architecture: os.arch(),
@@ -38,6 +44,10 @@ export function collectGateEnvironment(backend: string, backendPackage: string):
     tfjsCoreVersion: readPackageVersion('@tensorflow/tfjs-core'),
     codeRevision: readCodeRevision(),
   };
+}
+
+function signatureField(signature: string | null): { cpuSignature?: string } {
+  return signature === null ? {} : { cpuSignature: signature };
 }
 
 function readCodeRevision(): string {

@@ -6,6 +6,8 @@ import { test } from 'node:test';
 
 import {
   buildBaseline,
+  cpuBaselinePath,
+  currentCpuSignature,
   defaultBaselinePath,
   machineBaselinePath,
   machineKey,
@@ -13,6 +15,7 @@ import {
   readBaseline,
   referenceCellSamples,
   sharedBaselinePath,
+  signatureKey,
   writeBaseline,
 } from '../../src/gate/baseline.js';
 import { median } from '../../src/gate/statistics.js';
@@ -123,4 +126,45 @@ test('baseline summary warns on wide spread', () => {
   assert.match(warnings[0]!, /^WARNING: fc\/D784\/ssm: the runs' medians spread ×1\.[23]\d*, at or above its threshold ×1\.25/);
   assert.match(warnings[0]!, /comparison\.overrides/);
   assert.ok(summary.some((line) => /^fc\/D784\/ssm +\S+ +\S+ +×1\.[23]/.test(line)), summary.join('\n'));
+});
+
+test('CPU signature from cpuinfo', () => {
+  const folder = mkdtempSync(path.join(os.tmpdir(), 'gate-cpuinfo-'));
+  try {
+    const file = path.join(folder, 'cpuinfo');
+    writeFileSync(file, 'processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\nmodel name\t: Intel(R) Xeon(R) Processor\n\nprocessor\t: 1\nmodel\t\t: 1\n');
+    assert.equal(currentCpuSignature(file), 'GenuineIntel family 6 model 207');
+    writeFileSync(file, 'processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n');
+    assert.equal(currentCpuSignature(file), null);
+    assert.equal(currentCpuSignature(path.join(folder, 'missing')), null);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test('signatureKey file-name form', () => {
+  assert.equal(signatureKey('GenuineIntel family 6 model 207'), 'genuineintel-6-207');
+  assert.equal(signatureKey('AuthenticAMD family 25 model 17'), 'authenticamd-25-17');
+});
+
+test('defaultBaselinePath: own CPU, model name, shared', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'gate-baseline-cpu-'));
+  try {
+    const name = 'Intel(R) Xeon(R) Processor';
+    const newer = 'GenuineIntel family 6 model 207';
+    const own = cpuBaselinePath('gate', name, newer, root);
+    const byName = machineBaselinePath('gate', name, root);
+    assert.equal(own, path.join(root, 'results', 'baselines', 'gate.intel-r-xeon-r-processor.genuineintel-6-207.json'));
+    assert.equal(cpuBaselinePath('gate', name, null, root), byName);
+    assert.equal(defaultBaselinePath('gate', root, name, newer), sharedBaselinePath('gate', root));
+    writeBaseline(byName, buildBaseline([1, 2, 3].map((seed) => makeRun(makeScenario(), { seed }))));
+    assert.equal(defaultBaselinePath('gate', root, name, newer), byName);
+    writeBaseline(own, buildBaseline([1, 2, 3].map((seed) => makeRun(makeScenario(), { seed }))));
+    assert.equal(defaultBaselinePath('gate', root, name, newer), own);
+    // Another CPU of the same name, and a machine without a signature, read the name's file.
+    assert.equal(defaultBaselinePath('gate', root, name, 'GenuineIntel family 6 model 143'), byName);
+    assert.equal(defaultBaselinePath('gate', root, name, null), byName);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

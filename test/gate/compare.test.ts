@@ -202,3 +202,36 @@ test('other CPU model: refused, then allowed', () => {
   assert.match(note, /may be a false alarm/);
   assert.ok(note.includes(ownBaseline), note);
 });
+
+test('other CPU of one name: refused, then allowed', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario);
+  for (const run of baseline.runs) run.environment = { ...run.environment, cpuSignature: 'GenuineIntel family 6 model 143' };
+  baseline.environment = { ...baseline.environment, cpuSignature: 'GenuineIntel family 6 model 143' };
+  const run = makeRun(scenario, { seed: 1 });
+  run.environment = { ...run.environment, cpuSignature: 'GenuineIntel family 6 model 207' };
+  const ownBaseline = path.join('results', 'baselines', `${scenario.name}.test-cpu.genuineintel-6-207.json`);
+
+  const rejected = compareWithBaseline(scenario, baseline, run, defaults);
+  assert.equal(rejected.exitCode, GATE_EXIT_CODES.notComparable);
+  assert.equal(rejected.notComparableReasons.length, 1);
+  assert.match(rejected.notComparableReasons[0]!, /CPU differs: the baseline was recorded on "Test CPU" of GenuineIntel family 6 model 143, this run is on GenuineIntel family 6 model 207/);
+  assert.ok(rejected.notComparableReasons[0]!.includes(ownBaseline), rejected.notComparableReasons[0]);
+
+  const allowed = compareWithBaseline(scenario, baseline, run, { ...defaults, allowOtherCpu: true });
+  assert.equal(allowed.outcome, 'pass');
+  const note = allowed.notes.find((text) => text.includes('model 207'));
+  assert.ok(note !== undefined, allowed.notes.join('\n'));
+  assert.ok(note.includes(ownBaseline), note);
+});
+
+test('baseline without a CPU signature: compared by name', () => {
+  const scenario = makeScenario();
+  const run = makeRun(scenario, { seed: 1 });
+  run.environment = { ...run.environment, cpuSignature: 'GenuineIntel family 6 model 207' };
+  assert.equal(compareWithBaseline(scenario, makeBaseline(scenario), run, defaults).outcome, 'pass');
+  assert.deepEqual(
+    comparabilityProblems(makeBaseline(scenario), { scenarioHash: run.scenario.hash, backend: 'wasm', cpuModel: 'Test CPU', cpuSignature: null }),
+    [],
+  );
+});
