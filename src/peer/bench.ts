@@ -36,8 +36,11 @@ export interface PeerComparisonReport {
   startedAt: string;
   finishedAt: string;
   machine: { cpuModel: string; cpuCount: number; platform: string; hostname: string };
-  /** `kernelThreads`: threads of the project's WebAssembly kernels; absent in older reports. */
-  ours: { backend: string; nodeVersion: string; kernelThreads?: number };
+  /**
+   * `kernelThreads`: threads of the project's WebAssembly kernels; `blas`: where the matrix
+   * products ran (`describeBlas`). Both are absent in older reports.
+   */
+  ours: { backend: string; nodeVersion: string; kernelThreads?: number; blas?: string };
   /** The peer that ran, from its hello; null when it never started. */
   peer: {
     command: string;
@@ -145,7 +148,12 @@ export async function runPeerComparison(ourSide: OurSide, options: PeerCompariso
       platform: `${platform()} ${process.arch}`,
       hostname: hostname(),
     },
-    ours: { backend: ourSide.backend, nodeVersion: process.version, ...(ourSide.kernelThreads === undefined ? {} : { kernelThreads: ourSide.kernelThreads }) },
+    ours: {
+      backend: ourSide.backend,
+      nodeVersion: process.version,
+      ...(ourSide.kernelThreads === undefined ? {} : { kernelThreads: ourSide.kernelThreads }),
+      ...(ourSide.blas === undefined ? {} : { blas: ourSide.blas }),
+    },
     peer: hello === null || command === null ? null : {
       command: command.shell ? command.command : [command.command, ...command.args].join(' '),
       engine: hello.engine,

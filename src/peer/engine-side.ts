@@ -7,6 +7,7 @@
  */
 import { computeLabel, selectBackend, type BackendSelection } from '../backend/select.js';
 import { resolveTrainingConfig } from '../train/config.js';
+import { describeBlas } from '../tensor/native-blas.js';
 import { createTrainingSession } from '../train/session-impl.js';
 import type { TrainingConfig } from '../train/session.js';
 import type { PeerHyperparameters } from './protocol.js';
@@ -56,6 +57,10 @@ export class EngineSide implements OurSide {
 
   get kernelThreads(): number {
     return this.selection.kernelThreads.threads;
+  }
+
+  get blas(): string {
+    return describeBlas(this.selection.blas);
   }
 
   hyperparameters(cell: PeerCell): PeerHyperparameters {

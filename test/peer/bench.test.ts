@@ -75,6 +75,7 @@ describe('peer comparison without torch', () => {
       onEvent: (event) => { if (event.type === 'notice') notices.push(event.message); },
     });
     assert.equal(ours.runs, 2);
+    assert.deepEqual(report.ours.blas, undefined);
     assert.equal(report.peer, null);
     assert.equal(report.comparisons[0]!.ours.medianMs, 20);
     assert.deepEqual(report.comparisons[0]!.peer, []);
@@ -87,6 +88,20 @@ describe('peer comparison without torch', () => {
     assert.equal(row[6], '20.000');
     assert.equal(row[7], '');
     assert.equal(row[10], '');
+  });
+
+  it('records our BLAS and kernel threads', async () => {
+    const ours = Object.assign(fakeOurSide(), { blas: 'matrix products and LU on OpenBLAS (libtest.so, 2 threads, openmp, SkylakeX kernels)', kernelThreads: 2 });
+    const report = await runPeerComparison(ours, {
+      cells: [CELL],
+      timing: TIMING,
+      peerThreads: [1],
+      ompWaitPolicy: 'inherit',
+      runTimeoutMs: 20_000,
+      env: { ...process.env, EBFLOW_PYTHON: withoutTorch },
+    });
+    assert.equal(report.ours.blas, ours.blas);
+    assert.equal(report.ours.kernelThreads, 2);
   });
 
   it('reports the real pyenv python3 too', async (context) => {
