@@ -45,7 +45,7 @@ export interface OurSide {
   readonly backend: string;
   /** Threads of the project's WebAssembly kernels (1 off the wasm backend); absent when unknown. */
   readonly kernelThreads?: number;
-  /** Where our matrix products run (`describeBlas`), with OpenBLAS's kernels; absent when unknown. */
+  /** The engine of our matrix products (`describeBlas`), with OpenBLAS's kernels; absent when unknown. */
   readonly blas?: string;
   /** Hyper-parameters our step uses for `cell`, sent to the peer so both compute the same step. */
   hyperparameters?(cell: PeerCell): Partial<PeerHyperparameters>;
