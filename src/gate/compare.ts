@@ -93,11 +93,13 @@ export interface GateComparison {
   failures: QuantityComparison[];
   /** Objectives named by `failures`, each once, in scenario order. */
   failingObjectives: string[];
-  baseline: { recordedAt: string; codeRevision: string; cpuModel: string; cpuCount: number; backend: string; clock: string; runs: number };
+  /** `cpuSignature`: vendor, family and model number, absent where not recorded. */
+  baseline: { recordedAt: string; codeRevision: string; cpuModel: string; cpuSignature?: string; cpuCount: number; backend: string; clock: string; runs: number };
   current: {
     startedAt: string;
     codeRevision: string;
     cpuModel: string;
+    cpuSignature?: string;
     cpuCount: number;
     backend: string;
     clock: string;
@@ -239,6 +241,7 @@ export function compareWithBaseline(scenario: GateScenario, baseline: GateBaseli
       recordedAt: baseline.recordedAt,
       codeRevision: baseline.environment.codeRevision,
       cpuModel: baseline.environment.cpuModel,
+      ...(baseline.environment.cpuSignature === undefined ? {} : { cpuSignature: baseline.environment.cpuSignature }),
       cpuCount: baseline.environment.cpuCount,
       backend: baseline.environment.backend,
       clock: baseline.runs[0].clock,
@@ -248,6 +251,7 @@ export function compareWithBaseline(scenario: GateScenario, baseline: GateBaseli
       startedAt: run.startedAt,
       codeRevision: run.environment.codeRevision,
       cpuModel: run.environment.cpuModel,
+      ...(run.environment.cpuSignature === undefined ? {} : { cpuSignature: run.environment.cpuSignature }),
       cpuCount: run.environment.cpuCount,
       backend: run.environment.backend,
       clock: run.clock,

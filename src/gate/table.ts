@@ -24,11 +24,11 @@ export function renderGateReport(comparison: GateComparison): string {
   lines.push(`Timing gate: ${headline(comparison)}`);
   lines.push(
     `baseline: recorded ${comparison.baseline.recordedAt}, revision ${shortRevision(comparison.baseline.codeRevision)}, ` +
-      `${comparison.baseline.backend} (${comparison.baseline.clock} clock) on ${comparison.baseline.cpuModel} (${comparison.baseline.cpuCount} CPUs), ${comparison.baseline.runs} runs`,
+      `${comparison.baseline.backend} (${comparison.baseline.clock} clock) on ${comparison.baseline.cpuModel}${signatureText(comparison.baseline.cpuSignature)} (${comparison.baseline.cpuCount} CPUs), ${comparison.baseline.runs} runs`,
   );
   lines.push(
     `this run: started ${comparison.current.startedAt}, revision ${shortRevision(comparison.current.codeRevision)}, ` +
-      `${comparison.current.backend} (${comparison.current.clock} clock) on ${comparison.current.cpuModel} (${comparison.current.cpuCount} CPUs)`,
+      `${comparison.current.backend} (${comparison.current.clock} clock) on ${comparison.current.cpuModel}${signatureText(comparison.current.cpuSignature)} (${comparison.current.cpuCount} CPUs)`,
   );
   if (comparison.current.injection.length > 0) {
     lines.push(`TEST-ONLY slowdown injected: ${comparison.current.injection.join(', ')} (EBFLOW_INJECT_SLOWDOWN)`);
@@ -195,4 +195,9 @@ export function renderBaselineSummary(baseline: GateBaseline, scenario: GateScen
   lines.push(`${baseline.runs.length} runs on ${baseline.environment.backend}, ${baseline.environment.cpuModel}; sweep durations ${durations} s`);
   lines.push(...warnings);
   return lines.join('\n');
+}
+
+/** Returns ", <signature>" for a recorded CPU signature, or nothing. */
+function signatureText(signature: string | undefined): string {
+  return signature === undefined ? '' : `, ${signature}`;
 }

@@ -220,6 +220,9 @@ test('other CPU of one name: refused, then allowed', () => {
 
   const allowed = compareWithBaseline(scenario, baseline, run, { ...defaults, allowOtherCpu: true });
   assert.equal(allowed.outcome, 'pass');
+  const report = renderGateReport(allowed);
+  assert.match(report, /^baseline: .* on Test CPU, GenuineIntel family 6 model 143 \(/m);
+  assert.match(report, /^this run: .* on Test CPU, GenuineIntel family 6 model 207 \(/m);
   const note = allowed.notes.find((text) => text.includes('model 207'));
   assert.ok(note !== undefined, allowed.notes.join('\n'));
   assert.ok(note.includes(ownBaseline), note);
