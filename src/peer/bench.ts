@@ -4,7 +4,7 @@
  */
 import { cpus, hostname, platform } from 'node:os';
 
-import { applyOpenMpWaitDefault, describeOpenMpWait, openBlasCoreSetByUs } from '../tensor/native-blas.js';
+import { applyOpenMpWaitDefault, chooseOpenBlasCore, describeOpenMpWait, FALLBACK_OPENBLAS_CORE, openBlasCoreSetByUs, readCpuFlags } from '../tensor/native-blas.js';
 import type { PeerCommand, PeerProcessOptions } from './driver.js';
 import { findTorchPython, pytorchPeerCommand } from './python.js';
 import {
@@ -91,7 +91,8 @@ export async function resolvePeerCommand(
   const policy = options.ompWaitPolicy ?? 'inherit';
   // The peer's OpenBLAS would fall back to the same slow kernels ours did, so it gets our fix.
   // NOTE: only when our side loaded OpenBLAS. With EBFLOW_BLAS=off nothing is set here, and the
-  // peer's OpenBLAS may run Prescott kernels on a CPU it does not recognise.
+  // peer's OpenBLAS may run Prescott kernels on a CPU it does not recognise
+  // (`fallbackKernelsNotice` then warns in the report).
   const core = openBlasCoreSetByUs();
   if (core !== null && env.OPENBLAS_CORETYPE === undefined) env.OPENBLAS_CORETYPE = core;
   if (policy === 'short-spin') {
@@ -105,6 +106,22 @@ export async function resolvePeerCommand(
   const search = await findTorchPython({ env, candidates: options.pythonCandidates });
   if (!search.found) return { command: null, notice: `${search.message} Only our side runs.` };
   return { command: pytorchPeerCommand(search.python, env), notice: null };
+}
+
+/**
+ * Returns a warning when the peer's BLAS build line names OpenBLAS's fallback kernels
+ * (`FALLBACK_OPENBLAS_CORE`, SSE3) on a CPU whose `cpuFlags` allow faster ones, else null. Our
+ * side sets OPENBLAS_CORETYPE for the peer only when it loaded OpenBLAS itself, so with
+ * `--backend cpu` or EBFLOW_BLAS=off the peer can still fall back.
+ */
+export function fallbackKernelsNotice(peerBlas: string | null, cpuFlags: ReadonlySet<string> | null): string | null {
+  if (peerBlas === null || cpuFlags === null || !new RegExp(`\\b${FALLBACK_OPENBLAS_CORE}\\b`).test(peerBlas)) return null;
+  const fitting = chooseOpenBlasCore(cpuFlags);
+  if (fitting === null) return null;
+  return (
+    `the peer's OpenBLAS runs ${FALLBACK_OPENBLAS_CORE} (SSE3) kernels on a CPU that has faster ones, so its products ran ` +
+    `several times slower than they can; run again with OPENBLAS_CORETYPE=${fitting} set`
+  );
 }
 
 /**
@@ -135,6 +152,11 @@ export async function runPeerComparison(ourSide: OurSide, options: PeerCompariso
     onEvent: emit,
   });
   if (sweep.peerUnavailable !== null) notices.push(sweep.peerUnavailable);
+  const slowKernels = fallbackKernelsNotice(sweep.peerHello?.blas ?? null, readCpuFlags());
+  if (slowKernels !== null) {
+    notices.push(slowKernels);
+    emit({ type: 'notice', message: slowKernels });
+  }
 
   const hello = sweep.peerHello;
   const processors = cpus();

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 
-import { runPeerComparison, resolvePeerCommand } from '../../src/peer/bench.js';
+import { fallbackKernelsNotice, runPeerComparison, resolvePeerCommand } from '../../src/peer/bench.js';
 import { findTorchPython } from '../../src/peer/python.js';
 import { writePeerReport } from '../../src/peer/report.js';
 import type { OurSide, PeerCell } from '../../src/peer/sweep.js';
+import { chooseOpenBlasCore, readCpuFlags } from '../../src/tensor/native-blas.js';
 import { fakePeerCommand, writeFakePeer } from './fake-peer.js';
 
 const CELL: PeerCell = { arch: 'fc', objective: 'dsm', imageShape: [28, 28, 1], depth: 2, batch: 100 };
@@ -150,6 +151,46 @@ describe('peer comparison with a peer command', () => {
     assert.equal(report.peer?.ompWaitPolicy, 'PASSIVE');
     assert.deepEqual(report.comparisons[0]!.betterPeer, { threads: 2, medianMs: 51 });
     assert.equal(report.comparisons[0]!.ratio, 20 / 51);
+  });
+
+  it('warns when the peer runs fallback kernels', async () => {
+    const command = fakePeerCommand(script, 'normal');
+    const blas = 'OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY USE_OPENMP Prescott MAX_THREADS=64';
+    const report = await runPeerComparison(fakeOurSide(), {
+      cells: [CELL],
+      timing: TIMING,
+      peerThreads: [1],
+      peerCommand: `"${process.execPath}" "${script}"`,
+      ompWaitPolicy: 'inherit',
+      runTimeoutMs: 20_000,
+      env: { ...command.env, FAKE_PEER_BLAS: blas },
+    });
+    assert.equal(report.peer?.blas, blas);
+    const flags = readCpuFlags();
+    const fitting = flags === null ? null : chooseOpenBlasCore(flags);
+    if (fitting === null) {
+      assert.deepEqual(report.notices, []);
+      return;
+    }
+    assert.equal(report.notices.length, 1);
+    assert.match(report.notices[0]!, new RegExp(`Prescott \\(SSE3\\) kernels.*OPENBLAS_CORETYPE=${fitting}`));
+  });
+});
+
+describe('fallbackKernelsNotice', () => {
+  const avx2 = new Set(['avx', 'avx2', 'fma']);
+
+  it('names the core that fits the CPU', () => {
+    const notice = fallbackKernelsNotice('OpenBLAS 0.3.21 DYNAMIC_ARCH Prescott MAX_THREADS=64', avx2);
+    assert.match(notice ?? '', /runs Prescott \(SSE3\) kernels/);
+    assert.match(notice ?? '', /OPENBLAS_CORETYPE=Haswell set$/);
+  });
+
+  it('stays silent when nothing is wrong', () => {
+    assert.equal(fallbackKernelsNotice('OpenBLAS 0.3.21 DYNAMIC_ARCH SkylakeX MAX_THREADS=64', avx2), null);
+    assert.equal(fallbackKernelsNotice('OpenBLAS 0.3.21 DYNAMIC_ARCH Prescott', new Set(['sse3'])), null);
+    assert.equal(fallbackKernelsNotice('OpenBLAS 0.3.21 DYNAMIC_ARCH Prescott', null), null);
+    assert.equal(fallbackKernelsNotice(null, avx2), null);
   });
 });
 

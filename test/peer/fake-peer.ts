@@ -11,7 +11,8 @@
  *   bad-result      responds to runs with a result whose samplesMs is a string
  *   wrong-count     responds to runs with one sample fewer than requested
  *   hang            never responds to runs
- * When FAKE_PEER_LOG names a file, every request line is appended to it.
+ * When FAKE_PEER_LOG names a file, every request line is appended to it. FAKE_PEER_BLAS replaces
+ * the BLAS line of its hello.
  */
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ if (mode === 'crash-at-start') {
 }
 if (mode === 'garbage-hello') process.stdout.write('Loading torch...\n');
 send({
-  type: 'hello', engine: 'fake', version: '0.0.1', threads: 1, blas: 'FakeBLAS 1.0', machine: 'x86_64',
+  type: 'hello', engine: 'fake', version: '0.0.1', threads: 1, blas: process.env.FAKE_PEER_BLAS ?? 'FakeBLAS 1.0', machine: 'x86_64',
   ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? null,
 });
 
