@@ -323,9 +323,10 @@ export function nativeBlasStatus(): BlasStatus {
 
 /**
  * Reads `EBFLOW_BLAS` and `EBFLOW_BLAS_THREADS` and loads the library they name. Once a
- * library is loaded, later calls return its status and load nothing else. Throws, with the reason and the fix, only for
- * an invalid thread count or an explicitly named library that fails to load. With 'auto' a
- * failure is a recorded outcome ('off' with the reason).
+ * library is loaded, later calls return its status and load nothing else. Throws, with the
+ * reason and the fix, only for an invalid thread count (also one above the library's
+ * MAX_THREADS) or an explicitly named library that fails to load. With 'auto' a failure is a
+ * recorded outcome ('off' with the reason).
  */
 export async function loadNativeBlas(
   request: BlasRequest | undefined = process.env.EBFLOW_BLAS,
@@ -357,13 +358,24 @@ export async function loadNativeBlas(
   const candidates = explicit ? [value] : DEFAULT_LIBRARIES;
   const failures: string[] = [];
   for (const library of candidates) {
+    let bound: NativeBlas;
     try {
-      loaded = bindLibrary(koffi, library, threads);
-      lastStatus = loaded.status;
-      return lastStatus;
+      bound = bindLibrary(koffi, library, threads);
     } catch (error) {
       failures.push(`${library}: ${firstLine(error)}`);
+      continue;
     }
+    // OpenBLAS caps the count at its build's MAX_THREADS without an error, so a larger
+    // request would be recorded but never run.
+    if ((threadsRequest ?? '').trim() !== '' && bound.status.threads < threads) {
+      throw new Error(
+        `loadNativeBlas: EBFLOW_BLAS_THREADS=${threads} is more than the ${bound.status.threads} threads that ${library} ` +
+          `supports (MAX_THREADS of its build). Set it to ${bound.status.threads} or fewer, or unset it to use every core.`,
+      );
+    }
+    loaded = bound;
+    lastStatus = loaded.status;
+    return lastStatus;
   }
   const reason = `no OpenBLAS library could be loaded (${failures.join('; ')})`;
   if (explicit) {
@@ -461,13 +473,15 @@ function bindOpenedLibrary(
   const getConfig = handle.func('const char *openblas_get_config()');
 
   setThreads(threads);
+  // OpenBLAS grants fewer threads than requested when the request exceeds its build's MAX_THREADS.
+  const grantedThreads = getThreads() as number;
   const parallelism = (['sequential', 'pthreads', 'openmp'] as const)[getParallel() as number] ?? 'sequential';
   if (parallelism === 'openmp') releaseOpenMpThreadsAtExit(koffi);
 
   const status = {
     state: 'loaded' as const,
     library,
-    threads,
+    threads: grantedThreads,
     parallelism,
     config: String(getConfig()).trim(),
     waitPolicy: describeOpenMpWait(process.env),
@@ -477,8 +491,8 @@ function bindOpenedLibrary(
   const info = new Int32Array(1);
   const size = new Int32Array(1);
   let inverseWorkspace = new Float32Array(0);
-  let activeThreads = threads;
-  const threadsFor = (operations: number): number => (operations < SINGLE_THREAD_BELOW_OPERATIONS ? 1 : threads);
+  let activeThreads = grantedThreads;
+  const threadsFor = (operations: number): number => (operations < SINGLE_THREAD_BELOW_OPERATIONS ? 1 : grantedThreads);
   const useThreads = (operations: number): void => {
     const count = threadsFor(operations);
     if (count !== activeThreads) {

@@ -440,6 +440,19 @@ await loadNativeBlas();`, { EBFLOW_BLAS_THREADS: 'two' });
     assert.notEqual(child.status, 0);
     assert.match(String(child.stderr), /EBFLOW_BLAS_THREADS must be a positive integer, received 'two'/);
   });
+
+  test('EBFLOW_BLAS_THREADS above MAX_THREADS', (t) => {
+    // Far above MAX_THREADS of the usual builds (64 in Debian's 0.3.21), so OpenBLAS caps it.
+    const child = runChild(`import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+console.log(JSON.stringify(await loadNativeBlas()));`, { EBFLOW_BLAS_THREADS: '100000' });
+    if (child.status === 0) {
+      const status = JSON.parse(String(child.stdout));
+      assert.notEqual(status.state, 'loaded', 'OpenBLAS loaded with 100000 threads');
+      if (REQUIRED) assert.fail(`OpenBLAS did not load in a child process: ${status.reason}`);
+      return t.skip('OpenBLAS not loaded');
+    }
+    assert.match(String(child.stderr), /EBFLOW_BLAS_THREADS=100000 is more than the \d+ threads that \S+ supports/);
+  });
 });
 
 /** Core names of a DYNAMIC_ARCH OpenBLAS, spelled as `openblas_get_corename` returns them. */
