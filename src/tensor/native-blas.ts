@@ -300,7 +300,11 @@ export function lapackOperationCount(): number {
 }
 let lastStatus: BlasStatus = { state: 'off', reason: 'not requested yet' };
 
-/** Returns a one-line description of where matrix products run, for logs and reports. */
+/**
+ * Returns a one-line description of where matrix products run, for logs and reports. It ends
+ * with `coreChoice` when the kernels are not the ones OpenBLAS detected or the user named, so a
+ * reload by `openWithFittingCore` and an ignored OPENBLAS_CORETYPE show in the first log line.
+ */
 export function describeBlas(status: BlasStatus): string {
   if (status.state === 'off') return `matrix products on the backend (${status.reason})`;
   const threads = `${status.threads} thread${status.threads === 1 ? '' : 's'}`;
@@ -308,7 +312,10 @@ export function describeBlas(status: BlasStatus): string {
   // Records written before GOMP_SPINCOUNT was recorded hold the bare OMP_WAIT_POLICY value.
   const wait = status.waitPolicy.includes('=') || status.waitPolicy === 'libgomp default' ? status.waitPolicy : `OMP_WAIT_POLICY ${status.waitPolicy}`;
   const waitPolicy = status.parallelism === 'openmp' ? `, ${wait}` : '';
-  return `matrix products and LU on OpenBLAS (${status.library}, ${threads}, ${status.parallelism}${waitPolicy}${core})`;
+  const choice = status.coreChoice;
+  const plainChoice = choice === undefined || choice === 'detected by OpenBLAS' || choice.endsWith(' from the environment');
+  const note = plainChoice ? '' : `; ${choice}`;
+  return `matrix products and LU on OpenBLAS (${status.library}, ${threads}, ${status.parallelism}${waitPolicy}${core})${note}`;
 }
 
 /** Returns the library loaded by `loadNativeBlas`, or null when matrix products stay on the tfjs backend. */

@@ -585,6 +585,27 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     }
   });
 
+  test('log line names a core not detected', () => {
+    const status = {
+      state: 'loaded' as const,
+      library: 'libopenblas.so.0',
+      threads: 2,
+      parallelism: 'openmp' as const,
+      config: 'OpenBLAS 0.3.21',
+      waitPolicy: 'GOMP_SPINCOUNT=1000',
+      singleThreadBelow: 4e7,
+    };
+    const base = 'matrix products and LU on OpenBLAS (libopenblas.so.0, 2 threads, openmp, GOMP_SPINCOUNT=1000';
+    assert.equal(describeBlas(status), `${base})`);
+    assert.equal(describeBlas({ ...status, core: 'Haswell', coreChoice: 'detected by OpenBLAS' }), `${base}, Haswell kernels)`);
+    const fromUser = { ...status, core: 'Haswell', coreChoice: 'OPENBLAS_CORETYPE=haswell from the environment' };
+    assert.equal(describeBlas(fromUser), `${base}, Haswell kernels)`);
+    const reloaded = 'OPENBLAS_CORETYPE=SkylakeX set by ebflow-bench, because OpenBLAS chose Prescott kernels for a CPU with AVX-512';
+    assert.equal(describeBlas({ ...status, core: 'SkylakeX', coreChoice: reloaded }), `${base}, SkylakeX kernels); ${reloaded}`);
+    const ignored = 'OPENBLAS_CORETYPE=Foo from the environment was ignored, and OpenBLAS chose Cooperlake kernels. Set it to a core name that this OpenBLAS knows, or unset it';
+    assert.equal(describeBlas({ ...status, core: 'Cooperlake', coreChoice: ignored }), `${base}, Cooperlake kernels); ${ignored}`);
+  });
+
   test('peer gets the core set here', async () => {
     const { koffi } = fakeKoffi({}, FALLBACK_OPENBLAS_CORE);
     openWithFittingCore(koffi, 'libopenblas.so.0', {}, avx512);
@@ -616,7 +637,8 @@ console.log(JSON.stringify({ status, line: describeBlas(status), env: process.en
       return t.skip('OpenBLAS not loaded');
     }
     assert.equal(typeof status.core, 'string');
-    assert.ok(line.endsWith(`, ${status.core} kernels)`), line);
+    assert.ok(line.includes(`, ${status.core} kernels)`), line);
+    if (status.coreChoice !== 'detected by OpenBLAS') assert.ok(line.endsWith(`); ${status.coreChoice}`), line);
     assert.equal(describeBlas(status), line);
     const flags = readCpuFlags();
     if (flags !== null && chooseOpenBlasCore(flags) !== null) {
@@ -640,5 +662,6 @@ console.log(JSON.stringify(await loadNativeBlas()));`],
     }
     assert.notEqual(status.core, undefined, 'openblas_get_corename is missing');
     assert.match(status.coreChoice, /^OPENBLAS_CORETYPE=Foo from the environment was ignored, and OpenBLAS chose \w+ kernels\./);
+    assert.ok(describeBlas(status).endsWith(`; ${status.coreChoice}`), describeBlas(status));
   });
 });
