@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import type { RunEvent } from '../runner/events.js';
 import { ResultsLock, ResultsLockError } from '../runner/lock.js';
 import { checkBlasRequest } from '../tensor/native-blas.js';
+import { requestedKernelThreads } from '../tensor/threads/pool.js';
 import { mergeResults, MixedHashError } from '../runner/results.js';
 import { planRun, runScenario, ScenarioChangedError, type CellSummary } from '../runner/sweep.js';
 import { DEFAULT_SCENARIO, loadScenario, shippedScenarioNames } from '../scenarios/catalog.js';
@@ -156,6 +157,8 @@ function checkEnvironmentRequests(args: BenchArguments): string | null {
   if (args.backend === null && backend !== '' && !(BACKEND_CHOICES as readonly string[]).includes(backend)) {
     return `invalid EBFLOW_BACKEND "${process.env.EBFLOW_BACKEND}"; set it to one of ${BACKEND_CHOICES.join(', ')}, or unset it`;
   }
+  const kernelThreads = requestedKernelThreads();
+  if (typeof kernelThreads === 'string') return kernelThreads;
   // EBFLOW_BLAS and EBFLOW_BLAS_THREADS are checked by the loader's own rules.
   return checkBlasRequest();
 }

@@ -69,6 +69,9 @@ describe('bench command', () => {
     const library = benchWithEnvironment({ EBFLOW_BLAS: '/nonexistent/libmissing.so' }, 'smoke', '--dry-run');
     assert.equal(library.status, 2);
     assert.match(library.stderr, /EBFLOW_BLAS='\/nonexistent\/libmissing\.so' names a file that does not exist/);
+    const kernelThreads = benchWithEnvironment({ EBFLOW_WASM_THREADS: '0' }, 'smoke', '--dry-run');
+    assert.equal(kernelThreads.status, 2);
+    assert.match(kernelThreads.stderr, /EBFLOW_WASM_THREADS is "0", not an integer from 1 to 16/);
   });
 
   it('invalid scenario file lists its problems', () => {
