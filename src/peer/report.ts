@@ -116,7 +116,7 @@ export function peerChartSpec(report: PeerComparisonReport): TopLevelSpec {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: `Median training-step time, ours against ${engine}`,
-      subtitle: `batch ${report.comparisons[0]?.cell.batch ?? '?'}, ${report.timing.rounds} interleaved rounds of ` +
+      subtitle: `batch ${report.comparisons[0]?.cell.batch ?? '?'}, ${report.timing.rounds} interleaved round${report.timing.rounds === 1 ? '' : 's'} of ` +
         `${report.timing.iterations} timed steps, ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs)`,
     },
     data: { values },
@@ -137,7 +137,8 @@ export function peerChartSpec(report: PeerComparisonReport): TopLevelSpec {
         ],
       },
     },
-    config: { font: CHART_FONT, legend: { orient: 'bottom' } },
+    // Vega-Lite cuts legend labels at 160 px by default, which shortened "ours (wasm+openblas)".
+    config: { font: CHART_FONT, legend: { orient: 'bottom', labelLimit: 400 } },
   };
 }
 

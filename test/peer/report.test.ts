@@ -45,6 +45,15 @@ describe('peer report', () => {
     assert.deepEqual(spec.data.values.map((value) => value.side), ['ours (wasm)', 'pytorch, 1 thread', 'pytorch, 2 threads', 'ours (wasm)']);
   });
 
+  it('charts full legend labels and one round', async () => {
+    const report = { ...REPORT, ours: { ...REPORT.ours, backend: 'wasm+openblas' }, timing: { ...REPORT.timing, rounds: 1 } };
+    const spec = peerChartSpec(report) as { title: { subtitle: string } };
+    assert.match(spec.title.subtitle, /, 1 interleaved round of 10 timed steps/);
+    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-legend-'));
+    const svg = await readFile((await writePeerReport(report, directory)).svg, 'utf8');
+    assert.match(svg, /ours \(wasm\+openblas\)/);
+  });
+
   it('writes CSV, JSON, spec and SVG', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-report-'));
     const paths = await writePeerReport(REPORT, directory);
