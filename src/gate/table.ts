@@ -44,10 +44,15 @@ export function renderGateReport(comparison: GateComparison): string {
   lines.push(
     '',
     `Cells: step time in calibration units; now ms = median step time on the ${comparison.current.clock} clock; ` +
-      `change = now / baseline (Hodges–Lehmann), ${level} interval (Mann–Whitney), p-value`,
+      `change = the Hodges–Lehmann estimate of now / baseline from all samples, which can differ from the ratio of the ` +
+      `medians shown; ${level} interval (Mann–Whitney), p-value`,
   );
   lines.push(...renderTable(comparison.cells, level, true));
-  lines.push('', `Ratios to the reference objective, both from one run; change = now / baseline, ${level} bootstrap interval`);
+  lines.push(
+    '',
+    'Ratios to the reference objective, both from one run; change = the change of the numerator over that of the ' +
+      `denominator (each a Hodges–Lehmann estimate from all samples, so it can differ from the ratio of the medians shown), ${level} bootstrap interval`,
+  );
   lines.push(...renderTable(comparison.ratios, level, false));
 
   const notes = [
