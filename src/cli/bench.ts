@@ -19,7 +19,7 @@ import { ArgumentError, BACKEND_CHOICES, BENCH_USAGE, parseBenchArguments, type 
 import {
   describeOutcome,
   formatIterationTime,
-  formatMedianInterval,
+  formatMedianConfidence,
   formatMinutes,
   formatNumber,
   formatSeconds,
@@ -338,7 +338,7 @@ class ProgressPrinter {
         const { record } = event;
         const timing = record.timing;
         const speed = timing
-          ? `; median ${formatIterationTime(timing.medianMs)} (95% CI ${formatMedianInterval(timing)} ms), ${formatNumber(1000 / timing.medianMs, 3)} it/s`
+          ? `; median ${formatIterationTime(timing.medianMs)} (${formatMedianConfidence(timing)}), ${formatNumber(1000 / timing.medianMs, 3)} it/s`
           : '';
         log(`  -> ${describeOutcome(record)}${speed} (cell took ${formatSeconds(event.wallSeconds)})`);
         if (record.metrics) {

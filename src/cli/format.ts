@@ -28,6 +28,16 @@ export function formatNumber(value: number | null | undefined, digits = 4): stri
   return value.toPrecision(digits);
 }
 
+/**
+ * Formats a median's confidence interval for a log line: "95% CI 1.2–3.4 ms", or with fewer
+ * than 6 samples its true coverage, such as "75% CI 1.2–3.4 ms, too few steps for 95%".
+ */
+export function formatMedianConfidence(timing: { medianCiMs: [number, number]; medianCiLevel: number }): string {
+  const range = `${formatNumber(timing.medianCiMs[0])}–${formatNumber(timing.medianCiMs[1])} ms`;
+  if (timing.medianCiLevel >= 0.95) return `95% CI ${range}`;
+  return `${Math.floor(timing.medianCiLevel * 100)}% CI ${range}, too few steps for 95%`;
+}
+
 /** Formats a median's interval as "low–high ms", with its coverage when it is below 95% (fewer than 6 samples). */
 export function formatMedianInterval(timing: { medianCiMs: [number, number]; medianCiLevel: number }): string {
   const range = `${formatNumber(timing.medianCiMs[0])}–${formatNumber(timing.medianCiMs[1])}`;
