@@ -39,14 +39,17 @@ function dimension(comparison: CellComparison): number {
   return height * width * channels;
 }
 
-/** Returns the CSV text: a header and one row per cell; empty fields for missing figures. */
+/**
+ * Returns the CSV text: a header and one row per cell; empty fields for missing figures. Columns
+ * added later go at the end, so older readers find the others where they were.
+ */
 export function peerComparisonCsv(report: PeerComparisonReport): string {
   const threadColumns = report.peerThreads.map((threads) => `peer_${threads}t_median_ms`);
   const header = [
     'arch', 'objective', 'image_shape', 'D', 'L', 'batch',
     'ours_median_ms', ...threadColumns, 'peer_best_ms', 'peer_best_threads', 'ratio_ours_over_peer',
     'warmup', 'iterations', 'rounds', 'machine', 'cpu_count', 'backend', 'peer_engine', 'peer_version', 'peer_blas',
-    'peer_omp_wait_policy',
+    'peer_omp_wait_policy', 'ours_blas', 'ours_kernel_threads',
   ];
   const rows = report.comparisons.map((comparison) => [
     comparison.cell.arch,
@@ -70,6 +73,8 @@ export function peerComparisonCsv(report: PeerComparisonReport): string {
     report.peer?.version ?? '',
     report.peer?.blas ?? '',
     report.peer?.ompWaitPolicy ?? '',
+    report.ours.blas ?? '',
+    report.ours.kernelThreads ?? '',
   ]);
   return stringify([header, ...rows]);
 }

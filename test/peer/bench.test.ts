@@ -103,6 +103,10 @@ describe('peer comparison without torch', () => {
     });
     assert.equal(report.ours.blas, ours.blas);
     assert.equal(report.ours.kernelThreads, 2);
+    const paths = await writePeerReport(report, join(directory, 'report-blas'));
+    const [header, row] = (await readFile(paths.csv, 'utf8')).trim().split('\n');
+    assert.deepEqual(header!.split(',').slice(-2), ['ours_blas', 'ours_kernel_threads']);
+    assert.ok(row!.endsWith(`"${ours.blas}",2`), row);
   });
 
   it('reports the real pyenv python3 too', async (context) => {
