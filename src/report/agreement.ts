@@ -82,7 +82,9 @@ export function describeTable2(table: ReportTable): string[] {
       if (objective !== 'ml' && gap !== null && paperGap !== null) {
         parts.push(`our ${upper(objective)} NLL is ${aboveOrBelow(gap)} our ML vs the paper’s ${signedNats(paperGap)}`);
       } else if (nll !== null && paperNll !== null) {
-        parts.push(`our ${upper(objective)} NLL is ${nll.toFixed(1)} nats vs the paper’s ${paperNll.toFixed(1)} (${signedNats(nll - paperNll)})`);
+        const steps = numberOf(row, 'trained_steps');
+        const after = steps === null ? '' : ` after ${steps} steps`;
+        parts.push(`our ${upper(objective)} NLL${after} is ${nll.toFixed(1)} nats vs the paper’s ${paperNll.toFixed(1)} (${signedNats(nll - paperNll)})`);
       } else if (row.state === 'failed') {
         parts.push(`${upper(objective)} has no completed run (${textOf(row, 'status')})`);
       }

@@ -103,6 +103,8 @@ export interface CellSummary {
   bitsPerDim: MeanInterval | null;
   /** Splits of the final NLL evaluations behind `nllNats`. */
   nllSplits: string[];
+  /** Optimiser updates before the final NLL evaluation, the fewest over completed runs; null without one. */
+  trainedSteps: number | null;
   kl: MeanInterval | null;
   klReference: MeanInterval | null;
   fisher: MeanInterval | null;
@@ -187,11 +189,20 @@ export function summarizeCell(set: ResultSet, key: CellKey, runs: LoadedRecord[]
     nllNats: nllValues.length > 0 ? meanWithInterval(nllValues) : null,
     bitsPerDim: bpdValues.length > 0 ? meanWithInterval(bpdValues) : null,
     nllSplits: [...new Set(finalNlls.map((value) => value.split))].sort(),
+    trainedSteps: fewestTrainedSteps(completed),
     kl: metricInterval(completed, 'kl'),
     klReference: metricInterval(completed, 'klReference'),
     fisher: metricInterval(completed, 'fisher'),
     nonFiniteLosses: runs.reduce((sum, run) => sum + (run.record.nonFiniteLosses ?? 0), 0),
   };
+}
+
+/** Returns the step of the last evaluation, the fewest over the runs that evaluated, or null. */
+function fewestTrainedSteps(completed: LoadedRecord[]): number | null {
+  const steps = completed
+    .map((run) => run.record.evaluations?.at(-1)?.step)
+    .filter((step): step is number => typeof step === 'number' && Number.isFinite(step));
+  return steps.length > 0 ? Math.min(...steps) : null;
 }
 
 function summarizeTiming(completed: LoadedRecord[]): MedianInterval | null {

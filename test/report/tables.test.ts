@@ -5,7 +5,7 @@ import { describeTable2, describeTable4 } from '../../src/report/agreement.js';
 import { cellKeyOf } from '../../src/report/cells.js';
 import { buildScalingTable, buildSpeedUpTable, fitRuntimeScaling } from '../../src/report/scaling.js';
 import { tableToCsv, type ReportTable, type TableRow } from '../../src/report/table.js';
-import { buildObjectiveTable, buildRuntimeTable, buildTable1, buildTable2, buildTable4 } from '../../src/report/tables.js';
+import { buildObjectiveTable, buildRuntimeTable, buildTable1, buildTable2, buildTable4, trainingLengthNotes } from '../../src/report/tables.js';
 import { T_975, loadFixtureContext } from './fixtures.js';
 
 function findRow(table: ReportTable, match: Record<string, string | number | null>): TableRow {
@@ -107,6 +107,27 @@ describe('paper tables', () => {
     assert.equal(smlFields[header.indexOf('nll_nats')], '');
     assert.equal(smlFields[header.indexOf('iterations_per_s')], '');
     assert.equal(smlFields[header.indexOf('paper_nll_nats')], '1092.3');
+  });
+
+  it('Table 2 says how long each row trained', async () => {
+    const { context } = await loadFixtureContext();
+    const table = buildTable2(context);
+    // The ML and SSM runs evaluated last at step 300; one DSM run stopped evaluating at step 200.
+    assert.equal(findRow(table, { dataset: 'mnist', architecture: 'fc', objective: 'ml' }).values.trained_steps, 300);
+    assert.equal(findRow(table, { dataset: 'mnist', architecture: 'fc', objective: 'dsm' }).values.trained_steps, 200);
+    assert.equal(findRow(table, { dataset: 'mnist', architecture: 'fc', objective: 'sml' }).values.trained_steps ?? null, null);
+    const note = table.notes.find((text) => text.includes('steps trained'));
+    assert.ok(note !== undefined, table.notes.join('\n'));
+    assert.match(note, /^Rows with an NLL beside the paper’s trained for 200–300 steps/);
+    assert.match(describeTable2(table).join(' '), /our ML NLL after 300 steps is 1092\.0 nats vs the paper’s 1092\.4/);
+  });
+
+  it('no training-length note without paper NLLs', () => {
+    assert.deepEqual(trainingLengthNotes([{ state: 'ok', values: { nll_nats: 1000, paper_nll_nats: null, trained_steps: 5 } }]), []);
+    assert.deepEqual(
+      trainingLengthNotes([{ state: 'ok', values: { nll_nats: 1000, paper_nll_nats: 990, trained_steps: 5 } }]).map((note) => note.slice(0, 52)),
+      ['Rows with an NLL beside the paper’s trained for 5 st'],
+    );
   });
 
   it('Table 2 sentences give gaps in numbers', async () => {
