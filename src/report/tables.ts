@@ -458,6 +458,7 @@ export function buildTable4(context: TableContext): ReportTable {
       ...runValues(cell),
       ...intervalValues('nll_nats', cell?.nllNats ?? null),
       nll_diff_nats: difference(cell?.nllNats?.mean, paperMean),
+      trained_steps: cell?.trainedSteps ?? null,
     },
   });
 
@@ -528,9 +529,10 @@ export function buildTable4(context: TableContext): ReportTable {
       { key: 'paper_nll_nats', label: 'paper NLL', format: 'nats' },
       { key: 'paper_nll_nats_ci', label: 'paper NLL ±', format: 'nats' },
       { key: 'nll_diff_nats', label: 'NLL − paper', format: 'signedNats' },
+      { key: 'trained_steps', label: 'steps trained', format: 'integer' },
     ],
     rows,
-    notes: standardNotes(rows),
+    notes: [...standardNotes(rows), ...trainingLengthNotes(rows)],
     agreement: [],
   });
 }

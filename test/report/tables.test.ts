@@ -173,6 +173,14 @@ describe('paper tables', () => {
 
     // A MaP-on row of another scenario, listed first, must not be paired with this scenario's MaP-off row.
     const withMap = findRow(table, { architecture: 'fc', objective: 'ssm', ema: 'on', map: 'on', scenario: 'fixture-paper' });
+    // The MaP-on SSM runs evaluated last at step 300 and one DSM run at step 200. The MaP-off runs record no evaluations.
+    assert.equal(withMap.values.trained_steps, 300);
+    assert.equal(noMap.values.trained_steps, null);
+    assert.equal(missingCnn.values.trained_steps, null);
+    assert.ok(table.columns.some((column) => column.key === 'trained_steps'));
+    const note = table.notes.find((text) => text.includes('steps trained'));
+    assert.ok(note !== undefined, table.notes.join('\n'));
+    assert.match(note, /^Rows with an NLL beside the paper’s trained for 200–300 steps/);
     const other = { ...withMap, values: { ...withMap.values, scenario: 'other-budget', nll_nats: 9999 } };
     const mixed = describeTable4({ ...table, rows: [other, ...table.rows] }).join(' ');
     assert.match(mixed, /MaP lowers our NLL by 611\.5 nats in fixture-paper/);
