@@ -385,6 +385,19 @@ function environmentNotes(baseline: GateBaseline, run: GateRun): string[] {
         `a failure may be a false alarm; "npm run bench:baseline" on this machine records ${cpuBaselinePath(baseline.scenario.name, now.cpuModel, now.cpuSignature)}`,
     );
   }
+  if (before.cpuModel === now.cpuModel && before.cpuSignature === undefined && now.cpuSignature !== undefined) {
+    notes.push(
+      `the baseline records no CPU signature, so it was compared by the model name "${now.cpuModel}" alone and may come from ` +
+        `another CPU of that name than this run's ${now.cpuSignature}; a failure may be a false alarm; "npm run bench:baseline" ` +
+        `on this machine records ${cpuBaselinePath(baseline.scenario.name, now.cpuModel, now.cpuSignature)}`,
+    );
+  }
+  if (before.cpuModel === now.cpuModel && before.cpuSignature !== undefined && now.cpuSignature === undefined) {
+    notes.push(
+      `this run records no CPU signature (/proc/cpuinfo is missing or lacks its fields), so it was compared with a baseline from ${before.cpuSignature} ` +
+        `by the model name "${now.cpuModel}" alone; a failure may be a false alarm`,
+    );
+  }
   if (before.tfjsCoreVersion !== now.tfjsCoreVersion) {
     notes.push(`tfjs-core changed from ${before.tfjsCoreVersion} to ${now.tfjsCoreVersion}; a change in speed may come from it`);
   }

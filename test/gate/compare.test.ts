@@ -232,9 +232,31 @@ test('baseline without a CPU signature: compared by name', () => {
   const scenario = makeScenario();
   const run = makeRun(scenario, { seed: 1 });
   run.environment = { ...run.environment, cpuSignature: 'GenuineIntel family 6 model 207' };
-  assert.equal(compareWithBaseline(scenario, makeBaseline(scenario), run, defaults).outcome, 'pass');
+  const comparison = compareWithBaseline(scenario, makeBaseline(scenario), run, defaults);
+  assert.equal(comparison.outcome, 'pass');
+  const note = comparison.notes.find((text) => text.includes('records no CPU signature'));
+  assert.ok(note !== undefined, comparison.notes.join('\n'));
+  assert.match(note, /compared by the model name "Test CPU" alone and may come from another CPU of that name than this run's GenuineIntel family 6 model 207/);
+  assert.ok(note.includes(path.join('results', 'baselines', `${scenario.name}.test-cpu.genuineintel-6-207.json`)), note);
   assert.deepEqual(
     comparabilityProblems(makeBaseline(scenario), { scenarioHash: run.scenario.hash, backend: 'wasm', cpuModel: 'Test CPU', cpuSignature: null }),
     [],
   );
+});
+
+test('run without a CPU signature: compared by name', () => {
+  const scenario = makeScenario();
+  const baseline = makeBaseline(scenario);
+  baseline.environment = { ...baseline.environment, cpuSignature: 'GenuineIntel family 6 model 207' };
+  const comparison = compareWithBaseline(scenario, baseline, makeRun(scenario, { seed: 1 }), defaults);
+  assert.equal(comparison.outcome, 'pass');
+  const note = comparison.notes.find((text) => text.includes('records no CPU signature'));
+  assert.ok(note !== undefined, comparison.notes.join('\n'));
+  assert.match(note, /^this run records no CPU signature .* baseline from GenuineIntel family 6 model 207 by the model name "Test CPU" alone/);
+});
+
+test('no signature note when neither records one', () => {
+  const scenario = makeScenario();
+  const comparison = compareWithBaseline(scenario, makeBaseline(scenario), makeRun(scenario, { seed: 1 }), defaults);
+  assert.deepEqual(comparison.notes.filter((text) => text.includes('CPU signature')), []);
 });
