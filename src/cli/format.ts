@@ -30,11 +30,13 @@ export function formatNumber(value: number | null | undefined, digits = 4): stri
 
 /**
  * Formats a median's confidence interval for a log line: "95% CI 1.2–3.4 ms", or with fewer
- * than 6 samples its true coverage, such as "75% CI 1.2–3.4 ms, too few steps for 95%".
+ * than 6 samples its true coverage, such as "75% CI 1.2–3.4 ms, too few steps for 95%". One
+ * sample (coverage 0) has no interval.
  */
 export function formatMedianConfidence(timing: { medianCiMs: [number, number]; medianCiLevel: number }): string {
   const range = `${formatNumber(timing.medianCiMs[0])}–${formatNumber(timing.medianCiMs[1])} ms`;
   if (timing.medianCiLevel >= 0.95) return `95% CI ${range}`;
+  if (!(timing.medianCiLevel > 0)) return 'no CI from 1 timed step';
   return `${Math.floor(timing.medianCiLevel * 100)}% CI ${range}, too few steps for 95%`;
 }
 

@@ -14,3 +14,8 @@ test('median interval from few steps', () => {
   assert.equal(formatMedianConfidence(timing), '75% CI 12.81–30.70 ms, too few steps for 95%');
   assert.equal(formatMedianInterval(timing), '12.81–30.70 (75%)');
 });
+
+test('median interval from one step', () => {
+  const timing = { medianCiMs: [12.81, 12.81] as [number, number], medianCiLevel: 0 };
+  assert.equal(formatMedianConfidence(timing), 'no CI from 1 timed step');
+});
