@@ -604,16 +604,16 @@ export function standardNotes(rows: readonly TableRow[]): string[] {
  * NLLs come from its full training runs, so a gap from a short run reflects little of the method.
  */
 export function trainingLengthNotes(rows: readonly TableRow[]): string[] {
-  const steps = rows
-    .filter((row) => typeof row.values.nll_nats === 'number' && typeof row.values.paper_nll_nats === 'number')
-    .map((row) => row.values.trained_steps)
-    .filter((value): value is number => typeof value === 'number');
+  const compared = rows.filter((row) => typeof row.values.nll_nats === 'number' && typeof row.values.paper_nll_nats === 'number');
+  const steps = compared.map((row) => row.values.trained_steps).filter((value): value is number => typeof value === 'number');
   if (steps.length === 0) return [];
   const fewest = Math.min(...steps);
   const largest = Math.max(...steps);
   const range = fewest === largest ? `${fewest}` : `${fewest}–${largest}`;
+  // A row whose runs record no evaluations has no "steps trained", so the range covers only the rows with one.
+  const scope = steps.length < compared.length ? ' where their records give it' : '';
   return [
-    `Rows with an NLL beside the paper’s trained for ${range} steps (“steps trained”). The paper’s NLLs come from its full ` +
+    `Rows with an NLL beside the paper’s trained for ${range} steps (“steps trained”)${scope}. The paper’s NLLs come from its full ` +
       'training runs, whose configurations allow up to 1,000 epochs for the CNN and 10,000 for FC models, so “NLL − paper” ' +
       'of a shorter run mostly measures the shorter training.',
   ];

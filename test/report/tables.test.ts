@@ -128,6 +128,13 @@ describe('paper tables', () => {
       trainingLengthNotes([{ state: 'ok', values: { nll_nats: 1000, paper_nll_nats: 990, trained_steps: 5 } }]).map((note) => note.slice(0, 52)),
       ['Rows with an NLL beside the paper’s trained for 5 st'],
     );
+    const [full] = trainingLengthNotes([{ state: 'ok', values: { nll_nats: 1000, paper_nll_nats: 990, trained_steps: 5 } }]);
+    assert.match(full ?? '', /^Rows with an NLL beside the paper’s trained for 5 steps \(“steps trained”\)\. /);
+    const [partly] = trainingLengthNotes([
+      { state: 'ok', values: { nll_nats: 1000, paper_nll_nats: 990, trained_steps: 5 } },
+      { state: 'ok', values: { nll_nats: 1000, paper_nll_nats: 990, trained_steps: null } },
+    ]);
+    assert.match(partly ?? '', /^Rows with an NLL beside the paper’s trained for 5 steps \(“steps trained”\) where their records give it\. /);
   });
 
   it('Table 2 sentences give gaps in numbers', async () => {
@@ -180,7 +187,7 @@ describe('paper tables', () => {
     assert.ok(table.columns.some((column) => column.key === 'trained_steps'));
     const note = table.notes.find((text) => text.includes('steps trained'));
     assert.ok(note !== undefined, table.notes.join('\n'));
-    assert.match(note, /^Rows with an NLL beside the paper’s trained for 200–300 steps/);
+    assert.match(note, /^Rows with an NLL beside the paper’s trained for 200–300 steps \(“steps trained”\) where their records give it\. /);
     const other = { ...withMap, values: { ...withMap.values, scenario: 'other-budget', nll_nats: 9999 } };
     const mixed = describeTable4({ ...table, rows: [other, ...table.rows] }).join(' ');
     assert.match(mixed, /MaP lowers our NLL by 611\.5 nats in fixture-paper/);
