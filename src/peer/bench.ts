@@ -112,16 +112,26 @@ export async function resolvePeerCommand(
  * Returns a warning when the peer's BLAS build line names OpenBLAS's fallback kernels
  * (`FALLBACK_OPENBLAS_CORE`, SSE3) on a CPU whose `cpuFlags` allow faster ones, else null. Our
  * side sets OPENBLAS_CORETYPE for the peer only when it loaded OpenBLAS itself, so with
- * `--backend cpu` or EBFLOW_BLAS=off the peer can still fall back.
+ * `--backend cpu` or EBFLOW_BLAS=off the peer can still fall back. `peerCoreType` is the
+ * OPENBLAS_CORETYPE the peer started with, if any, so the advice does not repeat a setting
+ * that the peer's library did not take.
  */
-export function fallbackKernelsNotice(peerBlas: string | null, cpuFlags: ReadonlySet<string> | null): string | null {
+export function fallbackKernelsNotice(
+  peerBlas: string | null,
+  cpuFlags: ReadonlySet<string> | null,
+  peerCoreType?: string,
+): string | null {
   if (peerBlas === null || cpuFlags === null || !new RegExp(`\\b${FALLBACK_OPENBLAS_CORE}\\b`).test(peerBlas)) return null;
   const fitting = chooseOpenBlasCore(cpuFlags);
   if (fitting === null) return null;
-  return (
+  const problem =
     `the peer's OpenBLAS runs ${FALLBACK_OPENBLAS_CORE} (SSE3) kernels on a CPU that has faster ones, so its products ran ` +
-    `several times slower than they can; run again with OPENBLAS_CORETYPE=${fitting} set`
-  );
+    'several times slower than they can';
+  if (peerCoreType === undefined) return `${problem}; run again with OPENBLAS_CORETYPE=${fitting} set`;
+  if (peerCoreType.toLowerCase() === fitting.toLowerCase()) {
+    return `${problem}, although it started with OPENBLAS_CORETYPE=${peerCoreType}, which its OpenBLAS did not take`;
+  }
+  return `${problem}; it started with OPENBLAS_CORETYPE=${peerCoreType}, so run again with OPENBLAS_CORETYPE=${fitting} set instead`;
 }
 
 /**
@@ -152,7 +162,7 @@ export async function runPeerComparison(ourSide: OurSide, options: PeerCompariso
     onEvent: emit,
   });
   if (sweep.peerUnavailable !== null) notices.push(sweep.peerUnavailable);
-  const slowKernels = fallbackKernelsNotice(sweep.peerHello?.blas ?? null, readCpuFlags());
+  const slowKernels = fallbackKernelsNotice(sweep.peerHello?.blas ?? null, readCpuFlags(), command?.env?.OPENBLAS_CORETYPE);
   if (slowKernels !== null) {
     notices.push(slowKernels);
     emit({ type: 'notice', message: slowKernels });

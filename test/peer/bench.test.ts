@@ -160,15 +160,17 @@ describe('peer comparison with a peer command', () => {
   it('warns when the peer runs fallback kernels', async () => {
     const command = fakePeerCommand(script, 'normal');
     const blas = 'OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY USE_OPENMP Prescott MAX_THREADS=64';
-    const report = await runPeerComparison(fakeOurSide(), {
-      cells: [CELL],
-      timing: TIMING,
-      peerThreads: [1],
-      peerCommand: `"${process.execPath}" "${script}"`,
-      ompWaitPolicy: 'inherit',
-      runTimeoutMs: 20_000,
-      env: { ...command.env, FAKE_PEER_BLAS: blas },
-    });
+    const runWithPeerEnv = (env: NodeJS.ProcessEnv) =>
+      runPeerComparison(fakeOurSide(), {
+        cells: [CELL],
+        timing: TIMING,
+        peerThreads: [1],
+        peerCommand: `"${process.execPath}" "${script}"`,
+        ompWaitPolicy: 'inherit',
+        runTimeoutMs: 20_000,
+        env: { ...command.env, FAKE_PEER_BLAS: blas, ...env },
+      });
+    const report = await runWithPeerEnv({});
     assert.equal(report.peer?.blas, blas);
     const flags = readCpuFlags();
     const fitting = flags === null ? null : chooseOpenBlasCore(flags);
@@ -178,6 +180,11 @@ describe('peer comparison with a peer command', () => {
     }
     assert.equal(report.notices.length, 1);
     assert.match(report.notices[0]!, new RegExp(`Prescott \\(SSE3\\) kernels.*OPENBLAS_CORETYPE=${fitting}`));
+
+    // The fake peer reports Prescott whatever OPENBLAS_CORETYPE it gets, like a library that ignores it.
+    const withSetting = await runWithPeerEnv({ OPENBLAS_CORETYPE: fitting });
+    assert.equal(withSetting.notices.length, 1);
+    assert.match(withSetting.notices[0]!, new RegExp(`started with OPENBLAS_CORETYPE=${fitting}, which its OpenBLAS did not take$`));
   });
 });
 
@@ -188,6 +195,15 @@ describe('fallbackKernelsNotice', () => {
     const notice = fallbackKernelsNotice('OpenBLAS 0.3.21 DYNAMIC_ARCH Prescott MAX_THREADS=64', avx2);
     assert.match(notice ?? '', /runs Prescott \(SSE3\) kernels/);
     assert.match(notice ?? '', /OPENBLAS_CORETYPE=Haswell set$/);
+  });
+
+  it('names the setting the peer started with', () => {
+    const blas = 'OpenBLAS 0.3.21 DYNAMIC_ARCH Prescott MAX_THREADS=64';
+    const ignored = fallbackKernelsNotice(blas, avx2, 'haswell');
+    assert.match(ignored ?? '', /although it started with OPENBLAS_CORETYPE=haswell, which its OpenBLAS did not take$/);
+    assert.doesNotMatch(ignored ?? '', /run again/);
+    const other = fallbackKernelsNotice(blas, avx2, 'Prescott');
+    assert.match(other ?? '', /it started with OPENBLAS_CORETYPE=Prescott, so run again with OPENBLAS_CORETYPE=Haswell set instead$/);
   });
 
   it('stays silent when nothing is wrong', () => {
