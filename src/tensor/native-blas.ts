@@ -228,7 +228,9 @@ function isCoreNamed(core: string | null, name: string): boolean {
  * `FALLBACK_OPENBLAS_CORE` on a CPU with AVX, and the user set no OPENBLAS_CORETYPE, this
  * closes the library, sets OPENBLAS_CORETYPE in `env` to `chooseOpenBlasCore`'s pick and opens
  * it again. Pass `process.env`: the library reads it when it loads, and the PyTorch peer
- * inherits it. Runs before any computation, so no OpenBLAS thread exists yet.
+ * inherits it. Runs before any computation, so no OpenBLAS thread exists yet in an OpenMP build.
+ * NOTE: checked with Debian's OpenMP build only. A pthreads build starts its threads when it
+ * loads, and closing it relies on the library's destructor to stop them.
  */
 export function openWithFittingCore(
   koffi: KoffiModule,
