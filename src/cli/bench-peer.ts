@@ -89,7 +89,8 @@ async function main(): Promise<number> {
   const fits = peerScalingFits(report);
   if (fits.length > 0) console.log(`\nfitted exponent of step time in D, with its 95% interval:\n${formatPeerScaling(fits)}\n`);
   for (const notice of report.notices) console.log(`NOTE: ${notice}`);
-  console.log(`machine: ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs); ours: ${report.ours.backend}${report.ours.blas === undefined ? '' : ` (${report.ours.blas})`}; ` +
+  const ourBlas = report.ours.blas === undefined ? '' : ` (${report.ours.blas})`;
+  console.log(`machine: ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs); ours: ${report.ours.backend}${ourBlas}; ` +
     `peer: ${report.peer === null ? 'none' : `${report.peer.engine} ${report.peer.version}, BLAS ${report.peer.blas ?? 'unknown'}, ` +
       `OpenMP wait ${report.peer.ompWaitPolicy ?? 'libgomp default'}`}`);
   console.log(`wrote ${[paths.csv, paths.json, paths.spec, paths.svg, paths.scaling].filter((file) => file !== undefined).join(', ')}`);

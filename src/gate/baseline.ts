@@ -13,6 +13,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { readFirstProcessor } from '../platform/cpuinfo.js';
+
 import {
   GATE_BASELINE_FORMAT,
   GATE_BASELINE_SCHEMA_VERSION,
@@ -63,20 +65,14 @@ export function currentCpuModel(): string {
  * family 6 model 207", from the first processor of `cpuinfoPath`, or null where that file or
  * its fields are missing (outside Linux). Virtual machines can name different CPUs alike: a
  * 2-vCPU Xeon of model 207 and an older one were both "Intel(R) Xeon(R) Processor", and the
- * newer one ran the gate's FC steps in about ×0.8 the units of the older one's baseline.
+ * newer one ran the gate's FC steps in ×0.63–0.85 the units of the older one's baseline.
  */
 export function currentCpuSignature(cpuinfoPath = '/proc/cpuinfo'): string | null {
-  let text: string;
-  try {
-    text = readFileSync(cpuinfoPath, 'utf8');
-  } catch {
-    return null;
-  }
-  const field = (name: string): string | null => new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm').exec(text)?.[1].trim() ?? null;
-  const vendor = field('vendor_id');
-  const family = field('cpu family');
-  const model = field('model');
-  if (vendor === null || family === null || model === null) return null;
+  const fields = readFirstProcessor(cpuinfoPath);
+  const vendor = fields?.get('vendor_id');
+  const family = fields?.get('cpu family');
+  const model = fields?.get('model');
+  if (vendor === undefined || family === undefined || model === undefined) return null;
   return `${vendor} family ${family} model ${model}`;
 }
 

@@ -17,7 +17,7 @@ export interface GateEnvironment {
   cpuModel: string;
   /**
    * Vendor, family and model number ("GenuineIntel family 6 model 207"), where /proc/cpuinfo
-   * gives them. Absent in runs recorded before it was recorded, and outside Linux.
+   * gives them. Absent in older runs, and outside Linux.
    */
   cpuSignature?: string;
   /** Logical CPUs the operating system reports. */

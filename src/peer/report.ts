@@ -117,11 +117,12 @@ export function peerChartSpec(report: PeerComparisonReport): TopLevelSpec {
       .map((bar) => ({ panel, objective: comparison.cell.objective, ...bar }));
   });
 
+  const rounds = `${report.timing.rounds} interleaved round${report.timing.rounds === 1 ? '' : 's'}`;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: {
       text: `Median training-step time, ours against ${engine}`,
-      subtitle: `batch ${report.comparisons[0]?.cell.batch ?? '?'}, ${report.timing.rounds} interleaved round${report.timing.rounds === 1 ? '' : 's'} of ` +
+      subtitle: `batch ${report.comparisons[0]?.cell.batch ?? '?'}, ${rounds} of ` +
         `${report.timing.iterations} timed steps, ${report.machine.cpuModel} (${report.machine.cpuCount} CPUs)`,
     },
     data: { values },

@@ -614,7 +614,7 @@ export function trainingLengthNotes(rows: readonly TableRow[]): string[] {
   const scope = steps.length < compared.length ? ' where their records give it' : '';
   return [
     `Rows with an NLL beside the paper’s trained for ${range} steps (“steps trained”)${scope}. The paper’s NLLs come from its full ` +
-      'training runs, whose configurations allow up to 1,000 epochs for the CNN and 10,000 for FC models, so “NLL − paper” ' +
+      'training runs, whose published configurations allow up to 1,000 epochs for the CNN and 10,000 for FC models, so “NLL − paper” ' +
       'of a shorter run mostly measures the shorter training.',
   ];
 }

@@ -18,9 +18,11 @@
  * So when the library reports an OpenMP build, this module releases the OpenMP threads
  * (`omp_pause_resource_all`) on the process's 'exit' event.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
+
+import { readFirstProcessor } from '../platform/cpuinfo.js';
 
 /** A value of `EBFLOW_BLAS`: 'auto' (the default), 'off', or the path or file name of a library. */
 export type BlasRequest = string;
@@ -43,7 +45,7 @@ export type BlasStatus =
       singleThreadBelow: number;
       /**
        * The kernels OpenBLAS runs, as `openblas_get_corename` names them ('SkylakeX', 'Haswell',
-       * 'Prescott', …). Absent in records written before it was recorded.
+       * 'Prescott', …). Absent in older records.
        */
       core?: string;
       /**
@@ -184,22 +186,16 @@ export function describeOpenMpWait(env: NodeJS.ProcessEnv): string {
 /**
  * The kernels a DYNAMIC_ARCH OpenBLAS falls back to when it does not recognise the CPU. Debian's
  * OpenBLAS 0.3.21 did so on a 2-vCPU Intel Xeon of family 6, model 207, which has AVX-512: it
- * chose Prescott (SSE3) kernels, and D×D·D×D products at D = 784 ran at 77 GFLOP/s instead of
- * 259 with OPENBLAS_CORETYPE=SkylakeX (2 threads, medians of 5 runs, 2026-12-05). PyTorch
+ * chose Prescott (SSE3) kernels, and D×D·D×D products at D = 784 ran at 74–78 GFLOP/s instead of
+ * 259 with OPENBLAS_CORETYPE=SkylakeX (2 threads, `bench-linalg` medians, 2026-12-05). PyTorch
  * loads the same library, so its steps fall back the same way.
  */
 export const FALLBACK_OPENBLAS_CORE = 'Prescott';
 
 /** Returns the CPU feature flags of /proc/cpuinfo's first processor, or null where there is no such file. */
 export function readCpuFlags(path = '/proc/cpuinfo'): Set<string> | null {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-  const line = /^flags\s*:(.*)$/m.exec(text);
-  return line === null ? null : new Set(line[1].trim().split(/\s+/));
+  const flags = readFirstProcessor(path)?.get('flags');
+  return flags === undefined ? null : new Set(flags.split(/\s+/));
 }
 
 /**
@@ -243,7 +239,8 @@ export function openWithFittingCore(
     try {
       return String(opened.func('const char *openblas_get_corename()')()).trim();
     } catch {
-      return null; // not an OpenBLAS, or one without the extension
+      // The library is not OpenBLAS, or lacks this extension.
+      return null;
     }
   };
   const detected = coreOf(handle);

@@ -203,7 +203,7 @@ test('other CPU model: refused, then allowed', () => {
   assert.ok(note.includes(ownBaseline), note);
 });
 
-test('other CPU of one name: refused, then allowed', () => {
+test('same name, other CPU: rejected, then allowed', () => {
   const scenario = makeScenario();
   const baseline = makeBaseline(scenario);
   for (const run of baseline.runs) run.environment = { ...run.environment, cpuSignature: 'GenuineIntel family 6 model 143' };

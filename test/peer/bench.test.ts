@@ -157,7 +157,7 @@ describe('peer comparison with a peer command', () => {
     assert.equal(report.comparisons[0]!.ratio, 20 / 51);
   });
 
-  it('warns when the peer runs fallback kernels', async () => {
+  it('warns on peer fallback kernels', async () => {
     const command = fakePeerCommand(script, 'normal');
     const blas = 'OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY USE_OPENMP Prescott MAX_THREADS=64';
     const runWithPeerEnv = (env: NodeJS.ProcessEnv) =>

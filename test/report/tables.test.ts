@@ -109,7 +109,7 @@ describe('paper tables', () => {
     assert.equal(smlFields[header.indexOf('paper_nll_nats')], '1092.3');
   });
 
-  it('Table 2 says how long each row trained', async () => {
+  it('Table 2 steps trained per row', async () => {
     const { context } = await loadFixtureContext();
     const table = buildTable2(context);
     // The ML and SSM runs evaluated last at step 300; one DSM run stopped evaluating at step 200.

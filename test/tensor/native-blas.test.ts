@@ -511,7 +511,7 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     }
   });
 
-  test('reloads with OPENBLAS_CORETYPE after a fallback to Prescott', () => {
+  test('reloads after a Prescott fallback', () => {
     const env: NodeJS.ProcessEnv = {};
     const { koffi, events } = fakeKoffi(env, FALLBACK_OPENBLAS_CORE);
     const opened = openWithFittingCore(koffi, 'libopenblas.so.0', env, avx512);
@@ -530,7 +530,7 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     assert.match(opened.coreChoice, /OPENBLAS_CORETYPE=Sandybridge set by ebflow-bench, because OpenBLAS chose Prescott kernels for a CPU with AVX$/);
   });
 
-  test('says how to fix a library that keeps the fallback', () => {
+  test('library keeping the fallback: fix named', () => {
     const env: NodeJS.ProcessEnv = {};
     const { koffi } = fakeKoffi(env, FALLBACK_OPENBLAS_CORE, true);
     const opened = openWithFittingCore(koffi, 'libopenblas.so.0', env, avx512);
@@ -538,7 +538,7 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     assert.match(opened.coreChoice, /kept Prescott: start the process with OPENBLAS_CORETYPE=SkylakeX set/);
   });
 
-  test('keeps a detected core, the user setting and old CPUs as they are', () => {
+  test('keeps detected, user and old-CPU cores', () => {
     for (const [env, detected, flags, choice] of [
       [{}, 'Haswell', avx512, /^detected by OpenBLAS$/],
       [{ OPENBLAS_CORETYPE: 'Prescott' }, 'Prescott', avx512, /^OPENBLAS_CORETYPE=Prescott from the environment$/],
@@ -564,7 +564,7 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     assert.equal(opened.coreChoice, 'OPENBLAS_CORETYPE=haswell from the environment');
   });
 
-  test('reports an OPENBLAS_CORETYPE that OpenBLAS ignored', () => {
+  test('reports an ignored OPENBLAS_CORETYPE', () => {
     // OpenBLAS 0.3.21 ran Cooperlake kernels with OPENBLAS_CORETYPE=Foo on the Xeon of model 207.
     for (const [value, detected] of [
       ['Foo', 'Cooperlake'],
@@ -615,7 +615,7 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     assert.equal(userSet.command?.env?.OPENBLAS_CORETYPE, 'Haswell');
   });
 
-  test('the loaded library runs kernels fitting this CPU', (t) => {
+  test('real library fits this CPU', (t) => {
     const env = { ...process.env };
     delete env.OPENBLAS_CORETYPE; // set by this process's own load when it fell back
     const child = spawnSync(
