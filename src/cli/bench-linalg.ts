@@ -10,6 +10,8 @@
  *     operations (LU 2D³/3, then the inverse from the LU 4D³/3, as LAPACK's sgetrf and sgetri);
  *   - inverse: `inverse(W)`, counted as 2D³ as well;
  *   - logAbsDet alone, counted as 2D³/3;
+ *   - with OpenBLAS and the recursive LU (`recursive-lu.ts`), LAPACK's own sgetrf with sgetri,
+ *     and sgetrf alone, on a column-major copy, counted the same way;
  * and prints the rate in GFLOP/s of the median and of the fastest of `--repeats` runs after one
  * warm-up run, and the rate from the smallest CPU time of the process. On a machine shared with
  * other work the wall-clock times vary by 2× or more. The best runs and the CPU times show the
@@ -21,7 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendRequestError, backendRequestFromEnv, selectBackend } from '../backend/select.js';
 import { RandomStream } from '../random/stream.js';
 import { inverse, logAbsDet, logAbsDetFloat64 } from '../tensor/linalg.js';
-import { describeBlas } from '../tensor/native-blas.js';
+import { describeBlas, nativeBlas } from '../tensor/native-blas.js';
 
 /** A command-line option this tool cannot use; its message names the value and the fix. */
 class UsageError extends Error {
@@ -157,6 +159,21 @@ async function main(): Promise<void> {
       ['inverse', 2 * cube, timeTensor(options.repeats, () => inverse(w))],
       ['logAbsDet', (2 * cube) / 3, timeTensor(options.repeats, () => logAbsDet(w))],
     ];
+    const blas = nativeBlas();
+    if (blas !== null && blas.status.lu === 'recursive') {
+      // The library's own routines on the same column-major copy, for comparison with the recursive LU used above.
+      const columnMajor = new Float32Array(size * size);
+      const factor = new Float32Array(size * size);
+      const pivots = new Int32Array(size);
+      blas.transposeCopy(size, size, 1, Float32Array.from(values), columnMajor);
+      const lapack = (invert: boolean) => () => {
+        factor.set(columnMajor);
+        blas.sgetrf(size, factor, pivots);
+        if (invert) blas.sgetri(size, factor, pivots);
+      };
+      rows.push(['LAPACK sgetrf + sgetri', 2 * cube, measure(options.repeats, lapack(true))]);
+      rows.push(['LAPACK sgetrf', (2 * cube) / 3, measure(options.repeats, lapack(false))]);
+    }
     for (const [operation, operations, timing] of rows) console.log(formatTiming(size, operation, operations, timing));
 
     if (options.reference) {

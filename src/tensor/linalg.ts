@@ -182,9 +182,9 @@ export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
     // The row-major values of W, read column-major, are Wᵀ, whose inverse read back row-major is W⁻¹.
     const values = (w.dataSync() as Float32Array).slice();
     const pivots = new Int32Array(n);
-    const info = lapack.sgetrf(n, values, pivots);
+    const info = lapack.factorLu(n, values, pivots);
     if (info > 0) throw singularMatrixError('inverse', n, info);
-    lapack.sgetri(n, values, pivots);
+    lapack.invertLu(n, values, pivots);
     return tf.tensor2d(values, [n, n]);
   }
   const settings = resolveSettings('inverse', n, options);
@@ -273,7 +273,7 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
     const columnMajor = takeScratch(n * n);
     lapack.transposeCopy(n, n, 1, wasmFloat32View(matrix), columnMajor);
     const pivots = new Int32Array(n);
-    const info = lapack.sgetrf(n, columnMajor, pivots);
+    const info = lapack.factorLu(n, columnMajor, pivots);
     let logAbsDet = 0;
     for (let i = 0; i < n; i++) logAbsDet += Math.log(Math.abs(columnMajor[i * n + i]));
     const singular = info > 0;
@@ -284,7 +284,7 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
         // sgetri ran faster than sgetrs on the identity (19 against 25 ms at n = 784, one OpenBLAS thread).
         // The scratch array is given back after the first run, so a second run must not touch it.
         if (inverted) throw new Error('logAbsDet: the gradient of one log-determinant ran twice; compute the log-determinant again');
-        if (singular || lapack.sgetri(n, columnMajor, pivots) > 0) {
+        if (singular || lapack.invertLu(n, columnMajor, pivots) > 0) {
           throw new Error(`logAbsDet: the gradient W⁻ᵀ does not exist because the ${n}×${n} matrix W is singular.`);
         }
         const scale = (dy.dataSync() as Float32Array)[0];
@@ -312,7 +312,7 @@ function nativeSolve(lapack: NativeBlas, w: tf.Tensor2D, b: tf.Tensor2D, n: numb
   try {
     factor.set(wasmFloat32View(w));
     const pivots = new Int32Array(n);
-    const info = lapack.sgetrf(n, factor, pivots);
+    const info = lapack.factorLu(n, factor, pivots);
     if (info > 0) throw singularMatrixError('solve', n, info);
     const rows = b.dtype === 'float32' ? b : tf.cast(b, 'float32');
     lapack.transposeCopy(n, columns, 1, wasmFloat32View(rows), rightHandSides);

@@ -441,6 +441,38 @@ await loadNativeBlas();`, { EBFLOW_BLAS_THREADS: 'two' });
     assert.match(String(child.stderr), /EBFLOW_BLAS_THREADS must be a positive integer, received 'two'/);
   });
 
+  test('invalid EBFLOW_LU', () => {
+    const child = runChild(`import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+await loadNativeBlas();`, { EBFLOW_LU: 'blocked' });
+    assert.notEqual(child.status, 0);
+    assert.match(String(child.stderr), /EBFLOW_LU must be 'recursive' or 'lapack', received 'blocked'/);
+  });
+
+  test('EBFLOW_LU=lapack keeps sgetrf and sgetri, with the same results', (t) => {
+    // The inverse of one matrix in two processes, one per EBFLOW_LU setting.
+    const script = `import { loadNativeBlas, nativeBlas, describeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+const status = await loadNativeBlas();
+const blas = nativeBlas();
+const n = 150;
+const a = new Float32Array(n * n).map((_, i) => Math.sin(i) / 10 + (i % (n + 1) === 0 ? 1 : 0));
+const pivots = new Int32Array(n);
+if (blas !== null) { blas.factorLu(n, a, pivots); blas.invertLu(n, a, pivots); }
+console.log(JSON.stringify({ status, line: describeBlas(status), inverse: Array.from(a) }));`;
+    const runs = ['lapack', 'recursive'].map((lu) => {
+      const child = runChild(script, { EBFLOW_LU: lu });
+      assert.equal(child.status, 0, String(child.stderr));
+      return JSON.parse(String(child.stdout));
+    });
+    if (runs[0].status.state !== 'loaded') {
+      if (REQUIRED) assert.fail(`OpenBLAS did not load in a child process: ${runs[0].status.reason}`);
+      return t.skip('OpenBLAS not loaded');
+    }
+    assert.deepEqual(runs.map((run) => run.status.lu), ['lapack', 'recursive']);
+    assert.match(runs[0].line, /LAPACK sgetrf\/sgetri\)/);
+    assert.match(runs[1].line, /recursive LU\)/);
+    assert.ok(normRelativeError(runs[1].inverse, runs[0].inverse) < 1e-5);
+  });
+
   test('EBFLOW_BLAS_THREADS above MAX_THREADS', (t) => {
     // Far above MAX_THREADS of the usual builds (64 in Debian's 0.3.21), so OpenBLAS caps it.
     const child = runChild(`import { loadNativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
@@ -600,6 +632,8 @@ describe('OpenBLAS kernels fitting the CPU', () => {
     assert.equal(describeBlas({ ...status, core: 'Haswell', coreChoice: 'detected by OpenBLAS' }), `${base}, Haswell kernels)`);
     const fromUser = { ...status, core: 'Haswell', coreChoice: 'OPENBLAS_CORETYPE=haswell from the environment' };
     assert.equal(describeBlas(fromUser), `${base}, Haswell kernels)`);
+    assert.equal(describeBlas({ ...status, core: 'Haswell', lu: 'recursive' }), `${base}, Haswell kernels, recursive LU)`);
+    assert.equal(describeBlas({ ...status, lu: 'lapack' }), `${base}, LAPACK sgetrf/sgetri)`);
     const reloaded = 'OPENBLAS_CORETYPE=SkylakeX set by ebflow-bench, because OpenBLAS chose Prescott kernels for a CPU with AVX-512';
     assert.equal(describeBlas({ ...status, core: 'SkylakeX', coreChoice: reloaded }), `${base}, SkylakeX kernels); ${reloaded}`);
     const ignored = 'OPENBLAS_CORETYPE=Foo from the environment was ignored, and OpenBLAS chose Cooperlake kernels. Set it to a core name that this OpenBLAS knows, or unset it';
@@ -637,7 +671,7 @@ console.log(JSON.stringify({ status, line: describeBlas(status), env: process.en
       return t.skip('OpenBLAS not loaded');
     }
     assert.equal(typeof status.core, 'string');
-    assert.ok(line.includes(`, ${status.core} kernels)`), line);
+    assert.ok(line.includes(`, ${status.core} kernels`), line);
     if (status.coreChoice !== 'detected by OpenBLAS') assert.ok(line.endsWith(`); ${status.coreChoice}`), line);
     assert.equal(describeBlas(status), line);
     const flags = readCpuFlags();

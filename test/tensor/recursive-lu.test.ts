@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+
+import { selectBackend } from '../../src/backend/select.js';
+import { RandomStream } from '../../src/random/stream.js';
+import { nativeBlas } from '../../src/tensor/native-blas.js';
+import { factorLu, invertFromLu, PANEL_COLUMNS, type LuKernels } from '../../src/tensor/recursive-lu.js';
+
+const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
+
+/** Element (row, col) of a column-major block view with leading dimension ld. */
+const index = (ld: number, row: number, col: number): number => col * ld + row;
+
+/**
+ * The kernels as plain column-major loops in float32 storage, so the recursions are tested on
+ * any machine. `panelLu` is unblocked partial pivoting, which also serves as the reference.
+ */
+const loopKernels: LuKernels = {
+  panelLu(m, k, a, lda, pivots) {
+    let info = 0;
+    for (let j = 0; j < k; j++) {
+      let pivot = j;
+      for (let i = j + 1; i < m; i++) if (Math.abs(a[index(lda, i, j)]) > Math.abs(a[index(lda, pivot, j)])) pivot = i;
+      pivots[j] = pivot + 1;
+      if (pivot !== j) {
+        for (let c = 0; c < k; c++) {
+          const kept = a[index(lda, j, c)];
+          a[index(lda, j, c)] = a[index(lda, pivot, c)];
+          a[index(lda, pivot, c)] = kept;
+        }
+      }
+      const diagonal = a[index(lda, j, j)];
+      if (diagonal === 0) {
+        if (info === 0) info = j + 1;
+        continue;
+      }
+      for (let i = j + 1; i < m; i++) a[index(lda, i, j)] /= diagonal;
+      for (let c = j + 1; c < k; c++) {
+        const factor = a[index(lda, j, c)];
+        for (let i = j + 1; i < m; i++) a[index(lda, i, c)] -= a[index(lda, i, j)] * factor;
+      }
+    }
+    return info;
+  },
+  swapRows(cols, a, lda, from, to, pivots) {
+    for (let i = from; i < to; i++) {
+      const other = pivots[i] - 1;
+      if (other === i) continue;
+      for (let c = 0; c < cols; c++) {
+        const kept = a[index(lda, i, c)];
+        a[index(lda, i, c)] = a[index(lda, other, c)];
+        a[index(lda, other, c)] = kept;
+      }
+    }
+  },
+  subtractProduct(m, n, k, a, lda, b, ldb, c, ldc) {
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < m; i++) {
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += a[index(lda, i, p)] * b[index(ldb, p, j)];
+        c[index(ldc, i, j)] -= sum;
+      }
+    }
+  },
+  solveUnitLower(m, n, l, ldl, b, ldb) {
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < m; i++) {
+        let value = b[index(ldb, i, j)];
+        for (let p = 0; p < i; p++) value -= l[index(ldl, i, p)] * b[index(ldb, p, j)];
+        b[index(ldb, i, j)] = value;
+      }
+    }
+  },
+  triangularProduct(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
+    const size = side === 'left' ? m : n;
+    const entry = (i: number, j: number): number => {
+      if (i === j) return unit ? 1 : t[index(ldt, i, i)];
+      return (upper ? i < j : i > j) ? t[index(ldt, i, j)] : 0;
+    };
+    const result = new Float64Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let p = 0; p < size; p++) sum += side === 'left' ? entry(i, p) * b[index(ldb, p, j)] : b[index(ldb, i, p)] * entry(p, j);
+        result[j * m + i] = alpha * sum;
+      }
+    }
+    for (let j = 0; j < n; j++) for (let i = 0; i < m; i++) b[index(ldb, i, j)] = result[j * m + i];
+  },
+  triangularInverse(upper, unit, n, a, lda) {
+    // Column by column of T⁻¹ by substitution, in float64, then written back.
+    const t = (i: number, j: number): number => (i === j && unit ? 1 : a[index(lda, i, j)]);
+    for (let i = 0; i < n; i++) if (t(i, i) === 0) return i + 1;
+    const inverse = new Float64Array(n * n);
+    for (let j = 0; j < n; j++) {
+      const order = upper ? Array.from({ length: j + 1 }, (_, r) => j - r) : Array.from({ length: n - j }, (_, r) => j + r);
+      for (const i of order) {
+        let value = i === j ? 1 : 0;
+        const [from, to] = upper ? [i + 1, j + 1] : [j, i];
+        for (let p = from; p < to; p++) value -= t(i, p) * inverse[j * n + p];
+        inverse[j * n + i] = value / t(i, i);
+      }
+    }
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < n; i++) {
+        const inTriangle = upper ? i <= j : i > j;
+        if (inTriangle) a[index(lda, i, j)] = inverse[j * n + i];
+      }
+    }
+    return 0;
+  },
+};
+
+/** Returns a column-major n×n matrix with Gaussian entries of variance 1/n plus the identity (well conditioned). */
+function conditioned(n: number, seed: number): Float32Array {
+  const random = new RandomStream(seed);
+  const values = new Float32Array(n * n);
+  for (let i = 0; i < n * n; i++) values[i] = random.normal() / Math.sqrt(n);
+  for (let i = 0; i < n; i++) values[i * n + i] += 1;
+  return values;
+}
+
+/** max |P·A − L·U| in float64, from the factorisation and pivots of LAPACK's layout. */
+function reconstructionError(original: Float32Array, lu: Float32Array, pivots: Int32Array, n: number): number {
+  const permuted = Float64Array.from(original);
+  for (let i = 0; i < n; i++) {
+    const other = pivots[i] - 1;
+    for (let c = 0; c < n; c++) {
+      const kept = permuted[c * n + i];
+      permuted[c * n + i] = permuted[c * n + other];
+      permuted[c * n + other] = kept;
+    }
+  }
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let p = 0; p <= Math.min(i, j); p++) sum += (p === i ? 1 : lu[p * n + i]) * lu[j * n + p];
+      worst = Math.max(worst, Math.abs(sum - permuted[j * n + i]));
+    }
+  }
+  return worst;
+}
+
+/** max |A·X − I| in float64 for column-major A and X. */
+function inverseResidual(a: Float32Array, x: Float32Array, n: number): number {
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let p = 0; p < n; p++) sum += a[p * n + i] * x[j * n + p];
+      worst = Math.max(worst, Math.abs(sum - (i === j ? 1 : 0)));
+    }
+  }
+  return worst;
+}
+
+describe('recursive LU on loop kernels', () => {
+  // Sizes below, at and above one panel, and odd sizes that split unevenly.
+  for (const n of [1, 7, PANEL_COLUMNS, PANEL_COLUMNS + 1, 97, 150]) {
+    test(`n = ${n}: matches unblocked LU, inverts`, () => {
+      const original = conditioned(n, 100 + n);
+      const recursive = original.slice();
+      const pivots = new Int32Array(n);
+      assert.equal(factorLu(loopKernels, n, recursive, pivots), 0);
+
+      const unblocked = original.slice();
+      const unblockedPivots = new Int32Array(n);
+      loopKernels.panelLu(n, n, unblocked, n, unblockedPivots);
+      assert.deepEqual(Array.from(pivots), Array.from(unblockedPivots));
+      let worst = 0;
+      for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(recursive[i] - unblocked[i]));
+      assert.ok(worst < 1e-4, `max difference from unblocked LU ${worst}`);
+      assert.ok(reconstructionError(original, recursive, pivots, n) < 1e-4);
+
+      assert.equal(invertFromLu(loopKernels, n, recursive, pivots, new Float32Array(n * n)), 0);
+      const residual = inverseResidual(original, recursive, n);
+      assert.ok(residual < 1e-4, `max |A·A⁻¹ − I| = ${residual}`);
+    });
+  }
+
+  test('pivots that move rows across panels', () => {
+    // A permuted identity scaled by row: every pivot is a row far below its column.
+    const n = 140;
+    const original = new Float32Array(n * n);
+    for (let j = 0; j < n; j++) original[j * n + ((j * 37 + 11) % n)] = 1 + j / n;
+    for (let i = 0; i < n * n; i++) original[i] += 1e-3 * Math.sin(i);
+    const lu = original.slice();
+    const pivots = new Int32Array(n);
+    assert.equal(factorLu(loopKernels, n, lu, pivots), 0);
+    assert.ok(pivots.some((pivot, i) => pivot - 1 >= i + PANEL_COLUMNS), 'some pivot should come from another panel');
+    assert.ok(reconstructionError(original, lu, pivots, n) < 1e-4);
+    assert.equal(invertFromLu(loopKernels, n, lu, pivots, new Float32Array(n * n)), 0);
+    assert.ok(inverseResidual(original, lu, n) < 1e-3);
+  });
+
+  test('zero column: info, factors kept', () => {
+    const n = 100;
+    const original = conditioned(n, 7);
+    original.fill(0, 80 * n, 81 * n);
+    const lu = original.slice();
+    const pivots = new Int32Array(n);
+    assert.equal(factorLu(loopKernels, n, lu, pivots), 81);
+    const factors = lu.slice();
+    assert.equal(invertFromLu(loopKernels, n, lu, pivots, new Float32Array(n * n)), 81);
+    assert.deepEqual(lu, factors);
+  });
+
+  test('bad sizes name the values', () => {
+    assert.throws(() => factorLu(loopKernels, 3, new Float32Array(8), new Int32Array(3)), /3×3 matrix needs 9 values, received 8/);
+    assert.throws(() => factorLu(loopKernels, 3, new Float32Array(9), new Int32Array(2)), /3 pivots do not fit in an array of 2/);
+    assert.throws(() => factorLu(loopKernels, -1, new Float32Array(9), new Int32Array(3)), /n must be a non-negative integer, received -1/);
+    assert.throws(() => invertFromLu(loopKernels, 3, new Float32Array(9), new Int32Array(3), new Float32Array(8)), /workspace needs 9 floats for n = 3, received 8/);
+  });
+});
+
+describe('recursive LU on OpenBLAS', () => {
+  before(async () => {
+    await selectBackend('wasm');
+  });
+
+  test('matches sgetrf and sgetri', (t) => {
+    const blas = nativeBlas();
+    if (blas === null) {
+      if (REQUIRED) assert.fail('EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load');
+      return t.skip('OpenBLAS not loaded');
+    }
+    assert.equal(blas.status.lu, 'recursive');
+    const n = 300;
+    const original = conditioned(n, 31);
+    const ours = original.slice();
+    const lapack = original.slice();
+    const ourPivots = new Int32Array(n);
+    const lapackPivots = new Int32Array(n);
+    assert.equal(blas.factorLu(n, ours, ourPivots), 0);
+    assert.equal(blas.sgetrf(n, lapack, lapackPivots), 0);
+    assert.deepEqual(Array.from(ourPivots), Array.from(lapackPivots));
+    assert.ok(reconstructionError(original, ours, ourPivots, n) < 1e-4);
+
+    assert.equal(blas.invertLu(n, ours, ourPivots), 0);
+    assert.equal(blas.sgetri(n, lapack, lapackPivots), 0);
+    let worst = 0;
+    for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(ours[i] - lapack[i]));
+    assert.ok(worst < 1e-4, `max difference from sgetri ${worst}`);
+    assert.ok(inverseResidual(original, ours, n) < 1e-4);
+  });
+
+  test('singular matrix: info returned', (t) => {
+    const blas = nativeBlas();
+    if (blas === null) return t.skip('OpenBLAS not loaded');
+    const n = 130;
+    const original = conditioned(n, 5);
+    original.fill(0, 100 * n, 101 * n);
+    const pivots = new Int32Array(n);
+    assert.equal(blas.factorLu(n, original, pivots), 101);
+    assert.equal(blas.invertLu(n, original, pivots), 101);
+  });
+});
