@@ -17,13 +17,15 @@
  * never call these functions.
  *
  * When OpenBLAS is loaded (`native-blas.ts`) and the products are not forced elsewhere,
- * `logAbsDet`, `inverse` and `solve` call LAPACK's sgetrf, sgetri and sgetrs in float32
- * instead, as PyTorch does for float32 matrices: 2n³/3 operations for the factorisation and
- * 4n³/3 for the inverse, 2n³ in all for log|det W| with W⁻ᵀ. Counted so, that pair ran at 78
- * GFLOP/s at D = 784 (12.4 ms) and 112 GFLOP/s at D = 3072 (0.52 s), against 115 and 136 GFLOP/s
- * for the product [100×D]·[D×D] and 156 and 183 GFLOP/s for [D×D]·[D×D] (OpenBLAS, 2 threads,
- * idle OpenMP threads spinning 1,000 iterations, medians of 5 runs on the idle project machine,
- * 2026-12-05).
+ * `logAbsDet`, `inverse` and `solve` factor and invert in float32 on it instead, as PyTorch
+ * does for float32 matrices: with the recursive LU of `recursive-lu.ts` (LAPACK's sgetrf and
+ * sgetri with EBFLOW_LU=lapack), then sgetrs for solves. The usual count is 2n³/3 operations for
+ * the factorisation and 4n³/3 for the inverse, 2n³ in all for log|det W| with W⁻ᵀ. On a 2-vCPU
+ * Intel Xeon (model 207, OpenBLAS 0.3.21 with SkylakeX kernels, 2 threads), factorisation and
+ * inverse alone took 7.8–8.8 ms at D = 784 against 8.4–10.7 ms for sgetrf with sgetri, and
+ * 237–276 against 259–285 ms at D = 3072, interleaved in one process. With the copies in and
+ * out of the wasm heap, `node dist/src/cli/bench-linalg.js` timed log|det W| with W⁻ᵀ at 75–95
+ * GFLOP/s at D = 784 (10.1–12.9 ms), against 215–262 GFLOP/s for [D×D]·[D×D] (2026-12-05).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
