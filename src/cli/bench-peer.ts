@@ -94,6 +94,9 @@ async function main(): Promise<number> {
     `peer: ${report.peer === null ? 'none' : `${report.peer.engine} ${report.peer.version}, BLAS ${report.peer.blas ?? 'unknown'}, ` +
       `OpenMP wait ${report.peer.ompWaitPolicy ?? 'libgomp default'}`}`);
   console.log(`wrote ${[paths.csv, paths.json, paths.spec, paths.svg, paths.scaling].filter((file) => file !== undefined).join(', ')}`);
+  if (paths.keptComparison !== undefined) {
+    console.log(`NOTE: the peer did not run, so the comparison with it in ${paths.keptComparison} was kept and this run's files went to a subfolder.`);
+  }
   return 0;
 }
 

@@ -3,7 +3,7 @@
  * SVG), a JSON file with every raw sample and, when the cells span three sizes D or more, the
  * fitted exponents of time in D (`scaling.ts`).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { stringify } from 'csv-stringify/sync';
@@ -158,21 +158,34 @@ export async function renderVegaLiteSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** The paths `writePeerReport` wrote; `scaling` only when there were exponents to fit. */
-export type PeerReportPaths = Omit<Record<keyof typeof PEER_REPORT_FILES, string>, 'scaling'> & { scaling?: string };
+/**
+ * The paths `writePeerReport` wrote. `scaling` is present only when there were exponents to fit.
+ * `keptComparison`, the JSON of the comparison left in place, is present when a run without the
+ * peer went to `WITHOUT_PEER_FOLDER`.
+ */
+export type PeerReportPaths = Omit<Record<keyof typeof PEER_REPORT_FILES, string>, 'scaling'> & { scaling?: string; keptComparison?: string };
+
+/** The subfolder for the report of a run without the peer, when the folder has a comparison with the peer. */
+export const WITHOUT_PEER_FOLDER = 'without-peer';
 
 /**
  * Writes the report files into `directory` (created when missing) and returns their paths: the
  * CSV, JSON, spec and SVG always, `peer-scaling.csv` when `peerScalingFits` finds a family (and
- * otherwise it removes an older `peer-scaling.csv` from the folder).
+ * otherwise it removes an older `peer-scaling.csv` from the folder). A report without the peer
+ * (it never started) does not replace a comparison with it: it goes to the subfolder
+ * `WITHOUT_PEER_FOLDER` instead.
  */
 export async function writePeerReport(report: PeerComparisonReport, directory: string): Promise<PeerReportPaths> {
-  await mkdir(directory, { recursive: true });
+  const existing = join(directory, PEER_REPORT_FILES.json);
+  const keepExisting = report.peer === null && (await hasPeerTimings(existing));
+  const target = keepExisting ? join(directory, WITHOUT_PEER_FOLDER) : directory;
+  await mkdir(target, { recursive: true });
   const paths: PeerReportPaths = {
-    csv: join(directory, PEER_REPORT_FILES.csv),
-    json: join(directory, PEER_REPORT_FILES.json),
-    spec: join(directory, PEER_REPORT_FILES.spec),
-    svg: join(directory, PEER_REPORT_FILES.svg),
+    csv: join(target, PEER_REPORT_FILES.csv),
+    json: join(target, PEER_REPORT_FILES.json),
+    spec: join(target, PEER_REPORT_FILES.spec),
+    svg: join(target, PEER_REPORT_FILES.svg),
+    ...(keepExisting ? { keptComparison: existing } : {}),
   };
   const spec = peerChartSpec(report);
   await writeFile(paths.csv, peerComparisonCsv(report));
@@ -180,7 +193,7 @@ export async function writePeerReport(report: PeerComparisonReport, directory: s
   await writeFile(paths.spec, `${JSON.stringify(spec, null, 2)}\n`);
   await writeFile(paths.svg, await renderVegaLiteSvg(spec));
   const fits = peerScalingFits(report);
-  const scalingFile = join(directory, PEER_REPORT_FILES.scaling);
+  const scalingFile = join(target, PEER_REPORT_FILES.scaling);
   if (fits.length > 0) {
     paths.scaling = scalingFile;
     await writeFile(scalingFile, peerScalingCsv(fits));
@@ -189,4 +202,14 @@ export async function writePeerReport(report: PeerComparisonReport, directory: s
     await rm(scalingFile, { force: true });
   }
   return paths;
+}
+
+/** Returns whether `path` is a peer report whose peer ran; false when it is missing or unreadable. */
+async function hasPeerTimings(path: string): Promise<boolean> {
+  try {
+    const previous = JSON.parse(await readFile(path, 'utf8')) as Partial<PeerComparisonReport>;
+    return previous.peer !== null && previous.peer !== undefined;
+  } catch {
+    return false;
+  }
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import type { PeerComparisonReport } from '../../src/peer/bench.js';
-import { formatPeerTable, peerChartSpec, peerComparisonCsv, writePeerReport } from '../../src/peer/report.js';
+import { formatPeerTable, peerChartSpec, peerComparisonCsv, WITHOUT_PEER_FOLDER, writePeerReport } from '../../src/peer/report.js';
 import { comparisonCell, peerReport } from './report-fixtures.js';
 
 const REPORT: PeerComparisonReport = peerReport(
@@ -70,5 +70,28 @@ describe('peer report', () => {
     assert.deepEqual(json, REPORT);
     const spec = JSON.parse(await readFile(paths.spec, 'utf8')) as { mark?: unknown; spec: { mark: string } };
     assert.equal(spec.spec.mark, 'bar');
+  });
+
+  it('keeps a comparison with the peer', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-kept-'));
+    await writePeerReport(REPORT, directory);
+    const withoutPeer = { ...REPORT, peer: null, notices: ['no torch'] };
+    const paths = await writePeerReport(withoutPeer, directory);
+    assert.equal(paths.keptComparison, join(directory, 'peer-comparison.json'));
+    assert.equal(paths.json, join(directory, WITHOUT_PEER_FOLDER, 'peer-comparison.json'));
+    assert.deepEqual(JSON.parse(await readFile(join(directory, 'peer-comparison.json'), 'utf8')), REPORT);
+    assert.deepEqual(JSON.parse(await readFile(paths.json, 'utf8')), withoutPeer);
+
+    // A later run with the peer replaces the comparison as before.
+    const again = await writePeerReport(REPORT, directory);
+    assert.equal(again.keptComparison, undefined);
+    assert.equal(again.json, join(directory, 'peer-comparison.json'));
+  });
+
+  it('writes a run without the peer into an empty folder', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-alone-'));
+    const paths = await writePeerReport({ ...REPORT, peer: null }, directory);
+    assert.equal(paths.keptComparison, undefined);
+    assert.equal(paths.json, join(directory, 'peer-comparison.json'));
   });
 });
