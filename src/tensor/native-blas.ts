@@ -127,7 +127,7 @@ export interface NativeBlas {
   /**
    * Computes the inverse of `sgetri` from a factorisation of `factorLu` or `sgetrf`, with the
    * same output, by `invertFromLu` when `status.lu` is 'recursive' (5n³/3 operations, most in
-   * strmm), else by sgetri. Counted as sgetri's 4n³/3 operations, so rates compare with LAPACK's.
+   * strmm and strsm), else by sgetri. Counted as sgetri's 4n³/3 operations, so rates compare with LAPACK's.
    */
   invertLu(n: number, a: Float32Array, pivots: Int32Array): number;
   /**
@@ -662,8 +662,9 @@ function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: KoffiFu
     subtractProduct(m, n, k, a, lda, b, ldb, c, ldc) {
       bound.gemm(CBLAS_COLUMN_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, m, n, k, -1, a, lda, b, ldb, 1, c, ldc);
     },
-    solveUnitLower(m, n, l, ldl, b, ldb) {
-      bound.trsm(CBLAS_COLUMN_MAJOR, CBLAS_LEFT, CBLAS_LOWER, CBLAS_NO_TRANS, CBLAS_UNIT, m, n, 1, l, ldl, b, ldb);
+    triangularSolve(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
+      const sideCode = side === 'left' ? CBLAS_LEFT : CBLAS_RIGHT;
+      bound.trsm(CBLAS_COLUMN_MAJOR, sideCode, upper ? CBLAS_UPPER : CBLAS_LOWER, CBLAS_NO_TRANS, unit ? CBLAS_UNIT : CBLAS_NON_UNIT, m, n, alpha, t, ldt, b, ldb);
     },
     triangularProduct(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
       const sideCode = side === 'left' ? CBLAS_LEFT : CBLAS_RIGHT;
