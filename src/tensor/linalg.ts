@@ -183,7 +183,8 @@ export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
   const lapack = nativeLapack(options);
   if (lapack !== null) {
     // The row-major values of W, read column-major, are Wᵀ, whose inverse read back row-major is W⁻¹.
-    const values = (w.dataSync() as Float32Array).slice();
+    // Values of another dtype are converted, since OpenBLAS would read an int32 array's bits as floats.
+    const values = w.dtype === 'float32' ? (w.dataSync() as Float32Array).slice() : Float32Array.from(w.dataSync());
     const pivots = new Int32Array(n);
     const info = lapack.factorLu(n, values, pivots);
     if (info > 0) throw singularMatrixError('inverse', n, info);

@@ -309,6 +309,13 @@ describe('native OpenBLAS on wasm', () => {
     assert.ok(normRelativeError(reconstructed, rightHandSide) < 1e-5, 'W·X = B');
   });
 
+  test('inverse of an int32 matrix', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    // The path without OpenBLAS reads the values as numbers, so an int32 W must give the same inverse.
+    const inverted = tf.tidy(() => inverse(tf.tensor2d([[2, 1], [0, 4]], [2, 2], 'int32')).arraySync());
+    assert.deepEqual(inverted, [[0.5, -0.125], [0, 0.25]]);
+  });
+
   test('inverse of singular matrix throws', (t) => {
     if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
     const w = tf.zeros([40, 40]) as tf.Tensor2D;
