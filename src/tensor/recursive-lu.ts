@@ -8,9 +8,10 @@
  * model 207, AVX-512) with Debian's OpenBLAS 0.3.21, OpenBLAS ran [784×784]·[784×784] at
  * 270–330 GFLOP/s on two threads and strmm at about 270, while its own sgetrf reached 70–110
  * and strtri 80. The LU with the inverse took 0.87–0.92 times as long as sgetrf with sgetri at
- * n = 256 (one thread), but 0.92–1.08 times at n = 784 for Gaussian matrices and 1.10–1.16 times
- * for −I plus noise of 0.01 (two threads). These are ratios of medians of 35 interleaved rounds,
- * from five runs on a machine shared with other jobs (2026-12-05).
+ * n = 256 (one thread), but 0.92–1.08 times at n = 784 for Gaussian entries of variance 1/n and
+ * 1.10–1.16 times for −I plus Gaussian noise of 0.01 (two threads). These are ratios of medians
+ * of 35 interleaved rounds, from five runs at n = 256 and six at n = 784 on a machine shared
+ * with other jobs (2026-12-05).
  *
  * - `factorLu` splits the columns in two, factors the left half recursively, applies its row
  *   interchanges to the right half, solves U₁₂ = L₁₁⁻¹·A₁₂ (recursively, by halves and sgemm),
