@@ -199,11 +199,12 @@ function withOrthogonalFactors(n: number, seed: number): Float32Array {
   };
   const left = orthogonal();
   const right = orthogonal();
+  const singularValues = Float64Array.from({ length: n }, (_, p) => 10 ** (-p / (n - 1)));
   const values = new Float32Array(n * n);
   for (let j = 0; j < n; j++) {
     for (let i = 0; i < n; i++) {
       let sum = 0;
-      for (let p = 0; p < n; p++) sum += left[p * n + i] * 10 ** (-p / (n - 1)) * right[p * n + j];
+      for (let p = 0; p < n; p++) sum += left[p * n + i] * singularValues[p] * right[p * n + j];
       values[j * n + i] = sum;
     }
   }
