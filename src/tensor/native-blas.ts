@@ -556,6 +556,8 @@ function bindOpenedLibrary(
       cblasSgemm(CBLAS_ROW_MAJOR, transA, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
     },
     sgetrf(n, a, pivots) {
+      // LAPACK rejects the leading dimension 0 of an empty matrix and OpenBLAS prints the error to stdout.
+      if (n === 0) return 0;
       lapackOperations += (2 * n ** 3) / 3;
       useThreads((2 * n ** 3) / 3);
       size[0] = n;
@@ -563,6 +565,7 @@ function bindOpenedLibrary(
       return info[0];
     },
     sgetri(n, a, pivots) {
+      if (n === 0) return 0;
       lapackOperations += (4 * n ** 3) / 3;
       useThreads((4 * n ** 3) / 3);
       size[0] = n;
@@ -591,6 +594,7 @@ function bindOpenedLibrary(
       if (a.length < rows * cols || b.length < rows * cols) {
         throw new RangeError(`transposeCopy: a ${rows}×${cols} matrix needs ${rows * cols} values, received ${a.length} and ${b.length}`);
       }
+      if (rows === 0 || cols === 0) return;
       if (omatcopy !== null) {
         omatcopy(CBLAS_ROW_MAJOR, CBLAS_TRANS, rows, cols, alpha, a, cols, b, rows);
         return;
@@ -609,6 +613,7 @@ function bindOpenedLibrary(
       for (let i = 0; i < count; i++) b[i] = alpha * a[i];
     },
     sgetrs(transpose, n, columns, a, pivots, b) {
+      if (n === 0 || columns === 0) return;
       lapackOperations += 2 * n * n * columns;
       useThreads(2 * n * n * columns);
       size[0] = n;
