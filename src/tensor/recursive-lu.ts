@@ -156,8 +156,9 @@ export function invertFromLu(kernels: LuKernels, n: number, a: Float32Array, piv
  * LAPACK's strtri, the off-diagonal block is multiplied by the inverse of the first diagonal
  * block (strmm) and then solved against the second block before that one is inverted (strsm).
  * Multiplying by both computed inverses (two strmm) took the LU with the inverse 0.79–0.93 times
- * as long, but it compounds their rounding errors at every level. For n = 784 and Q₁·diag(σ)·Q₂ᵀ with condition number 10, that
- * U⁻¹ was 7× less accurate than strtri's, and A·A⁻¹ − I was 7× sgetri's (max |·|).
+ * as long, but it compounds their rounding errors at every level. For n = 784 and Q₁·diag(σ)·Q₂ᵀ
+ * with condition number 10, that U⁻¹ was 7× less accurate than strtri's, and max |A·A⁻¹ − I|
+ * was 7× sgetri's.
  */
 function invertTriangle(kernels: LuKernels, n: number, a: Float32Array, j0: number, k: number, upper: boolean): void {
   if (k <= INVERSE_ROWS) {
