@@ -95,7 +95,7 @@ async function main(): Promise<number> {
       `OpenMP wait ${report.peer.ompWaitPolicy ?? 'libgomp default'}`}`);
   console.log(`wrote ${[paths.csv, paths.json, paths.spec, paths.svg, paths.scaling].filter((file) => file !== undefined).join(', ')}`);
   if (paths.keptComparison !== undefined) {
-    console.log(`NOTE: the peer did not run, so the comparison with it in ${paths.keptComparison} was kept and this run's files went to a subfolder.`);
+    console.log(`NOTE: this run has no timings of the peer, so the comparison with them in ${paths.keptComparison} was kept and this run's files went to a subfolder.`);
   }
   return 0;
 }

@@ -59,8 +59,9 @@ Options:
   --help               print this text
 
 The PyTorch peer runs with the first interpreter that imports torch: EBFLOW_PYTHON if set (and
-then only it), else /usr/bin/python3, else python3. Without torch, only our side runs, and
-its files go to the subfolder without-peer/ when --out already has a comparison with the peer.
+then only it), else /usr/bin/python3, else python3. Without torch, only our side runs. A run
+without timings of the peer (no torch, or every peer run failed) writes its files to the
+subfolder without-peer/ when --out already has a comparison with them.
 `;
 
 /** Returns the image shape an FC cell of input size D uses (see --dims in the help). */

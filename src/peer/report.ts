@@ -160,24 +160,24 @@ export async function renderVegaLiteSvg(spec: TopLevelSpec): Promise<string> {
 
 /**
  * The paths `writePeerReport` wrote. `scaling` is present only when there were exponents to fit.
- * `keptComparison`, the JSON of the comparison left in place, is present when a run without the
- * peer went to `WITHOUT_PEER_FOLDER`.
+ * `keptComparison`, the JSON of the comparison left in place, is present when a run without
+ * timings of the peer went to `WITHOUT_PEER_FOLDER`.
  */
 export type PeerReportPaths = Omit<Record<keyof typeof PEER_REPORT_FILES, string>, 'scaling'> & { scaling?: string; keptComparison?: string };
 
-/** The subfolder for the report of a run without the peer, when the folder has a comparison with the peer. */
+/** The subfolder for the report of a run without timings of the peer, when the folder has a comparison with them. */
 export const WITHOUT_PEER_FOLDER = 'without-peer';
 
 /**
  * Writes the report files into `directory` (created when missing) and returns their paths: the
  * CSV, JSON, spec and SVG always, `peer-scaling.csv` when `peerScalingFits` finds a family (and
- * otherwise it removes an older `peer-scaling.csv` from the folder). A report without the peer
- * (it never started) does not replace a comparison with it: it goes to the subfolder
- * `WITHOUT_PEER_FOLDER` instead.
+ * otherwise it removes an older `peer-scaling.csv` from the folder). A report without a median
+ * of the peer (it never started, or every run of it failed) does not replace a comparison that
+ * has one: it goes to the subfolder `WITHOUT_PEER_FOLDER` instead.
  */
 export async function writePeerReport(report: PeerComparisonReport, directory: string): Promise<PeerReportPaths> {
   const existing = join(directory, PEER_REPORT_FILES.json);
-  const keepExisting = report.peer === null && (await hasPeerTimings(existing));
+  const keepExisting = !hasPeerTimings(report) && hasPeerTimings(await readPreviousReport(existing));
   const target = keepExisting ? join(directory, WITHOUT_PEER_FOLDER) : directory;
   await mkdir(target, { recursive: true });
   const paths: PeerReportPaths = {
@@ -204,12 +204,18 @@ export async function writePeerReport(report: PeerComparisonReport, directory: s
   return paths;
 }
 
-/** Returns whether `path` is a peer report whose peer ran; false when it is missing or unreadable. */
-async function hasPeerTimings(path: string): Promise<boolean> {
+/** Returns the report stored in `path`, or null when the file is missing, unreadable or not valid JSON. */
+async function readPreviousReport(path: string): Promise<Partial<PeerComparisonReport> | null> {
   try {
-    const previous = JSON.parse(await readFile(path, 'utf8')) as Partial<PeerComparisonReport>;
-    return previous.peer !== null && previous.peer !== undefined;
+    return JSON.parse(await readFile(path, 'utf8')) as Partial<PeerComparisonReport>;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** Returns whether `report` has a median of the peer for some cell; false for null. */
+function hasPeerTimings(report: Partial<PeerComparisonReport> | null): boolean {
+  if (report === null || report.peer === null || report.peer === undefined) return false;
+  if (!Array.isArray(report.comparisons)) return false;
+  return report.comparisons.some((comparison) => Array.isArray(comparison.peer) && comparison.peer.some((series) => typeof series.medianMs === 'number'));
 }

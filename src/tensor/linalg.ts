@@ -22,10 +22,11 @@
  * sgetri with EBFLOW_LU=lapack), then sgetrs for solves. The usual count is 2n³/3 operations for
  * the factorisation and 4n³/3 for the inverse, 2n³ in all for log|det W| with W⁻ᵀ. On a 2-vCPU
  * Intel Xeon (model 207, OpenBLAS 0.3.21 with SkylakeX kernels, 2 threads), factorisation and
- * inverse alone took 7.8–8.8 ms at D = 784 against 8.4–10.7 ms for sgetrf with sgetri, and
- * 237–276 against 259–285 ms at D = 3072, interleaved in one process. With the copies in and
- * out of the wasm heap, `node dist/src/cli/bench-linalg.js` timed log|det W| with W⁻ᵀ at 75–95
- * GFLOP/s at D = 784 (10.1–12.9 ms), against 215–262 GFLOP/s for [D×D]·[D×D] (2026-12-05).
+ * inverse alone took 0.92–1.16 times as long as sgetrf with sgetri at D = 784, interleaved in
+ * one process (`recursive-lu.ts` has the details). With the copies in and out of the wasm heap,
+ * `node dist/src/cli/bench-linalg.js` timed log|det W| with W⁻ᵀ at 75–95 GFLOP/s at D = 784
+ * (10.1–12.9 ms), against 215–262 GFLOP/s for [D×D]·[D×D] (2026-12-05). That was with an
+ * earlier, less accurate inverse: the LU with it took 0.79–0.93 times as long as with today's.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -182,7 +183,8 @@ export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
   const lapack = nativeLapack(options);
   if (lapack !== null) {
     // The row-major values of W, read column-major, are Wᵀ, whose inverse read back row-major is W⁻¹.
-    const values = (w.dataSync() as Float32Array).slice();
+    // Values of another dtype are converted, since OpenBLAS would read an int32 array's bits as floats.
+    const values = w.dtype === 'float32' ? (w.dataSync() as Float32Array).slice() : Float32Array.from(w.dataSync());
     const pivots = new Int32Array(n);
     const info = lapack.factorLu(n, values, pivots);
     if (info > 0) throw singularMatrixError('inverse', n, info);

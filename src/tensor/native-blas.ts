@@ -127,7 +127,7 @@ export interface NativeBlas {
   /**
    * Computes the inverse of `sgetri` from a factorisation of `factorLu` or `sgetrf`, with the
    * same output, by `invertFromLu` when `status.lu` is 'recursive' (5n³/3 operations, most in
-   * strmm), else by sgetri. Counted as sgetri's 4n³/3 operations, so rates compare with LAPACK's.
+   * strmm and strsm), else by sgetri. Counted as sgetri's 4n³/3 operations, so rates compare with LAPACK's.
    */
   invertLu(n: number, a: Float32Array, pivots: Int32Array): number;
   /**
@@ -556,6 +556,8 @@ function bindOpenedLibrary(
       cblasSgemm(CBLAS_ROW_MAJOR, transA, transB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc);
     },
     sgetrf(n, a, pivots) {
+      // LAPACK rejects the leading dimension 0 of an empty matrix and OpenBLAS prints the error to stdout.
+      if (n === 0) return 0;
       lapackOperations += (2 * n ** 3) / 3;
       useThreads((2 * n ** 3) / 3);
       size[0] = n;
@@ -563,6 +565,7 @@ function bindOpenedLibrary(
       return info[0];
     },
     sgetri(n, a, pivots) {
+      if (n === 0) return 0;
       lapackOperations += (4 * n ** 3) / 3;
       useThreads((4 * n ** 3) / 3);
       size[0] = n;
@@ -591,6 +594,7 @@ function bindOpenedLibrary(
       if (a.length < rows * cols || b.length < rows * cols) {
         throw new RangeError(`transposeCopy: a ${rows}×${cols} matrix needs ${rows * cols} values, received ${a.length} and ${b.length}`);
       }
+      if (rows === 0 || cols === 0) return;
       if (omatcopy !== null) {
         omatcopy(CBLAS_ROW_MAJOR, CBLAS_TRANS, rows, cols, alpha, a, cols, b, rows);
         return;
@@ -609,6 +613,7 @@ function bindOpenedLibrary(
       for (let i = 0; i < count; i++) b[i] = alpha * a[i];
     },
     sgetrs(transpose, n, columns, a, pivots, b) {
+      if (n === 0 || columns === 0) return;
       lapackOperations += 2 * n * n * columns;
       useThreads(2 * n * n * columns);
       size[0] = n;
@@ -662,8 +667,9 @@ function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: KoffiFu
     subtractProduct(m, n, k, a, lda, b, ldb, c, ldc) {
       bound.gemm(CBLAS_COLUMN_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, m, n, k, -1, a, lda, b, ldb, 1, c, ldc);
     },
-    solveUnitLower(m, n, l, ldl, b, ldb) {
-      bound.trsm(CBLAS_COLUMN_MAJOR, CBLAS_LEFT, CBLAS_LOWER, CBLAS_NO_TRANS, CBLAS_UNIT, m, n, 1, l, ldl, b, ldb);
+    triangularSolve(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
+      const sideCode = side === 'left' ? CBLAS_LEFT : CBLAS_RIGHT;
+      bound.trsm(CBLAS_COLUMN_MAJOR, sideCode, upper ? CBLAS_UPPER : CBLAS_LOWER, CBLAS_NO_TRANS, unit ? CBLAS_UNIT : CBLAS_NON_UNIT, m, n, alpha, t, ldt, b, ldb);
     },
     triangularProduct(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
       const sideCode = side === 'left' ? CBLAS_LEFT : CBLAS_RIGHT;

@@ -88,6 +88,27 @@ describe('peer report', () => {
     assert.equal(again.json, join(directory, 'peer-comparison.json'));
   });
 
+  it('keeps a comparison, peer failed', async () => {
+    // The peer started (so report.peer is set) but every run of it failed.
+    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-failed-'));
+    await writePeerReport(REPORT, directory);
+    const failedPeer = peerReport([comparisonCell('ml', [28, 28, 1], 120, null, null)], { notices: ['the peer crashed'] });
+    const paths = await writePeerReport(failedPeer, directory);
+    assert.equal(paths.keptComparison, join(directory, 'peer-comparison.json'));
+    assert.equal(paths.json, join(directory, WITHOUT_PEER_FOLDER, 'peer-comparison.json'));
+    assert.deepEqual(JSON.parse(await readFile(join(directory, 'peer-comparison.json'), 'utf8')), REPORT);
+  });
+
+  it('replaces a comparison without peer timings', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-replaced-'));
+    await writePeerReport(peerReport([comparisonCell('ml', [28, 28, 1], 120, null, null)]), directory);
+    const withoutPeer = { ...REPORT, peer: null };
+    const paths = await writePeerReport(withoutPeer, directory);
+    assert.equal(paths.keptComparison, undefined);
+    assert.equal(paths.json, join(directory, 'peer-comparison.json'));
+    assert.deepEqual(JSON.parse(await readFile(paths.json, 'utf8')), withoutPeer);
+  });
+
   it('writes a run without the peer into an empty folder', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-alone-'));
     const paths = await writePeerReport({ ...REPORT, peer: null }, directory);

@@ -309,6 +309,13 @@ describe('native OpenBLAS on wasm', () => {
     assert.ok(normRelativeError(reconstructed, rightHandSide) < 1e-5, 'W·X = B');
   });
 
+  test('inverse of an int32 matrix', (t) => {
+    if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
+    // The path without OpenBLAS reads the values as numbers, so an int32 W must give the same inverse.
+    const inverted = tf.tidy(() => inverse(tf.tensor2d([[2, 1], [0, 4]], [2, 2], 'int32')).arraySync());
+    assert.deepEqual(inverted, [[0.5, -0.125], [0, 0.25]]);
+  });
+
   test('inverse of singular matrix throws', (t) => {
     if (!wasmBlasKernelInstalled()) return t.skip('OpenBLAS not loaded');
     const w = tf.zeros([40, 40]) as tf.Tensor2D;
@@ -418,6 +425,35 @@ console.log(JSON.stringify(await loadNativeBlas()));`, { OMP_WAIT_POLICY: 'PASSI
       return t.skip('OpenBLAS not loaded');
     }
     assert.match(status.waitPolicy, /OMP_WAIT_POLICY=PASSIVE/);
+  });
+
+  test('empty matrices: no OpenBLAS error', (t) => {
+    // OpenBLAS rejects a leading dimension of 0 and prints "illegal value" to stdout for each such call.
+    const script = `import { loadNativeBlas, nativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+const status = await loadNativeBlas();
+const blas = nativeBlas();
+const empty = new Float32Array(0);
+const pivots = new Int32Array(0);
+const infos = blas === null ? [] : [blas.sgetrf(0, empty, pivots), blas.sgetri(0, empty, pivots), blas.factorLu(0, empty, pivots), blas.invertLu(0, empty, pivots)];
+if (blas !== null) {
+  blas.transposeCopy(0, 0, 1, empty, empty);
+  blas.transposeCopy(0, 3, 1, empty, empty);
+  blas.sgetrs(true, 0, 3, empty, pivots, empty);
+}
+console.log(JSON.stringify({ state: status.state, infos }));`;
+    for (const lu of ['recursive', 'lapack']) {
+      const child = runChild(script, { EBFLOW_LU: lu });
+      assert.equal(child.status, 0, String(child.stderr));
+      const output = String(child.stdout).trim().split('\n');
+      const result = JSON.parse(output.at(-1)!) as { state: string; infos: number[] };
+      if (result.state !== 'loaded') {
+        if (REQUIRED) assert.fail('EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load in a child process');
+        return t.skip('OpenBLAS not loaded');
+      }
+      assert.deepEqual(result.infos, [0, 0, 0, 0], `EBFLOW_LU=${lu}`);
+      assert.deepEqual(output.slice(0, -1), [], `EBFLOW_LU=${lu}`);
+      assert.equal(String(child.stderr), '', `EBFLOW_LU=${lu}`);
+    }
   });
 
   test('EBFLOW_BLAS=off keeps products on the backend', () => {
