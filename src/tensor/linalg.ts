@@ -18,15 +18,10 @@
  *
  * When OpenBLAS is loaded (`native-blas.ts`) and the products are not forced elsewhere,
  * `logAbsDet`, `inverse` and `solve` factor and invert in float32 on it instead, as PyTorch
- * does for float32 matrices: with the recursive LU of `recursive-lu.ts` (LAPACK's sgetrf and
- * sgetri with EBFLOW_LU=lapack), then sgetrs for solves. The usual count is 2n³/3 operations for
- * the factorisation and 4n³/3 for the inverse, 2n³ in all for log|det W| with W⁻ᵀ. On a 2-vCPU
- * Intel Xeon (model 207, OpenBLAS 0.3.21 with SkylakeX kernels, 2 threads), factorisation and
- * inverse alone took 0.92–1.16 times as long as sgetrf with sgetri at D = 784, interleaved in
- * one process (`recursive-lu.ts` has the details). With the copies in and out of the wasm heap,
- * `node dist/src/cli/bench-linalg.js` timed log|det W| with W⁻ᵀ at 75–95 GFLOP/s at D = 784
- * (10.1–12.9 ms), against 215–262 GFLOP/s for [D×D]·[D×D] (2026-12-05). That was with an
- * earlier, less accurate inverse: the LU with it took 0.79–0.93 times as long as with today's.
+ * does for float32 matrices: the recursive LU of `recursive-lu.ts` (LAPACK's sgetrf with
+ * EBFLOW_LU=lapack), then LAPACK's sgetri for inverses and sgetrs for solves. The usual count is
+ * 2n³/3 operations for the factorisation and 4n³/3 for the inverse, 2n³ in all for log|det W|
+ * with W⁻ᵀ. `recursive-lu.ts` gives the factorisation's times against sgetrf.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -188,7 +183,7 @@ export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
     const pivots = new Int32Array(n);
     const info = lapack.factorLu(n, values, pivots);
     if (info > 0) throw singularMatrixError('inverse', n, info);
-    lapack.invertLu(n, values, pivots);
+    lapack.sgetri(n, values, pivots);
     return tf.tensor2d(values, [n, n]);
   }
   const settings = resolveSettings('inverse', n, options);
@@ -288,7 +283,7 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
         // sgetri ran faster than sgetrs on the identity (19 against 25 ms at n = 784, one OpenBLAS thread).
         // The scratch array is given back after the first run, so a second run must not touch it.
         if (inverted) throw new Error('logAbsDet: the gradient of one log-determinant ran twice; compute the log-determinant again');
-        if (singular || lapack.invertLu(n, columnMajor, pivots) > 0) {
+        if (singular || lapack.sgetri(n, columnMajor, pivots) > 0) {
           throw new Error(`logAbsDet: the gradient W⁻ᵀ does not exist because the ${n}×${n} matrix W is singular.`);
         }
         const scale = (dy.dataSync() as Float32Array)[0];

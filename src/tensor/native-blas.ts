@@ -23,7 +23,7 @@ import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 
 import { readFirstProcessor } from '../platform/cpuinfo.js';
-import { factorLu, invertFromLu, type LuKernels } from './recursive-lu.js';
+import { factorLu, type LuKernels } from './recursive-lu.js';
 
 /** A value of `EBFLOW_BLAS`: 'auto' (the default), 'off', or the path or file name of a library. */
 export type BlasRequest = string;
@@ -55,10 +55,10 @@ export type BlasStatus =
        */
       coreChoice?: string;
       /**
-       * The routines behind `factorLu` and `invertLu`: 'recursive' (`recursive-lu.ts` on OpenBLAS's sgemm,
-       * strmm, strsm, strtri and slaswp) or 'lapack' (the library's sgetrf and sgetri, chosen
-       * with EBFLOW_LU=lapack or when the library lacks one of those routines). Absent in older
-       * records, which used sgetrf and sgetri.
+       * The routine behind `factorLu`: 'recursive' (`recursive-lu.ts` on OpenBLAS's sgemm, strsm,
+       * slaswp and sgetrf for panels) or 'lapack' (the library's sgetrf, chosen with
+       * EBFLOW_LU=lapack or when the library lacks one of those routines). Inverses use sgetri
+       * either way. Absent in older records, which used sgetrf.
        */
       lu?: 'recursive' | 'lapack';
     }
@@ -76,6 +76,13 @@ export type BlasStatus =
  * step reach 6.6·10⁷ operations, two threads were faster (ML 17.2 against 21.7 ms).
  */
 export const SINGLE_THREAD_BELOW_OPERATIONS = 4e7;
+
+/**
+ * Matrices smaller than this are factored by sgetrf even when the recursive LU is on. At n = 256
+ * the recursion took 0.27–0.36 ms against sgetrf's 0.25–0.33 ms (one thread, 2-vCPU Xeon, four
+ * interleaved runs), while from n = 784 on it was as fast or faster.
+ */
+export const RECURSIVE_LU_MIN_SIZE = 512;
 
 /** The native routines this project calls; matrices are dense float32 arrays. */
 export interface NativeBlas {
@@ -120,16 +127,11 @@ export interface NativeBlas {
   sgetri(n: number, a: Float32Array, pivots: Int32Array): number;
   /**
    * Computes the factorisation of `sgetrf`, with the same output, by `factorLu` of
-   * `recursive-lu.ts` when `status.lu` is 'recursive' (most of it in sgemm), else by sgetrf.
+   * `recursive-lu.ts` when `status.lu` is 'recursive' and n ≥ `RECURSIVE_LU_MIN_SIZE` (most of it
+   * in sgemm), else by sgetrf.
    * Counted as sgetrf's 2n³/3 operations; the threads are set once for the whole call.
    */
   factorLu(n: number, a: Float32Array, pivots: Int32Array): number;
-  /**
-   * Computes the inverse of `sgetri` from a factorisation of `factorLu` or `sgetrf`, with the
-   * same output, by `invertFromLu` when `status.lu` is 'recursive' (5n³/3 operations, most in
-   * strmm and strsm), else by sgetri. Counted as sgetri's 4n³/3 operations, so rates compare with LAPACK's.
-   */
-  invertLu(n: number, a: Float32Array, pivots: Int32Array): number;
   /**
    * Overwrites the column-major n×c right-hand side `b` with the solution X of op(A)·X = B, from
    * the factorisation left by `sgetrf` (LAPACK sgetrs), where op transposes when `transpose` is
@@ -335,7 +337,9 @@ export function describeBlas(status: BlasStatus): string {
   const choice = status.coreChoice;
   const plainChoice = choice === undefined || choice === 'detected by OpenBLAS' || choice.endsWith(' from the environment');
   const note = plainChoice ? '' : `; ${choice}`;
-  const lu = status.lu === undefined ? '' : status.lu === 'recursive' ? ', recursive LU' : ', LAPACK sgetrf/sgetri';
+  let lu = '';
+  if (status.lu === 'recursive') lu = ', recursive LU';
+  if (status.lu === 'lapack') lu = ', LAPACK sgetrf';
   return `matrix products and LU on OpenBLAS (${status.library}, ${threads}, ${status.parallelism}${waitPolicy}${core}${lu})${note}`;
 }
 
@@ -442,7 +446,7 @@ export function checkBlasRequest(
   return null;
 }
 
-/** How the LU and inverse run on OpenBLAS: `recursive-lu.ts` (the default) or LAPACK's sgetrf and sgetri. */
+/** The LU routine on OpenBLAS: `recursive-lu.ts` (the default) or LAPACK's sgetrf. */
 type LuRequest = 'recursive' | 'lapack';
 
 /** Reads a value of `EBFLOW_LU`: unset or 'recursive', or 'lapack' (to compare with the library's own routines). */
@@ -535,7 +539,6 @@ function bindOpenedLibrary(
   const info = new Int32Array(1);
   const size = new Int32Array(1);
   let inverseWorkspace = new Float32Array(0);
-  let productWorkspace = new Float32Array(0);
   let activeThreads = grantedThreads;
   const threadsFor = (operations: number): number => (operations < SINGLE_THREAD_BELOW_OPERATIONS ? 1 : grantedThreads);
   const useThreads = (operations: number): void => {
@@ -577,18 +580,10 @@ function bindOpenedLibrary(
       return info[0];
     },
     factorLu(n, a, pivots) {
-      if (luKernels === null) return this.sgetrf(n, a, pivots);
+      if (luKernels === null || n < RECURSIVE_LU_MIN_SIZE) return this.sgetrf(n, a, pivots);
       lapackOperations += (2 * n ** 3) / 3;
       useThreads((2 * n ** 3) / 3);
       return factorLu(luKernels, n, a, pivots);
-    },
-    invertLu(n, a, pivots) {
-      if (luKernels === null) return this.sgetri(n, a, pivots);
-      lapackOperations += (4 * n ** 3) / 3;
-      useThreads((4 * n ** 3) / 3);
-      // Kept for the next call, since a fresh array costs page faults every time.
-      if (productWorkspace.length < n * n) productWorkspace = new Float32Array(n * n);
-      return invertFromLu(luKernels, n, a, pivots, productWorkspace);
     },
     transposeCopy(rows, cols, alpha, a, b) {
       if (a.length < rows * cols || b.length < rows * cols) {
@@ -625,29 +620,21 @@ function bindOpenedLibrary(
 
 const CBLAS_COLUMN_MAJOR = 102;
 const CBLAS_LEFT = 141;
-const CBLAS_RIGHT = 142;
-const CBLAS_UPPER = 121;
 const CBLAS_LOWER = 122;
-const CBLAS_NON_UNIT = 131;
 const CBLAS_UNIT = 132;
 
 /**
  * Binds the column-major kernels of `recursive-lu.ts` to the library's routines, or returns
- * null when one is missing (the caller then keeps sgetrf and sgetri). The calls leave the thread
+ * null when one is missing (the caller then keeps sgetrf). The calls leave the thread
  * count as it is: switching it between the many small calls of one factorisation made the LU
  * at n = 784 slower (3.7–5.3 ms against 3.4 ms with two threads throughout, 2-vCPU Xeon).
  */
 function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: KoffiFunction): LuKernels | null {
-  let bound: Record<'getrf' | 'laswp' | 'gemm' | 'trsm' | 'trmm' | 'trtri', KoffiFunction>;
+  let laswp: KoffiFunction;
+  let trsm: KoffiFunction;
   try {
-    bound = {
-      getrf,
-      gemm,
-      laswp: handle.func('void slaswp_(int *n, float *a, int *lda, int *k1, int *k2, int *ipiv, int *incx)'),
-      trsm: handle.func('void cblas_strsm(int order, int side, int uplo, int trans, int diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)'),
-      trmm: handle.func('void cblas_strmm(int order, int side, int uplo, int trans, int diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)'),
-      trtri: handle.func('void strtri_(const char *uplo, const char *diag, int *n, float *a, int *lda, int *info)'),
-    };
+    laswp = handle.func('void slaswp_(int *n, float *a, int *lda, int *k1, int *k2, int *ipiv, int *incx)');
+    trsm = handle.func('void cblas_strsm(int order, int side, int uplo, int trans, int diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)');
   } catch {
     return null;
   }
@@ -657,28 +644,18 @@ function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: KoffiFu
   return {
     panelLu(m, k, a, lda, pivots) {
       scalars.set([m, k, lda]);
-      bound.getrf(at(0), at(1), a, at(2), pivots, info);
+      getrf(at(0), at(1), a, at(2), pivots, info);
       return info[0];
     },
     swapRows(cols, a, lda, from, to, pivots) {
       scalars.set([cols, lda, from + 1, to, 1]);
-      bound.laswp(at(0), a, at(1), at(2), at(3), pivots, at(4));
+      laswp(at(0), a, at(1), at(2), at(3), pivots, at(4));
     },
     subtractProduct(m, n, k, a, lda, b, ldb, c, ldc) {
-      bound.gemm(CBLAS_COLUMN_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, m, n, k, -1, a, lda, b, ldb, 1, c, ldc);
+      gemm(CBLAS_COLUMN_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, m, n, k, -1, a, lda, b, ldb, 1, c, ldc);
     },
-    triangularSolve(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
-      const sideCode = side === 'left' ? CBLAS_LEFT : CBLAS_RIGHT;
-      bound.trsm(CBLAS_COLUMN_MAJOR, sideCode, upper ? CBLAS_UPPER : CBLAS_LOWER, CBLAS_NO_TRANS, unit ? CBLAS_UNIT : CBLAS_NON_UNIT, m, n, alpha, t, ldt, b, ldb);
-    },
-    triangularProduct(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
-      const sideCode = side === 'left' ? CBLAS_LEFT : CBLAS_RIGHT;
-      bound.trmm(CBLAS_COLUMN_MAJOR, sideCode, upper ? CBLAS_UPPER : CBLAS_LOWER, CBLAS_NO_TRANS, unit ? CBLAS_UNIT : CBLAS_NON_UNIT, m, n, alpha, t, ldt, b, ldb);
-    },
-    triangularInverse(upper, unit, n, a, lda) {
-      scalars.set([n, lda]);
-      bound.trtri(upper ? 'U' : 'L', unit ? 'U' : 'N', at(0), a, at(1), info);
-      return info[0];
+    solveUnitLower(m, n, l, ldl, b, ldb) {
+      trsm(CBLAS_COLUMN_MAJOR, CBLAS_LEFT, CBLAS_LOWER, CBLAS_NO_TRANS, CBLAS_UNIT, m, n, 1, l, ldl, b, ldb);
     },
   };
 }

@@ -1,35 +1,32 @@
 /**
- * LU factorisation with partial pivoting and the inverse from it, for column-major float32
- * matrices, written as recursions whose bulk is level-3 BLAS (sgemm, strmm and strsm).
+ * LU factorisation with partial pivoting for column-major float32 matrices, written as a
+ * recursion whose bulk is matrix products (sgemm).
  *
- * Both give LAPACK's results: `factorLu` leaves what sgetrf leaves (L and U in place, 1-based
- * pivot rows), and `invertFromLu` leaves A⁻¹ as sgetri does, so either can replace its LAPACK
- * counterpart. Only the kernels and the rounding differ. On a 2-vCPU Intel Xeon (family 6,
- * model 207, AVX-512) with Debian's OpenBLAS 0.3.21, OpenBLAS ran [784×784]·[784×784] at
- * 270–330 GFLOP/s on two threads and strmm at about 270, while its own sgetrf reached 70–110
- * and strtri 80. The LU with the inverse took 0.87–0.92 times as long as sgetrf with sgetri at
- * n = 256 (one thread), but 0.92–1.08 times at n = 784 for Gaussian entries of variance 1/n and
- * 1.10–1.16 times for −I plus Gaussian noise of 0.01 (two threads). These are ratios of medians
- * of 35 interleaved rounds, from five runs at n = 256 and six at n = 784 on a machine shared
- * with other jobs (2026-12-05).
+ * `factorLu` leaves what LAPACK's sgetrf leaves (L and U in place, 1-based pivot rows), so
+ * sgetri and sgetrs take its output. Only the kernels and the rounding differ. It splits the
+ * columns in two, factors the left half recursively, applies its row interchanges to the right
+ * half, solves U₁₂ = L₁₁⁻¹·A₁₂ (by halves and sgemm), updates A₂₂ ← A₂₂ − L₂₁·U₁₂ (sgemm),
+ * factors A₂₂ recursively and applies its interchanges to the left half. Panels of at most
+ * `PANEL_COLUMNS` columns go to the library's sgetrf. 2n³/3 operations in all.
  *
- * - `factorLu` splits the columns in two, factors the left half recursively, applies its row
- *   interchanges to the right half, solves U₁₂ = L₁₁⁻¹·A₁₂ (recursively, by halves and sgemm),
- *   updates A₂₂ ← A₂₂ − L₂₁·U₁₂ (sgemm), factors A₂₂ recursively and applies its interchanges
- *   to the left half. Panels of at most `PANEL_COLUMNS` columns go to the library's sgetrf.
- *   2n³/3 operations in all.
- * - `invertFromLu` inverts U and the unit lower L in place, each by halves:
- *   [T₁₁ T₁₂; 0 T₂₂]⁻¹ has T₁₁⁻¹ and T₂₂⁻¹ on its diagonal and −T₁₁⁻¹·T₁₂·T₂₂⁻¹ off it (one
- *   strmm and one strsm), then forms A⁻¹ = U⁻¹·L⁻¹·P with one strmm and a permutation of
- *   columns. n³/3 for each triangle and n³ for the product: 5n³/3 operations, against sgetri's
- *   4n³/3.
+ * On a 2-vCPU Intel Xeon (family 6, model 207, AVX-512) with Debian's OpenBLAS 0.3.21 on two
+ * threads, it took 3.5–4.6 ms at n = 784 against 4.3–5.6 ms for sgetrf on Gaussian matrices
+ * (entries of variance 1/n, many row interchanges), and as long as sgetrf (3.1–3.6 ms) on −I plus
+ * Gaussian noise of 0.01, which needs none. At n = 1536 it took 23.2 against 23.9 ms and 16.0
+ * against 16.0 ms (medians of 35 interleaved rounds in three runs at n = 784 and one at 1536,
+ * 2026-12-05, on a machine shared with other jobs).
+ *
+ * A recursive inverse from the factorisation was tried too, and sgetri kept. Written for speed
+ * (each triangle inverted with two strmm per level), it left max |X·A − I| at 1.3·10⁻⁴ against
+ * sgetri's 4.8·10⁻⁶ (n = 784, condition number 10). Written as strtri orders the work (strmm, then
+ * a solve), it was as accurate as sgetri but no faster on the FC flow's weights.
  *
  * Everything is column-major with leading dimension n; a block is passed as a subarray view
  * starting at its first element.
  */
 
 /**
- * The column-major kernels the recursions call: LAPACK's and the BLAS's routines, with no
+ * The column-major kernels the recursion calls: LAPACK's and the BLAS's routines, with no
  * transposes. `native-blas.ts` binds them to OpenBLAS; tests bind them to plain loops.
  */
 export interface LuKernels {
@@ -46,25 +43,14 @@ export interface LuKernels {
   swapRows(cols: number, a: Float32Array, lda: number, from: number, to: number, pivots: Int32Array): void;
   /** C ← C − A·B for the m×k block A, the k×n block B and the m×n block C (cblas_sgemm). */
   subtractProduct(m: number, n: number, k: number, a: Float32Array, lda: number, b: Float32Array, ldb: number, c: Float32Array, ldc: number): void;
-  /**
-   * B ← α·T⁻¹·B (side 'left', T m×m) or α·B·T⁻¹ (side 'right', T n×n) for the triangle T of `t`:
-   * upper or lower, with a unit diagonal when `unit` (cblas_strsm). B is m×n.
-   */
-  triangularSolve(side: 'left' | 'right', upper: boolean, unit: boolean, m: number, n: number, alpha: number, t: Float32Array, ldt: number, b: Float32Array, ldb: number): void;
-  /**
-   * B ← α·T·B (side 'left', T m×m) or α·B·T (side 'right', T n×n) for the triangle T of `t`:
-   * upper or lower, with a unit diagonal when `unit` (cblas_strmm). B is m×n.
-   */
-  triangularProduct(side: 'left' | 'right', upper: boolean, unit: boolean, m: number, n: number, alpha: number, t: Float32Array, ldt: number, b: Float32Array, ldb: number): void;
-  /** LAPACK strtri: the triangle of the n×n block `a` replaced by its inverse. Returns 0, or i > 0 when T(i, i) is zero. */
-  triangularInverse(upper: boolean, unit: boolean, n: number, a: Float32Array, lda: number): number;
+  /** B ← L⁻¹·B for the unit lower triangle L of the m×m block `l` and the m×n block B (cblas_strsm). */
+  solveUnitLower(m: number, n: number, l: Float32Array, ldl: number, b: Float32Array, ldb: number): void;
 }
 
 /** Columns of the panels handed to the library's sgetrf whole. */
 export const PANEL_COLUMNS = 64;
-/** Rows of the triangular solves and inverses handed to the library whole. */
+/** Rows of the triangular solves handed to the library whole. */
 const SOLVE_ROWS = 64;
-const INVERSE_ROWS = 32;
 
 /** Splits k into a first part that is a multiple of 16, about half of k. */
 function firstHalf(k: number): number {
@@ -107,81 +93,13 @@ function factorColumns(kernels: LuKernels, n: number, a: Float32Array, pivots: I
 /** B ← L⁻¹·B for the unit lower k×k block L at (r0, r0) and the k×cols block B at (r0, c0). */
 function solveUnitLowerByHalves(kernels: LuKernels, n: number, a: Float32Array, r0: number, k: number, c0: number, cols: number): void {
   if (k <= SOLVE_ROWS) {
-    kernels.triangularSolve('left', false, true, k, cols, 1, block(a, n, r0, r0), n, block(a, n, r0, c0), n);
+    kernels.solveUnitLower(k, cols, block(a, n, r0, r0), n, block(a, n, r0, c0), n);
     return;
   }
   const k1 = firstHalf(k);
   solveUnitLowerByHalves(kernels, n, a, r0, k1, c0, cols);
   kernels.subtractProduct(k - k1, cols, k1, block(a, n, r0 + k1, r0), n, block(a, n, r0, c0), n, block(a, n, r0 + k1, c0), n);
   solveUnitLowerByHalves(kernels, n, a, r0 + k1, k - k1, c0, cols);
-}
-
-/**
- * Replaces the factorisation left by `factorLu` (or sgetrf) in the column-major n×n `a` with
- * A⁻¹, as sgetri does. `workspace` must have room for n² floats. Returns 0, or i > 0 when U(i, i) is
- * zero, in which case `a` is left unchanged. 5n³/3 operations, most in strmm and strsm.
- */
-export function invertFromLu(kernels: LuKernels, n: number, a: Float32Array, pivots: Int32Array, workspace: Float32Array): number {
-  checkSquare('invertFromLu', n, a, pivots);
-  if (workspace.length < n * n) throw new RangeError(`invertFromLu: the workspace needs ${n * n} floats for n = ${n}, received ${workspace.length}`);
-  for (let i = 0; i < n; i++) if (a[i * n + i] === 0) return i + 1;
-  if (n === 0) return 0;
-  invertTriangle(kernels, n, a, 0, n, true);
-  invertTriangle(kernels, n, a, 0, n, false);
-
-  // workspace ← L⁻¹ as a full matrix (unit diagonal, zeros above), then U⁻¹·L⁻¹.
-  for (let j = 0; j < n; j++) {
-    const column = j * n;
-    workspace.fill(0, column, column + j);
-    workspace[column + j] = 1;
-    workspace.set(a.subarray(column + j + 1, column + n), column + j + 1);
-  }
-  kernels.triangularProduct('left', true, false, n, n, 1, a, n, workspace, n);
-
-  // A⁻¹ = (U⁻¹·L⁻¹)·P: sgetri swaps columns j and pivots[j] − 1 for j from n − 1 down to 0.
-  const source = new Int32Array(n);
-  for (let j = 0; j < n; j++) source[j] = j;
-  for (let j = n - 1; j >= 0; j--) {
-    const other = pivots[j] - 1;
-    const kept = source[j];
-    source[j] = source[other];
-    source[other] = kept;
-  }
-  for (let j = 0; j < n; j++) a.set(workspace.subarray(source[j] * n, source[j] * n + n), j * n);
-  return 0;
-}
-
-/**
- * Inverts in place the k×k triangle at (j0, j0): upper with its diagonal, or unit lower. As in
- * LAPACK's strtri, the off-diagonal block is multiplied by the inverse of the first diagonal
- * block (strmm) and then solved against the second block before that one is inverted (strsm).
- * Multiplying by both computed inverses (two strmm) took the LU with the inverse 0.79–0.93 times
- * as long, but it compounds their rounding errors at every level. For n = 784 and Q₁·diag(σ)·Q₂ᵀ
- * with condition number 10, that U⁻¹ was 7× less accurate than strtri's, and max |A·A⁻¹ − I|
- * was 7× sgetri's.
- */
-function invertTriangle(kernels: LuKernels, n: number, a: Float32Array, j0: number, k: number, upper: boolean): void {
-  if (k <= INVERSE_ROWS) {
-    kernels.triangularInverse(upper, !upper, k, block(a, n, j0, j0), n);
-    return;
-  }
-  const k1 = firstHalf(k);
-  const k2 = k - k1;
-  const first = block(a, n, j0, j0);
-  const second = block(a, n, j0 + k1, j0 + k1);
-  invertTriangle(kernels, n, a, j0, k1, upper);
-  if (upper) {
-    // T₁₂ ← −T₁₁⁻¹·T₁₂·T₂₂⁻¹, T₁₂ being k1×k2 at (j0, j0 + k1), with T₂₂ not yet inverted.
-    const offDiagonal = block(a, n, j0, j0 + k1);
-    kernels.triangularProduct('left', true, false, k1, k2, 1, first, n, offDiagonal, n);
-    kernels.triangularSolve('right', true, false, k1, k2, -1, second, n, offDiagonal, n);
-  } else {
-    // T₂₁ ← −T₂₂⁻¹·T₂₁·T₁₁⁻¹, T₂₁ being k2×k1 at (j0 + k1, j0), with T₂₂ not yet inverted.
-    const offDiagonal = block(a, n, j0 + k1, j0);
-    kernels.triangularProduct('right', false, true, k2, k1, 1, first, n, offDiagonal, n);
-    kernels.triangularSolve('left', false, true, k2, k1, -1, second, n, offDiagonal, n);
-  }
-  invertTriangle(kernels, n, a, j0 + k1, k2, upper);
 }
 
 /** Returns the view of the column-major matrix `a` (leading dimension n) that starts at (row, col). */

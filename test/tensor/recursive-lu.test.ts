@@ -3,8 +3,8 @@ import { before, describe, test } from 'node:test';
 
 import { selectBackend } from '../../src/backend/select.js';
 import { RandomStream } from '../../src/random/stream.js';
-import { nativeBlas } from '../../src/tensor/native-blas.js';
-import { factorLu, invertFromLu, PANEL_COLUMNS, type LuKernels } from '../../src/tensor/recursive-lu.js';
+import { nativeBlas, RECURSIVE_LU_MIN_SIZE } from '../../src/tensor/native-blas.js';
+import { factorLu, PANEL_COLUMNS, type LuKernels } from '../../src/tensor/recursive-lu.js';
 
 const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
 
@@ -12,7 +12,7 @@ const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
 const index = (ld: number, row: number, col: number): number => col * ld + row;
 
 /**
- * The kernels as plain column-major loops in float32 storage, so the recursions are tested on
+ * The kernels as plain column-major loops in float32 storage, so the recursion is tested on
  * any machine. `panelLu` is unblocked partial pivoting, which also serves as the reference.
  */
 const loopKernels: LuKernels = {
@@ -62,71 +62,14 @@ const loopKernels: LuKernels = {
       }
     }
   },
-  triangularSolve(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
-    // Substitution in float64, then written back: X·T = α·B row by row, or T·X = α·B column by column.
-    const entry = (i: number, j: number): number => (i === j && unit ? 1 : t[index(ldt, i, j)]);
-    const solution = new Float64Array(m * n);
-    const x = (i: number, j: number): number => solution[j * m + i];
-    if (side === 'left') {
-      for (let j = 0; j < n; j++) {
-        for (let step = 0; step < m; step++) {
-          const i = upper ? m - 1 - step : step;
-          let value = alpha * b[index(ldb, i, j)];
-          const [from, to] = upper ? [i + 1, m] : [0, i];
-          for (let p = from; p < to; p++) value -= entry(i, p) * x(p, j);
-          solution[j * m + i] = value / entry(i, i);
-        }
-      }
-    } else {
+  solveUnitLower(m, n, l, ldl, b, ldb) {
+    for (let j = 0; j < n; j++) {
       for (let i = 0; i < m; i++) {
-        for (let step = 0; step < n; step++) {
-          const j = upper ? step : n - 1 - step;
-          let value = alpha * b[index(ldb, i, j)];
-          const [from, to] = upper ? [0, j] : [j + 1, n];
-          for (let p = from; p < to; p++) value -= x(i, p) * entry(p, j);
-          solution[j * m + i] = value / entry(j, j);
-        }
+        let value = b[index(ldb, i, j)];
+        for (let p = 0; p < i; p++) value -= l[index(ldl, i, p)] * b[index(ldb, p, j)];
+        b[index(ldb, i, j)] = value;
       }
     }
-    for (let j = 0; j < n; j++) for (let i = 0; i < m; i++) b[index(ldb, i, j)] = solution[j * m + i];
-  },
-  triangularProduct(side, upper, unit, m, n, alpha, t, ldt, b, ldb) {
-    const size = side === 'left' ? m : n;
-    const entry = (i: number, j: number): number => {
-      if (i === j) return unit ? 1 : t[index(ldt, i, i)];
-      return (upper ? i < j : i > j) ? t[index(ldt, i, j)] : 0;
-    };
-    const result = new Float64Array(m * n);
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < n; j++) {
-        let sum = 0;
-        for (let p = 0; p < size; p++) sum += side === 'left' ? entry(i, p) * b[index(ldb, p, j)] : b[index(ldb, i, p)] * entry(p, j);
-        result[j * m + i] = alpha * sum;
-      }
-    }
-    for (let j = 0; j < n; j++) for (let i = 0; i < m; i++) b[index(ldb, i, j)] = result[j * m + i];
-  },
-  triangularInverse(upper, unit, n, a, lda) {
-    // Column by column of T⁻¹ by substitution, in float64, then written back.
-    const t = (i: number, j: number): number => (i === j && unit ? 1 : a[index(lda, i, j)]);
-    for (let i = 0; i < n; i++) if (t(i, i) === 0) return i + 1;
-    const inverse = new Float64Array(n * n);
-    for (let j = 0; j < n; j++) {
-      const order = upper ? Array.from({ length: j + 1 }, (_, r) => j - r) : Array.from({ length: n - j }, (_, r) => j + r);
-      for (const i of order) {
-        let value = i === j ? 1 : 0;
-        const [from, to] = upper ? [i + 1, j + 1] : [j, i];
-        for (let p = from; p < to; p++) value -= t(i, p) * inverse[j * n + p];
-        inverse[j * n + i] = value / t(i, i);
-      }
-    }
-    for (let j = 0; j < n; j++) {
-      for (let i = 0; i < n; i++) {
-        const inTriangle = upper ? i <= j : i > j;
-        if (inTriangle) a[index(lda, i, j)] = inverse[j * n + i];
-      }
-    }
-    return 0;
   },
 };
 
@@ -216,31 +159,10 @@ function leftInverseResidual(a: Float32Array, x: Float32Array, n: number): numbe
   return inverseResidual(x, a, n);
 }
 
-/** ‖X − U⁻¹‖/‖U⁻¹‖ (Frobenius) over the upper triangle, U⁻¹ by back substitution in float64. */
-function upperInverseError(u: Float32Array, x: Float32Array, n: number): number {
-  const inverse = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    for (let i = j; i >= 0; i--) {
-      let value = i === j ? 1 : 0;
-      for (let p = i + 1; p <= j; p++) value -= u[p * n + i] * inverse[j * n + p];
-      inverse[j * n + i] = value / u[i * n + i];
-    }
-  }
-  let error = 0;
-  let norm = 0;
-  for (let j = 0; j < n; j++) {
-    for (let i = 0; i <= j; i++) {
-      error += (x[j * n + i] - inverse[j * n + i]) ** 2;
-      norm += inverse[j * n + i] ** 2;
-    }
-  }
-  return Math.sqrt(error / norm);
-}
-
 describe('recursive LU on loop kernels', () => {
   // Sizes below, at and above one panel, and odd sizes that split unevenly.
   for (const n of [1, 7, PANEL_COLUMNS, PANEL_COLUMNS + 1, 97, 150]) {
-    test(`n = ${n}: matches unblocked LU, inverts`, () => {
+    test(`n = ${n}: matches unblocked LU`, () => {
       const original = conditioned(n, 100 + n);
       const recursive = original.slice();
       const pivots = new Int32Array(n);
@@ -254,10 +176,6 @@ describe('recursive LU on loop kernels', () => {
       for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(recursive[i] - unblocked[i]));
       assert.ok(worst < 1e-4, `max difference from unblocked LU ${worst}`);
       assert.ok(reconstructionError(original, recursive, pivots, n) < 1e-4);
-
-      assert.equal(invertFromLu(loopKernels, n, recursive, pivots, new Float32Array(n * n)), 0);
-      const residual = inverseResidual(original, recursive, n);
-      assert.ok(residual < 1e-4, `max |A·A⁻¹ − I| = ${residual}`);
     });
   }
 
@@ -272,41 +190,22 @@ describe('recursive LU on loop kernels', () => {
     assert.equal(factorLu(loopKernels, n, lu, pivots), 0);
     assert.ok(pivots.some((pivot, i) => pivot - 1 >= i + PANEL_COLUMNS), 'some pivot should come from another panel');
     assert.ok(reconstructionError(original, lu, pivots, n) < 1e-4);
-    assert.equal(invertFromLu(loopKernels, n, lu, pivots, new Float32Array(n * n)), 0);
-    assert.ok(inverseResidual(original, lu, n) < 1e-3);
   });
 
-  test('zero column: info, factors kept', () => {
+  test('zero column: info and factors', () => {
     const n = 100;
     const original = conditioned(n, 7);
     original.fill(0, 80 * n, 81 * n);
     const lu = original.slice();
     const pivots = new Int32Array(n);
     assert.equal(factorLu(loopKernels, n, lu, pivots), 81);
-    const factors = lu.slice();
-    assert.equal(invertFromLu(loopKernels, n, lu, pivots, new Float32Array(n * n)), 81);
-    assert.deepEqual(lu, factors);
-  });
-
-  test('inverse of U, orthogonal factors', () => {
-    // With the strict lower triangle zero and no interchanges, invertFromLu returns U⁻¹ alone.
-    const n = 300;
-    const upper = withOrthogonalFactors(n, 11);
-    loopKernels.panelLu(n, n, upper, n, new Int32Array(n));
-    for (let j = 0; j < n; j++) upper.fill(0, j * n + j + 1, (j + 1) * n);
-    const inverse = upper.slice();
-    const noInterchanges = Int32Array.from({ length: n }, (_, i) => i + 1);
-    assert.equal(invertFromLu(loopKernels, n, inverse, noInterchanges, new Float32Array(n * n)), 0);
-    // Multiplying T₁₂ by both inverted diagonal blocks gave 5.0e-7 here, solving against T₂₂ 1.5e-7.
-    const error = upperInverseError(upper, inverse, n);
-    assert.ok(error < 2.5e-7, `‖X − U⁻¹‖/‖U⁻¹‖ = ${error}`);
+    assert.ok(reconstructionError(original, lu, pivots, n) < 1e-4);
   });
 
   test('bad sizes name the values', () => {
     assert.throws(() => factorLu(loopKernels, 3, new Float32Array(8), new Int32Array(3)), /3×3 matrix needs 9 values, received 8/);
     assert.throws(() => factorLu(loopKernels, 3, new Float32Array(9), new Int32Array(2)), /3 pivots do not fit in an array of 2/);
     assert.throws(() => factorLu(loopKernels, -1, new Float32Array(9), new Int32Array(3)), /n must be a non-negative integer, received -1/);
-    assert.throws(() => invertFromLu(loopKernels, 3, new Float32Array(9), new Int32Array(3), new Float32Array(8)), /workspace needs 9 floats for n = 3, received 8/);
   });
 });
 
@@ -322,7 +221,8 @@ describe('recursive LU on OpenBLAS', () => {
       return t.skip('OpenBLAS not loaded');
     }
     assert.equal(blas.status.lu, 'recursive');
-    const n = 300;
+    // Above RECURSIVE_LU_MIN_SIZE, so factorLu takes the recursion.
+    const n = RECURSIVE_LU_MIN_SIZE + 88;
     const original = conditioned(n, 31);
     const ours = original.slice();
     const lapack = original.slice();
@@ -333,7 +233,7 @@ describe('recursive LU on OpenBLAS', () => {
     assert.deepEqual(Array.from(ourPivots), Array.from(lapackPivots));
     assert.ok(reconstructionError(original, ours, ourPivots, n) < 1e-4);
 
-    assert.equal(blas.invertLu(n, ours, ourPivots), 0);
+    assert.equal(blas.sgetri(n, ours, ourPivots), 0);
     assert.equal(blas.sgetri(n, lapack, lapackPivots), 0);
     let worst = 0;
     for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(ours[i] - lapack[i]));
@@ -341,23 +241,23 @@ describe('recursive LU on OpenBLAS', () => {
     assert.ok(inverseResidual(original, ours, n) < 1e-4);
   });
 
-  test('inverse as accurate as sgetri', (t) => {
+  test('inverse as accurate as sgetrf', (t) => {
     const blas = nativeBlas();
     if (blas === null) {
       if (REQUIRED) assert.fail('EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load');
       return t.skip('OpenBLAS not loaded');
     }
-    const n = 300;
+    const n = RECURSIVE_LU_MIN_SIZE + 8;
     const original = withOrthogonalFactors(n, 11);
     const ours = original.slice();
     const lapack = original.slice();
     const ourPivots = new Int32Array(n);
     const lapackPivots = new Int32Array(n);
+    // The same sgetri on both factorisations, so the residuals compare the factorisations.
     assert.equal(blas.factorLu(n, ours, ourPivots), 0);
-    assert.equal(blas.invertLu(n, ours, ourPivots), 0);
+    assert.equal(blas.sgetri(n, ours, ourPivots), 0);
     assert.equal(blas.sgetrf(n, lapack, lapackPivots), 0);
     assert.equal(blas.sgetri(n, lapack, lapackPivots), 0);
-    // An inverse multiplied out of both inverted diagonal blocks left 4× and 11× sgetri's residuals here.
     const right = [inverseResidual(original, ours, n), inverseResidual(original, lapack, n)];
     const left = [leftInverseResidual(original, ours, n), leftInverseResidual(original, lapack, n)];
     assert.ok(right[0] < 2 * right[1], `max |A·X − I| = ${right[0]}, sgetri's ${right[1]}`);
@@ -367,11 +267,11 @@ describe('recursive LU on OpenBLAS', () => {
   test('singular matrix: info returned', (t) => {
     const blas = nativeBlas();
     if (blas === null) return t.skip('OpenBLAS not loaded');
-    const n = 130;
+    const n = RECURSIVE_LU_MIN_SIZE + 8;
     const original = conditioned(n, 5);
     original.fill(0, 100 * n, 101 * n);
     const pivots = new Int32Array(n);
     assert.equal(blas.factorLu(n, original, pivots), 101);
-    assert.equal(blas.invertLu(n, original, pivots), 101);
+    assert.equal(blas.sgetri(n, original, pivots), 101);
   });
 });
