@@ -173,11 +173,13 @@ export const WITHOUT_PEER_FOLDER = 'without-peer';
  * CSV, JSON, spec and SVG always, `peer-scaling.csv` when `peerScalingFits` finds a family (and
  * otherwise it removes an older `peer-scaling.csv` from the folder). A report without a median
  * of the peer (it never started, or every run of it failed) does not replace a comparison that
- * has one: it goes to the subfolder `WITHOUT_PEER_FOLDER` instead.
+ * has one, nor a JSON file it cannot parse: it goes to the subfolder `WITHOUT_PEER_FOLDER` instead.
  */
 export async function writePeerReport(report: PeerComparisonReport, directory: string): Promise<PeerReportPaths> {
   const existing = join(directory, PEER_REPORT_FILES.json);
-  const keepExisting = !hasPeerTimings(report) && hasPeerTimings(await readPreviousReport(existing));
+  const previous = await readPreviousReport(existing);
+  // A file that is there but cannot be read may be a comparison cut short, so it is kept too.
+  const keepExisting = !hasPeerTimings(report) && (previous === 'unreadable' || hasPeerTimings(previous));
   const target = keepExisting ? join(directory, WITHOUT_PEER_FOLDER) : directory;
   await mkdir(target, { recursive: true });
   const paths: PeerReportPaths = {
@@ -204,18 +206,24 @@ export async function writePeerReport(report: PeerComparisonReport, directory: s
   return paths;
 }
 
-/** Returns the report stored in `path`, or null when the file is missing, unreadable or not valid JSON. */
-async function readPreviousReport(path: string): Promise<Partial<PeerComparisonReport> | null> {
+/** Returns the report stored in `path`: null when the file is missing, 'unreadable' when it is not valid JSON. */
+async function readPreviousReport(path: string): Promise<Partial<PeerComparisonReport> | null | 'unreadable'> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as Partial<PeerComparisonReport>;
+    text = await readFile(path, 'utf8');
   } catch {
     return null;
   }
+  try {
+    return JSON.parse(text) as Partial<PeerComparisonReport>;
+  } catch {
+    return 'unreadable';
+  }
 }
 
-/** Returns whether `report` has a median of the peer for some cell; false for null. */
-function hasPeerTimings(report: Partial<PeerComparisonReport> | null): boolean {
-  if (report === null || report.peer === null || report.peer === undefined) return false;
+/** Returns whether `report` has a median of the peer for some cell; false for null and 'unreadable'. */
+function hasPeerTimings(report: Partial<PeerComparisonReport> | null | 'unreadable'): boolean {
+  if (report === null || report === 'unreadable' || report.peer === null || report.peer === undefined) return false;
   if (!Array.isArray(report.comparisons)) return false;
   return report.comparisons.some((comparison) => Array.isArray(comparison.peer) && comparison.peer.some((series) => typeof series.medianMs === 'number'));
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -107,6 +107,17 @@ describe('peer report', () => {
     assert.equal(paths.keptComparison, undefined);
     assert.equal(paths.json, join(directory, 'peer-comparison.json'));
     assert.deepEqual(JSON.parse(await readFile(paths.json, 'utf8')), withoutPeer);
+  });
+
+  it('keeps an unreadable comparison', async () => {
+    // A JSON file cut short, as a run stopped while writing could leave it.
+    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-cut-'));
+    const existing = join(directory, 'peer-comparison.json');
+    await writeFile(existing, '{"schemaVersion": 1, "peer": {"engine": "pyt');
+    const paths = await writePeerReport({ ...REPORT, peer: null }, directory);
+    assert.equal(paths.keptComparison, existing);
+    assert.equal(paths.json, join(directory, WITHOUT_PEER_FOLDER, 'peer-comparison.json'));
+    assert.equal(await readFile(existing, 'utf8'), '{"schemaVersion": 1, "peer": {"engine": "pyt');
   });
 
   it('writes a run without the peer into an empty folder', async () => {
