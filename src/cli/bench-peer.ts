@@ -5,6 +5,8 @@
  * of three sizes D or more. Progress goes to standard error; the tables go to standard output.
  * `--help` lists the options.
  */
+import { dirname } from 'node:path';
+
 import { BackendRequestError } from '../backend/select.js';
 import { runPeerComparison } from '../peer/bench.js';
 import { EngineSide } from '../peer/engine-side.js';
@@ -95,7 +97,7 @@ async function main(): Promise<number> {
       `OpenMP wait ${report.peer.ompWaitPolicy ?? 'libgomp default'}`}`);
   console.log(`wrote ${[paths.csv, paths.json, paths.spec, paths.svg, paths.scaling].filter((file) => file !== undefined).join(', ')}`);
   if (paths.keptComparison !== undefined) {
-    console.log(`NOTE: this run has no timings of the peer, so the comparison with them in ${paths.keptComparison} was kept and this run's files went to a subfolder.`);
+    console.log(`NOTE: this run has no timings of the peer, so the comparison with them in ${paths.keptComparison} was kept, and this run's files went to ${dirname(paths.json)}.`);
   }
   return 0;
 }

@@ -128,8 +128,8 @@ export interface NativeBlas {
   /**
    * Computes the factorisation of `sgetrf`, with the same output, by `factorLu` of
    * `recursive-lu.ts` when `status.lu` is 'recursive' and n ≥ `RECURSIVE_LU_MIN_SIZE` (most of it
-   * in sgemm), else by sgetrf.
-   * Counted as sgetrf's 2n³/3 operations; the threads are set once for the whole call.
+   * in sgemm), else by sgetrf. Counted as sgetrf's 2n³/3 operations. The thread count is set once
+   * for the whole call.
    */
   factorLu(n: number, a: Float32Array, pivots: Int32Array): number;
   /**

@@ -69,7 +69,7 @@ export function factorLu(kernels: LuKernels, n: number, a: Float32Array, pivots:
   return factorColumns(kernels, n, a, pivots, 0, n);
 }
 
-/** Factors the (n − j0)×k block at (j0, j0); writes pivots[j0..j0 + k) as absolute rows. */
+/** Factors the (n − j0)×k block at (j0, j0) and writes pivots[j0..j0 + k) as absolute rows. */
 function factorColumns(kernels: LuKernels, n: number, a: Float32Array, pivots: Int32Array, j0: number, k: number): number {
   const rows = n - j0;
   if (k <= PANEL_COLUMNS) {

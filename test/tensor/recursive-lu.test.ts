@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { before, describe, test, type TestContext } from 'node:test';
 
 import { selectBackend } from '../../src/backend/select.js';
 import { RandomStream } from '../../src/random/stream.js';
-import { nativeBlas, RECURSIVE_LU_MIN_SIZE } from '../../src/tensor/native-blas.js';
+import { nativeBlas, RECURSIVE_LU_MIN_SIZE, type NativeBlas } from '../../src/tensor/native-blas.js';
 import { factorLu, PANEL_COLUMNS, type LuKernels } from '../../src/tensor/recursive-lu.js';
 
 const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
 
-/** Element (row, col) of a column-major block view with leading dimension ld. */
+/** Returns the index of element (row, col) in a column-major block view with leading dimension ld. */
 const index = (ld: number, row: number, col: number): number => col * ld + row;
 
 /**
@@ -82,7 +82,7 @@ function conditioned(n: number, seed: number): Float32Array {
   return values;
 }
 
-/** max |P·A − L·U| in float64, from the factorisation and pivots of LAPACK's layout. */
+/** Returns max |P·A − L·U| in float64, from the factorisation and pivots in LAPACK's layout. */
 function reconstructionError(original: Float32Array, lu: Float32Array, pivots: Int32Array, n: number): number {
   const permuted = Float64Array.from(original);
   for (let i = 0; i < n; i++) {
@@ -104,7 +104,7 @@ function reconstructionError(original: Float32Array, lu: Float32Array, pivots: I
   return worst;
 }
 
-/** max |A·X − I| in float64 for column-major A and X. */
+/** Returns max |A·X − I| in float64 for column-major A and X. */
 function inverseResidual(a: Float32Array, x: Float32Array, n: number): number {
   let worst = 0;
   for (let i = 0; i < n; i++) {
@@ -154,7 +154,7 @@ function withOrthogonalFactors(n: number, seed: number): Float32Array {
   return values;
 }
 
-/** max |X·A − I| in float64 for column-major A and X. */
+/** Returns max |X·A − I| in float64 for column-major A and X. */
 function leftInverseResidual(a: Float32Array, x: Float32Array, n: number): number {
   return inverseResidual(x, a, n);
 }
@@ -209,64 +209,69 @@ describe('recursive LU on loop kernels', () => {
   });
 });
 
+/** Returns the loaded OpenBLAS, or null after skipping the test (failing it when EBFLOW_REQUIRE_BLAS=1). */
+function loadedBlas(t: TestContext): NativeBlas | null {
+  const blas = nativeBlas();
+  if (blas !== null) return blas;
+  if (REQUIRED) assert.fail('EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load');
+  t.skip('OpenBLAS not loaded');
+  return null;
+}
+
+/**
+ * Factors copies of the column-major `original` with `factorLu` and with sgetrf, and returns
+ * both factorisations with their pivots.
+ */
+function factorBothWays(blas: NativeBlas, original: Float32Array, n: number) {
+  const ours = { lu: original.slice(), pivots: new Int32Array(n) };
+  const lapack = { lu: original.slice(), pivots: new Int32Array(n) };
+  assert.equal(blas.factorLu(n, ours.lu, ours.pivots), 0);
+  assert.equal(blas.sgetrf(n, lapack.lu, lapack.pivots), 0);
+  return { ours, lapack };
+}
+
 describe('recursive LU on OpenBLAS', () => {
   before(async () => {
     await selectBackend('wasm');
   });
 
   test('matches sgetrf and sgetri', (t) => {
-    const blas = nativeBlas();
-    if (blas === null) {
-      if (REQUIRED) assert.fail('EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load');
-      return t.skip('OpenBLAS not loaded');
-    }
+    const blas = loadedBlas(t);
+    if (blas === null) return;
     assert.equal(blas.status.lu, 'recursive');
     // Above RECURSIVE_LU_MIN_SIZE, so factorLu takes the recursion.
     const n = RECURSIVE_LU_MIN_SIZE + 88;
     const original = conditioned(n, 31);
-    const ours = original.slice();
-    const lapack = original.slice();
-    const ourPivots = new Int32Array(n);
-    const lapackPivots = new Int32Array(n);
-    assert.equal(blas.factorLu(n, ours, ourPivots), 0);
-    assert.equal(blas.sgetrf(n, lapack, lapackPivots), 0);
-    assert.deepEqual(Array.from(ourPivots), Array.from(lapackPivots));
-    assert.ok(reconstructionError(original, ours, ourPivots, n) < 1e-4);
+    const { ours, lapack } = factorBothWays(blas, original, n);
+    assert.deepEqual(Array.from(ours.pivots), Array.from(lapack.pivots));
+    assert.ok(reconstructionError(original, ours.lu, ours.pivots, n) < 1e-4);
 
-    assert.equal(blas.sgetri(n, ours, ourPivots), 0);
-    assert.equal(blas.sgetri(n, lapack, lapackPivots), 0);
+    assert.equal(blas.sgetri(n, ours.lu, ours.pivots), 0);
+    assert.equal(blas.sgetri(n, lapack.lu, lapack.pivots), 0);
     let worst = 0;
-    for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(ours[i] - lapack[i]));
+    for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(ours.lu[i] - lapack.lu[i]));
     assert.ok(worst < 1e-4, `max difference from sgetri ${worst}`);
-    assert.ok(inverseResidual(original, ours, n) < 1e-4);
+    assert.ok(inverseResidual(original, ours.lu, n) < 1e-4);
   });
 
-  test('inverse as accurate as sgetrf', (t) => {
-    const blas = nativeBlas();
-    if (blas === null) {
-      if (REQUIRED) assert.fail('EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load');
-      return t.skip('OpenBLAS not loaded');
-    }
+  test('inverse residuals like sgetrf', (t) => {
+    const blas = loadedBlas(t);
+    if (blas === null) return;
     const n = RECURSIVE_LU_MIN_SIZE + 8;
     const original = withOrthogonalFactors(n, 11);
-    const ours = original.slice();
-    const lapack = original.slice();
-    const ourPivots = new Int32Array(n);
-    const lapackPivots = new Int32Array(n);
     // The same sgetri on both factorisations, so the residuals compare the factorisations.
-    assert.equal(blas.factorLu(n, ours, ourPivots), 0);
-    assert.equal(blas.sgetri(n, ours, ourPivots), 0);
-    assert.equal(blas.sgetrf(n, lapack, lapackPivots), 0);
-    assert.equal(blas.sgetri(n, lapack, lapackPivots), 0);
-    const right = [inverseResidual(original, ours, n), inverseResidual(original, lapack, n)];
-    const left = [leftInverseResidual(original, ours, n), leftInverseResidual(original, lapack, n)];
-    assert.ok(right[0] < 2 * right[1], `max |A·X − I| = ${right[0]}, sgetri's ${right[1]}`);
-    assert.ok(left[0] < 2 * left[1], `max |X·A − I| = ${left[0]}, sgetri's ${left[1]}`);
+    const { ours, lapack } = factorBothWays(blas, original, n);
+    assert.equal(blas.sgetri(n, ours.lu, ours.pivots), 0);
+    assert.equal(blas.sgetri(n, lapack.lu, lapack.pivots), 0);
+    const right = [inverseResidual(original, ours.lu, n), inverseResidual(original, lapack.lu, n)];
+    const left = [leftInverseResidual(original, ours.lu, n), leftInverseResidual(original, lapack.lu, n)];
+    assert.ok(right[0] < 2 * right[1], `max |A·X − I| = ${right[0]}, with sgetrf ${right[1]}`);
+    assert.ok(left[0] < 2 * left[1], `max |X·A − I| = ${left[0]}, with sgetrf ${left[1]}`);
   });
 
   test('singular matrix: info returned', (t) => {
-    const blas = nativeBlas();
-    if (blas === null) return t.skip('OpenBLAS not loaded');
+    const blas = loadedBlas(t);
+    if (blas === null) return;
     const n = RECURSIVE_LU_MIN_SIZE + 8;
     const original = conditioned(n, 5);
     original.fill(0, 100 * n, 101 * n);
