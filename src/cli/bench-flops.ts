@@ -7,10 +7,10 @@
  *
  * For each cell (synthetic 8-bit images, batch 100, the EBFlow paper's hyper-parameters) and objective:
  * 1. Build a session and run 3 warm-up steps.
- * 2. Profile one step with `tf.profile` and count the operations of its matrix products
- *    (BatchMatMul: 2·batch·m·k·n; Conv2D: 2·output size·Kh·Kw·Cin) plus the LAPACK calls
- *    (`lapackOperationCount`) and the products that OpenBLAS adds into one output outside the
- *    tfjs kernels (`sumOfProductsOperationCount`). Element-wise work is not counted.
+ * 2. Count the operations of one step with `countStepOperations`: its matrix products
+ *    (BatchMatMul: 2·batch·m·k·n; Conv2D: 2·output size·Kh·Kw·Cin), its LAPACK calls and the
+ *    products that OpenBLAS adds into one output outside the tfjs kernels. Element-wise work is
+ *    not counted.
  * 3. Time `--steps` further steps and take the median wall-clock time.
  * 4. Time the backend's product [100×D]·[D×D] (best of 20 after 3 warm-ups), the rate the
  *    step's products run at when they are as efficient as that product.
@@ -26,10 +26,9 @@ import { stringify } from 'csv-stringify/sync';
 import { backendRequestFromEnv, computeLabel, selectBackend } from '../backend/select.js';
 import { OBJECTIVE_NAMES, type ObjectiveName } from '../objectives/objective.js';
 import { RandomStream } from '../random/stream.js';
-import { describeBlas, lapackOperationCount } from '../tensor/native-blas.js';
-import { sumOfProductsOperationCount } from '../tensor/wasm-blas-kernel.js';
+import { describeBlas } from '../tensor/native-blas.js';
 import { resolveTrainingConfig } from '../train/config.js';
-import { kernelOperations } from '../runner/operation-count.js';
+import { countStepOperations } from '../runner/operation-count.js';
 import { createTrainingSession } from '../train/session-impl.js';
 import type { ArchitectureName } from '../train/session.js';
 
@@ -84,14 +83,7 @@ async function census(cell: string, objective: ObjectiveName, steps: number): Pr
   try {
     for (let step = 0; step < WARMUP_STEPS; step++) await session.step();
 
-    const lapackBefore = lapackOperationCount();
-    const directBefore = sumOfProductsOperationCount();
-    const profile = await tf.profile(async () => {
-      await session.step();
-    });
-    const productOperations = profile.kernels.reduce((sum, kernel) => sum + kernelOperations(kernel), 0);
-    const untracked = lapackOperationCount() - lapackBefore + (sumOfProductsOperationCount() - directBefore);
-    const operations = productOperations + untracked;
+    const operations = (await countStepOperations(() => session.step())).perStep;
 
     const times: number[] = [];
     for (let step = 0; step < steps; step++) {

@@ -99,6 +99,12 @@ export interface CellSummary {
   /** Median ms per iteration over the pooled samples of completed runs. */
   timing: MedianInterval | null;
   iterationsPerSecond: number | null;
+  /**
+   * Operations of one training step as runtime cells count them (`countStepOperations`): the
+   * median over completed runs with a complete count. Null without one (train cells, records
+   * from before counts existed, steps that factored in JavaScript).
+   */
+  operationsPerStep: number | null;
   nllNats: MeanInterval | null;
   bitsPerDim: MeanInterval | null;
   /** Splits of the final NLL evaluations behind `nllNats`. */
@@ -186,6 +192,7 @@ export function summarizeCell(set: ResultSet, key: CellKey, runs: LoadedRecord[]
     failed: counts.diverged + counts.errored > 0,
     timing,
     iterationsPerSecond: timing !== null && timing.median > 0 ? 1000 / timing.median : null,
+    operationsPerStep: operationsPerStep(completed),
     nllNats: nllValues.length > 0 ? meanWithInterval(nllValues) : null,
     bitsPerDim: bpdValues.length > 0 ? meanWithInterval(bpdValues) : null,
     nllSplits: [...new Set(finalNlls.map((value) => value.split))].sort(),
@@ -195,6 +202,15 @@ export function summarizeCell(set: ResultSet, key: CellKey, runs: LoadedRecord[]
     fisher: metricInterval(completed, 'fisher'),
     nonFiniteLosses: runs.reduce((sum, run) => sum + (run.record.nonFiniteLosses ?? 0), 0),
   };
+}
+
+/** Returns the median counted operations per step over runs with a complete count, or null. */
+function operationsPerStep(runs: readonly LoadedRecord[]): number | null {
+  const counts = runs.flatMap((run) => {
+    const operations = run.record.operations;
+    return operations && operations.partial === false && Number.isFinite(operations.perStep) ? [operations.perStep] : [];
+  });
+  return counts.length === 0 ? null : median(counts);
 }
 
 /** Returns the step of the last evaluation, the fewest over the runs that evaluated, or null. */

@@ -537,6 +537,12 @@ export function buildTable4(context: TableContext): ReportTable {
   });
 }
 
+/** Returns the counted operations of a cell's step over its median time, GFLOP/s, or null. */
+function stepRate(cell: CellSummary): number | null {
+  if (cell.operationsPerStep === null || cell.timing === null || !(cell.timing.median > 0)) return null;
+  return cell.operationsPerStep / 1e6 / cell.timing.median;
+}
+
 /** Builds the runtime table: median ms/iteration of every timed cell, ordered by architecture, C, L and D. */
 export function buildRuntimeTable(context: TableContext): ReportTable {
   const cells = context.cells.filter((cell) => cell.key.measure === 'runtime' || cell.timing !== null);
@@ -548,6 +554,8 @@ export function buildRuntimeTable(context: TableContext): ReportTable {
         ...keyValues(context, cell),
         ...runValues(cell),
         ...timingValues(cell, context.cells),
+        gflop_per_step: cell.operationsPerStep === null ? null : cell.operationsPerStep / 1e9,
+        step_gflops: stepRate(cell),
         paper_ms: paperMs,
         ms_ratio: ratio(cell.timing?.median, paperMs),
       },
@@ -560,11 +568,15 @@ export function buildRuntimeTable(context: TableContext): ReportTable {
     description:
       'Median wall-clock ms of one full training iteration (preprocessing, objective, backward, optimiser and EMA update) ' +
       'over the pooled timed iterations of the completed runs, with its 95% order-statistic interval, and the speed-up over ML at the same setting. ' +
+      'GFLOP/iteration counts the matrix products, convolutions and LAPACK calls of one step (element-wise work left out), on one more step after the timed ones; ' +
+      'GFLOP/s divides it by the median time. ' +
       'The paper’s values are read off its Figure 2(a) (seconds per batch of 100 on an unnamed GPU) and are approximate.',
     columns: [
       ...KEY_COLUMNS,
       ...RUN_COLUMNS,
       ...TIMING_COLUMNS,
+      { key: 'gflop_per_step', label: 'GFLOP/iteration (counted)', format: 'rate' },
+      { key: 'step_gflops', label: 'GFLOP/s', format: 'rate' },
       { key: 'paper_ms', label: 'paper ms (Figure 2a, read off)', format: 'milliseconds' },
       { key: 'ms_ratio', label: 'ms ÷ paper', format: 'ratio' },
     ],

@@ -12,6 +12,7 @@ import type { CellPlan, Measure, ResolvedScenario } from '../scenarios/scenario.
 import type { EbflowTrainingSession } from '../train/session-impl.js';
 import type { NllResult, TrainingConfig, TrainingSession } from '../train/session.js';
 import type { EvaluationEvent, IterationEvent, RunEvent } from './events.js';
+import { countStepOperations, type StepOperations } from './operation-count.js';
 import {
   RESULT_SCHEMA_VERSION,
   type ArtifactReference,
@@ -130,7 +131,7 @@ export async function runCell(plan: CellPlan, position: CellPosition, context: C
 
   const evaluations: EvaluationPoint[] = [];
   try {
-    const { loop, finalNll } = await measureCell(plan, session, measure, evaluations, context);
+    const { loop, finalNll, operations } = await measureCell(plan, session, measure, evaluations, context);
     const losses = loop.steps.map((step) => step.loss);
     const outcome: CellOutcome = loop.divergence
       ? { status: 'diverged', step: loop.divergence.step, firstNonFiniteValue: loop.divergence.firstNonFiniteValue }
@@ -140,6 +141,7 @@ export async function runCell(plan: CellPlan, position: CellPosition, context: C
       ...(artifacts.length > 0 ? { artifacts } : {}),
       timing: summarizeTiming(loop.samplesMs, loop.steps.map((step) => step.phases), loop.warmupIterations),
       memory: loop.memory,
+      ...(operations === undefined ? {} : { operations }),
       losses,
       nonFiniteLosses: losses.filter((loss) => !Number.isFinite(loss)).length,
       evaluations,
@@ -189,6 +191,8 @@ const SAMPLE_SEED_OFFSET = 7919;
 interface Measured {
   loop: StepLoopResult;
   finalNll: NllResult | null;
+  /** Runtime cells only: the counted operations of one more step, or null when not counted. */
+  operations?: StepOperations | null;
 }
 
 /**
@@ -200,6 +204,8 @@ interface Measured {
  * 2. For a train cell, evaluate at step 0 when the schedule sets `atStart`.
  * 3. Run the step loop; after each timed iteration emit progress and run due evaluations.
  * 4. For a train cell that did not diverge, run the final evaluation.
+ * 5. For a runtime cell, count the operations of one more step (after the timed ones, so the
+ *    profiler does not slow a timed step).
  */
 async function measureCell(
   plan: CellPlan,
@@ -298,7 +304,25 @@ async function measureCell(
     const trainingSeconds = loop.samplesMs.reduce((sum, ms) => sum + ms, 0) / 1000;
     finalNll = await evaluate(final.split, final.maxImages, lastStep, trainingSeconds, 'final');
   }
-  return { loop, finalNll };
+  if (measure.kind === 'train') return { loop, finalNll };
+
+  // 5. Operation count.
+  return { loop, finalNll, operations: await countCellOperations(session, loop, context, cellId) };
+}
+
+/**
+ * Counts the operations of one more step of a runtime cell. Returns null after a divergence, when
+ * the gradient runs on worker threads (the profiler does not see them) and when the count fails,
+ * which is logged as a warning so the cell keeps its timing.
+ */
+async function countCellOperations(session: TrainingSession, loop: StepLoopResult, context: CellContext, cellId: string): Promise<StepOperations | null> {
+  if (loop.divergence !== null || session.config.workers !== 1) return null;
+  try {
+    return await countStepOperations(() => session.step());
+  } catch (error) {
+    context.emit({ type: 'warning', cellId, message: `counting the operations of one step failed: ${errorMessage(error)}` });
+    return null;
+  }
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import type { BlasStatus } from '../tensor/native-blas.js';
 import type { KernelThreadStatus } from '../tensor/threads/pool.js';
+import type { StepOperations } from './operation-count.js';
 import type { CellParameters } from '../scenarios/scenario.js';
 import type { NllResult, PhaseTimes, TrainingConfig } from '../train/session.js';
 
@@ -146,6 +147,12 @@ export interface ResultRecord {
   outcome: CellOutcome;
   timing: TimingSummary | null;
   memory: MemorySummary | null;
+  /**
+   * Runtime cells: the operations of one training step, counted on one more step after the timed
+   * ones (see `countStepOperations`). Null when the count could not be taken (a diverged cell, a
+   * step on worker threads); absent in train cells and in records written before it existed.
+   */
+  operations?: StepOperations | null;
   /** Loss of every timed iteration, in order. */
   losses: number[];
   /** Iterations whose loss was not finite. */

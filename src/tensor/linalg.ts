@@ -103,6 +103,24 @@ function inverseTransposedTensor(factorization: LuFactorization, settings: Resol
   }
 }
 
+/** Factorisations run by `factorInJavaScript` since the process started. */
+let javascriptFactorizations = 0;
+
+/**
+ * Returns how many factorisations ran in float64 JavaScript (the path without OpenBLAS). Their
+ * panel work runs outside tfjs kernels and LAPACK, so operation counts (`countStepOperations`)
+ * cannot see all of it.
+ */
+export function javascriptFactorizationCount(): number {
+  return javascriptFactorizations;
+}
+
+/** `luFactorInPlace`, counted by `javascriptFactorizationCount`. */
+function factorInJavaScript(values: Float64Array, n: number, settings: ResolvedSettings): LuFactorization {
+  javascriptFactorizations++;
+  return luFactorInPlace(values, n, settings);
+}
+
 /** Copies a square matrix tensor, or its transpose, into a new Float64Array. */
 function readMatrix(w: tf.Tensor2D, transposed: boolean): Float64Array {
   if (!transposed) return Float64Array.from(w.dataSync());
@@ -160,7 +178,7 @@ export function logAbsDet(w: tf.Tensor2D, options?: LinalgOptions): tf.Scalar {
   if (lapack !== null) return nativeLogAbsDet(lapack, w, n);
   const settings = resolveSettings('logAbsDet', n, options);
   const op = tf.customGrad(((matrix: tf.Tensor2D) => {
-    const factorization = luFactorInPlace(readMatrix(matrix, false), n, settings);
+    const factorization = factorInJavaScript(readMatrix(matrix, false), n, settings);
     return {
       value: tf.scalar(factorization.logAbsDet),
       gradFunc: (dy: tf.Scalar) => tf.mul(dy, inverseTransposedTensor(factorization, settings)),
@@ -188,7 +206,7 @@ export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
   }
   const settings = resolveSettings('inverse', n, options);
   // W⁻¹ = ((Wᵀ)⁻¹)ᵀ, the transposed inverse of Wᵀ.
-  const factorization = luFactorInPlace(readMatrix(w, true), n, settings);
+  const factorization = factorInJavaScript(readMatrix(w, true), n, settings);
   return inverseTransposedTensor(factorization, settings);
 }
 
@@ -205,7 +223,7 @@ export function solve(w: tf.Tensor2D, b: tf.Tensor2D, options?: LinalgOptions): 
   const lapack = nativeLapack(options);
   if (lapack !== null) return nativeSolve(lapack, w, b, n, columns);
   const settings = resolveSettings('solve', n, options);
-  const factorization = luFactorInPlace(readMatrix(w, false), n, settings);
+  const factorization = factorInJavaScript(readMatrix(w, false), n, settings);
   if (!settings.solveOnBackend) {
     const x = solveFromLu(factorization, b.dataSync(), columns, settings);
     return tf.tensor2d(new Float32Array(x), [n, columns]);

@@ -237,6 +237,42 @@ describe('runtime scaling', () => {
     assert.ok(exponent < 1, `paper FC ML exponent ${exponent}`);
   });
 
+  it('fits the exponent of counted operations beside the time exponent', async () => {
+    const { context } = await loadFixtureContext();
+    // Counts of 2·10⁶·(D/1000)^2.8 FLOP per step for the synthetic ML cells only.
+    const cells = context.cells.map((cell) =>
+      cell.key.dataset === 'synthetic' && cell.key.objective === 'ml' && cell.key.dimension !== null
+        ? { ...cell, operationsPerStep: 2e6 * (cell.key.dimension / 1000) ** 2.8 }
+        : cell,
+    );
+    const counted = { ...context, cells };
+    const ml = fitRuntimeScaling(cells, 'dimension', context.labelOf).find((fit) => fit.objective === 'ml' && fit.dataset === 'synthetic')!;
+    near(ml.operationsFit!.slope, 2.8, 1e-9);
+    near(ml.fit!.slope, 1.5, 1e-9);
+    const row = findRow(buildScalingTable(counted), { source: 'ours', dataset: 'synthetic', objective: 'ml', variable: 'D' });
+    near(row.values.operations_exponent, 2.8, 1e-9);
+    const ssmRow = findRow(buildScalingTable(counted), { source: 'ours', dataset: 'synthetic', objective: 'ssm', variable: 'D' });
+    assert.equal(ssmRow.values.operations_exponent, null, 'cells without counts give no exponent');
+
+    // One point without a count leaves the exponent out instead of fitting the other points.
+    let dropped = false;
+    const gap = cells.map((cell) => {
+      if (dropped || cell.operationsPerStep === null) return cell;
+      dropped = true;
+      return { ...cell, operationsPerStep: null };
+    });
+    const gapRow = findRow(buildScalingTable({ ...context, cells: gap }), { source: 'ours', dataset: 'synthetic', objective: 'ml', variable: 'D' });
+    assert.equal(gapRow.values.operations_exponent, null);
+
+    // The runtime table gives the count in GFLOP and the rate over the median time.
+    const runtime = buildRuntimeTable(counted);
+    const at1024 = cells.find((cell) => cell.key.dataset === 'synthetic' && cell.key.objective === 'ml' && cell.key.dimension === 1024)!;
+    const runtimeRow = findRow(runtime, { dataset: 'synthetic', dimension: 1024, objective: 'ml' });
+    near(runtimeRow.values.gflop_per_step, at1024.operationsPerStep! / 1e9, 1e-15);
+    near(runtimeRow.values.step_gflops, at1024.operationsPerStep! / 1e6 / at1024.timing!.median, 1e-12);
+    assert.equal(findRow(runtime, { dataset: 'synthetic', dimension: 1024, objective: 'ssm' }).values.step_gflops, null);
+  });
+
   it('speed-ups over ML at every D', async () => {
     const { context } = await loadFixtureContext();
     const table = buildSpeedUpTable(context);

@@ -184,8 +184,38 @@ describe('runScenario', () => {
       assert.equal(cell.record.timing?.samplesMs.length, 5);
       assert.deepEqual(cell.record.evaluations, []);
       assert.equal(cell.record.finalNll, null);
+      // The fake session launches no kernel and calls no LAPACK routine, so its count is zero.
+      assert.deepEqual(cell.record.operations, { perStep: 0, lapackPerStep: 0, partial: false });
+      assert.equal(cell.record.losses.length, 5, 'the counted step is not a timed one');
     }
-    assert.ok(created.every((session) => session.steps === 7 && session.evaluations.length === 0));
+    // 2 warm-up, 5 timed and 1 counted step.
+    assert.ok(created.every((session) => session.steps === 8 && session.evaluations.length === 0));
+  });
+
+  it('no operation count after divergence or in training', async () => {
+    const diverging = scenario((document) => {
+      document.grid.objectives = ['dsm'];
+      document.measure = { kind: 'runtime', warmupIterations: 0, iterations: 5 };
+      document.divergence = { maxConsecutiveNonFinite: 1 };
+    });
+    const { factory, created } = fakeFactory(() => ({ nonFiniteFrom: 2 }));
+    const summary = await runScenario(diverging, options(temporaryFolder(), factory));
+    for (const [index, cell] of summary.cells.entries()) {
+      assert.equal(cell.record.outcome.status, 'diverged');
+      assert.equal(cell.record.operations, null);
+      assert.equal(created[index].steps, cell.record.losses.length, 'no step after the divergence');
+    }
+
+    const training = scenario((document) => {
+      document.grid.objectives = ['dsm'];
+      document.measure = { kind: 'train', budget: { iterations: 3 } };
+    });
+    const trained = fakeFactory();
+    const trainSummary = await runScenario(training, options(temporaryFolder(), trained.factory));
+    for (const [index, cell] of trainSummary.cells.entries()) {
+      assert.equal('operations' in cell.record, false);
+      assert.equal(trained.created[index].steps, 3);
+    }
   });
 
   it('epoch budget uses iterations per epoch', async () => {
