@@ -149,6 +149,23 @@ interface RuntimeDatum {
 }
 
 /**
+ * Returns a spec that draws `panel` once per value of the data's `panel` field, two panels to a
+ * row, each with its own axes, under `title` with the notes as subtitle lines.
+ */
+function panelsByField(title: string, notes: readonly string[], data: readonly object[], panel: Record<string, unknown>): VegaLiteSpec {
+  return {
+    $schema: SCHEMA,
+    config: FIGURE_CONFIG,
+    title: { text: title, subtitle: notes.length > 0 ? notes.map(wrapNote).flat() : undefined },
+    data: { values: data },
+    facet: { field: 'panel', type: 'nominal', title: null, header: PANEL_HEADER },
+    columns: 2,
+    resolve: { scale: { y: 'independent', x: 'independent' } },
+    spec: panel,
+  };
+}
+
+/**
  * Builds Figure 2(a) of the paper or its L counterpart: median ms/iteration against D (or L) on
  * log-log axes, one line per objective, one panel per setting, with the paper's read-off values
  * as dashed lines in the matching D panels.
@@ -211,54 +228,45 @@ export function buildRuntimeFigure(context: TableContext, variable: 'dimension' 
 
   const sources = [...new Set(data.map((datum) => datum.source))].sort();
   const encodingX = { field: 'x', type: 'quantitative', scale: { type: 'log', nice: false }, title: axisName };
-  const spec: VegaLiteSpec = {
-    $schema: SCHEMA,
-    config: FIGURE_CONFIG,
-    title: { text: title, subtitle: notes.length > 0 ? notes.map(wrapNote).flat() : undefined },
-    data: { values: data },
-    facet: { field: 'panel', type: 'nominal', title: null, header: PANEL_HEADER },
-    columns: 2,
-    resolve: { scale: { y: 'independent', x: 'independent' } },
-    spec: {
-      width: 260,
-      height: 200,
-      layer: [
-        {
-          mark: { type: 'line', strokeWidth: 1.5 },
-          encoding: {
-            x: encodingX,
-            y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'ms per iteration (median)' },
-            color: { field: 'objective', type: 'nominal', scale: objectiveScale(data.map((datum) => datum.objective)) },
-            strokeDash: {
-              field: 'source',
-              type: 'nominal',
-              title: 'source',
-              scale: { domain: sources, range: sources.map((source) => (source === 'ours' ? [1, 0] : [5, 3])) },
-              legend: { symbolStrokeColor: '#333', symbolStrokeWidth: 2 },
-            },
+  const spec = panelsByField(title, notes, data, {
+    width: 260,
+    height: 200,
+    layer: [
+      {
+        mark: { type: 'line', strokeWidth: 1.5 },
+        encoding: {
+          x: encodingX,
+          y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'ms per iteration (median)' },
+          color: { field: 'objective', type: 'nominal', scale: objectiveScale(data.map((datum) => datum.objective)) },
+          strokeDash: {
+            field: 'source',
+            type: 'nominal',
+            title: 'source',
+            scale: { domain: sources, range: sources.map((source) => (source === 'ours' ? [1, 0] : [5, 3])) },
+            legend: { symbolStrokeColor: '#333', symbolStrokeWidth: 2 },
           },
         },
-        {
-          mark: { type: 'point', filled: true, size: 30 },
-          encoding: {
-            x: encodingX,
-            y: { field: 'ms', type: 'quantitative' },
-            color: { field: 'objective', type: 'nominal' },
-          },
+      },
+      {
+        mark: { type: 'point', filled: true, size: 30 },
+        encoding: {
+          x: encodingX,
+          y: { field: 'ms', type: 'quantitative' },
+          color: { field: 'objective', type: 'nominal' },
         },
-        {
-          transform: [{ filter: 'datum.low != null && datum.high != null' }],
-          mark: { type: 'rule', strokeWidth: 1.5 },
-          encoding: {
-            x: encodingX,
-            y: { field: 'low', type: 'quantitative', scale: { type: 'log' } },
-            y2: { field: 'high' },
-            color: { field: 'objective', type: 'nominal' },
-          },
+      },
+      {
+        transform: [{ filter: 'datum.low != null && datum.high != null' }],
+        mark: { type: 'rule', strokeWidth: 1.5 },
+        encoding: {
+          x: encodingX,
+          y: { field: 'low', type: 'quantitative', scale: { type: 'log' } },
+          y2: { field: 'high' },
+          color: { field: 'objective', type: 'nominal' },
         },
-      ],
-    },
-  };
+      },
+    ],
+  });
   return {
     id,
     title,
@@ -266,6 +274,52 @@ export function buildRuntimeFigure(context: TableContext, variable: 'dimension' 
       `Median wall-clock ms of one training iteration against ${axisName} (log–log), one line per objective and one panel per setting. ` +
       'Vertical bars: 95% order-statistic intervals of the median.',
     notes,
+    spec,
+  };
+}
+
+/**
+ * Builds the rate figure: counted operations per step over the median time (GFLOP/s) against D,
+ * one line per objective, one panel per setting. It shows why the time exponents of
+ * `scaling.csv` fall below the operation exponents: small sizes run at a lower rate.
+ */
+export function buildRateFigure(context: TableContext): FigureDefinition | OmittedFigure {
+  const id = 'rate-vs-dimension';
+  const title = 'Counted GFLOP/s against D';
+  const data: Array<{ panel: string; objective: string; x: number; rate: number }> = [];
+  for (const family of familiesVarying(context.cells, 'dimension')) {
+    for (const cell of family) {
+      if (cell.operationsPerStep === null || cell.timing === null || !(cell.timing.median > 0)) continue;
+      data.push({
+        panel: panelLabel(context, cell, ['dimension']),
+        objective: cell.key.objective,
+        x: cell.key.dimension as number,
+        rate: cell.operationsPerStep / 1e6 / cell.timing.median,
+      });
+    }
+  }
+  if (data.length === 0) {
+    return { id, title, reason: 'no runtime cell at two or more values of D recorded an operation count' };
+  }
+
+  const encodingX = { field: 'x', type: 'quantitative', scale: { type: 'log', nice: false }, title: 'D' };
+  const encodingY = { field: 'rate', type: 'quantitative', title: 'GFLOP/s (counted operations ÷ median time)' };
+  const color = { field: 'objective', type: 'nominal', scale: objectiveScale(data.map((datum) => datum.objective)) };
+  const spec = panelsByField(title, [], data, {
+    width: 260,
+    height: 200,
+    layer: [
+      { mark: { type: 'line', strokeWidth: 1.5 }, encoding: { x: encodingX, y: encodingY, color } },
+      { mark: { type: 'point', filled: true, size: 30 }, encoding: { x: encodingX, y: encodingY, color } },
+    ],
+  });
+  return {
+    id,
+    title,
+    caption:
+      'Operations of one step (matrix products, convolutions and LAPACK calls, counted on one untimed step) divided by the median ms per iteration, ' +
+      'against D (log axis), one line per objective and one panel per setting. A rate that rises with D makes the time grow more slowly than the operations.',
+    notes: [],
     spec,
   };
 }
@@ -345,40 +399,31 @@ export function buildNllOverTimeFigure(context: TableContext): FigureDefinition 
   if (failedRuns.length > 0) {
     notes.push(`Dotted lines: runs that did not complete (${failedRuns.join('; ')}).`);
   }
-  const spec: VegaLiteSpec = {
-    $schema: SCHEMA,
-    config: FIGURE_CONFIG,
-    title: { text: title, subtitle: notes.length > 0 ? notes.map(wrapNote).flat() : undefined },
-    data: { values: data },
-    facet: { field: 'panel', type: 'nominal', title: null, header: PANEL_HEADER },
-    columns: 2,
-    resolve: { scale: { y: 'independent', x: 'independent' } },
-    spec: {
-      width: 260,
-      height: 200,
-      encoding: {
-        x: { field: 'seconds', type: 'quantitative', title: 'training time (s)' },
-        y: { field: 'bitsPerDim', type: 'quantitative', scale: { zero: false }, title: 'bits/dim' },
-        color: { field: 'objective', type: 'nominal', scale: objectiveScale(data.map((datum) => datum.objective as string)) },
-        detail: { field: 'run', type: 'nominal' },
-      },
-      layer: [
-        {
-          mark: { type: 'line', strokeWidth: 1.5 },
-          encoding: {
-            strokeDash: {
-              field: 'outcome',
-              type: 'nominal',
-              title: 'run outcome',
-              scale: { domain: outcomes, range: outcomes.map((outcome) => (outcome === 'completed' ? [1, 0] : [2, 2])) },
-              legend: { symbolStrokeColor: '#333', symbolStrokeWidth: 2 },
-            },
+  const spec = panelsByField(title, notes, data, {
+    width: 260,
+    height: 200,
+    encoding: {
+      x: { field: 'seconds', type: 'quantitative', title: 'training time (s)' },
+      y: { field: 'bitsPerDim', type: 'quantitative', scale: { zero: false }, title: 'bits/dim' },
+      color: { field: 'objective', type: 'nominal', scale: objectiveScale(data.map((datum) => datum.objective as string)) },
+      detail: { field: 'run', type: 'nominal' },
+    },
+    layer: [
+      {
+        mark: { type: 'line', strokeWidth: 1.5 },
+        encoding: {
+          strokeDash: {
+            field: 'outcome',
+            type: 'nominal',
+            title: 'run outcome',
+            scale: { domain: outcomes, range: outcomes.map((outcome) => (outcome === 'completed' ? [1, 0] : [2, 2])) },
+            legend: { symbolStrokeColor: '#333', symbolStrokeWidth: 2 },
           },
         },
-        { mark: { type: 'point', filled: true, size: 30 } },
-      ],
-    },
-  };
+      },
+      { mark: { type: 'point', filled: true, size: 30 } },
+    ],
+  });
   return {
     id,
     title,
@@ -442,41 +487,32 @@ export function buildNllBarsFigure(context: TableContext): FigureDefinition | Om
   }
   const objectiveOrder = [...new Set(data.map((datum) => datum.objective as string))].sort((a, b) => objectiveRank(a) - objectiveRank(b));
   const objectiveField = { field: 'objective', type: 'nominal', sort: objectiveOrder, title: 'objective' };
-  const spec: VegaLiteSpec = {
-    $schema: SCHEMA,
-    config: FIGURE_CONFIG,
-    title: { text: title, subtitle: notes.length > 0 ? notes.map(wrapNote).flat() : undefined },
-    data: { values: data },
-    facet: { field: 'panel', type: 'nominal', title: null, header: PANEL_HEADER },
-    columns: 2,
-    resolve: { scale: { y: 'independent', x: 'independent' } },
-    spec: {
-      width: 240,
-      height: 200,
-      layer: [
-        {
-          transform: [{ filter: "datum.source == 'ours'" }],
-          mark: { type: 'bar', opacity: 0.85 },
-          encoding: {
-            x: objectiveField,
-            y: { field: 'nll', type: 'quantitative', scale: { zero: false }, title: 'NLL (nats per image)' },
-            y2: { field: 'base' },
-            color: { field: 'objective', type: 'nominal', scale: objectiveScale(data.map((datum) => datum.objective as string)), legend: null },
-          },
+  const spec = panelsByField(title, notes, data, {
+    width: 240,
+    height: 200,
+    layer: [
+      {
+        transform: [{ filter: "datum.source == 'ours'" }],
+        mark: { type: 'bar', opacity: 0.85 },
+        encoding: {
+          x: objectiveField,
+          y: { field: 'nll', type: 'quantitative', scale: { zero: false }, title: 'NLL (nats per image)' },
+          y2: { field: 'base' },
+          color: { field: 'objective', type: 'nominal', scale: objectiveScale(data.map((datum) => datum.objective as string)), legend: null },
         },
-        {
-          transform: [{ filter: "datum.source == 'ours' && datum.low != null" }],
-          mark: { type: 'rule', strokeWidth: 1.5, color: '#222' },
-          encoding: { x: objectiveField, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } },
-        },
-        {
-          transform: [{ filter: "datum.source == 'paper'" }],
-          mark: { type: 'tick', color: 'black', thickness: 2 },
-          encoding: { x: objectiveField, y: { field: 'nll', type: 'quantitative' } },
-        },
-      ],
-    },
-  };
+      },
+      {
+        transform: [{ filter: "datum.source == 'ours' && datum.low != null" }],
+        mark: { type: 'rule', strokeWidth: 1.5, color: '#222' },
+        encoding: { x: objectiveField, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } },
+      },
+      {
+        transform: [{ filter: "datum.source == 'paper'" }],
+        mark: { type: 'tick', color: 'black', thickness: 2 },
+        encoding: { x: objectiveField, y: { field: 'nll', type: 'quantitative' } },
+      },
+    ],
+  });
   return {
     id,
     title,
@@ -582,6 +618,7 @@ export function buildFigures(
   const candidates = [
     buildRuntimeFigure(context, 'dimension'),
     buildRuntimeFigure(context, 'layers'),
+    buildRateFigure(context),
     buildNllOverTimeFigure(context),
     buildNllBarsFigure(context),
     ...buildArtifactFigures(artifacts),

@@ -21,6 +21,7 @@ function figure(figures: FigureDefinition[], id: string): FigureDefinition {
 const EXPECTED: Record<string, { marks: string[]; text: string }> = {
   'runtime-vs-dimension': { marks: ['mark-line', 'mark-symbol'], text: 'Runtime per iteration against D' },
   'runtime-vs-layers': { marks: ['mark-line', 'mark-symbol'], text: 'Runtime per iteration against L' },
+  'rate-vs-dimension': { marks: ['mark-line', 'mark-symbol'], text: 'Counted GFLOP/s against D' },
   'nll-vs-time': { marks: ['mark-line', 'mark-symbol'], text: 'bits/dim' },
   'nll-by-objective': { marks: ['mark-rect', 'mark-rule'], text: 'NLL (nats per image)' },
   'artifacts-density': { marks: ['mark-image'], text: 'sine/coupling2d/ssm/D2/B2048/seed0' },
@@ -69,6 +70,26 @@ describe('report figures', () => {
     assert.ok(runtime.notes.some((note) => note.includes('1 point(s) with a non-positive median were left out')));
     const svg = await renderSvg(runtime.id, runtime.spec);
     assert.ok(svg.includes('non-positive median'));
+  });
+
+  it('rate figure draws counted cells only', async () => {
+    const { figures } = await fixtureFigures();
+    const rate = figure(figures, 'rate-vs-dimension');
+    const values = (rate.spec.data as { values: Array<{ objective: string; x: number; rate: number }> }).values;
+    // Only the ML records at L = 2 carry counts: 10⁶·(D/256)³ operations over their medians.
+    assert.deepEqual(values.map((datum) => datum.objective), ['ml', 'ml', 'ml', 'ml']);
+    const medians: Record<number, number> = { 256: 4.096, 576: 13.824, 1024: 32.768, 1600: 64 };
+    for (const datum of values) {
+      const expected = (1e6 * (datum.x / 256) ** 3) / 1e6 / medians[datum.x];
+      assert.ok(Math.abs(datum.rate - expected) < 1e-12 * expected, `D = ${datum.x}: ${datum.rate} against ${expected}`);
+    }
+  });
+
+  it('rate figure omitted without counts', async () => {
+    const { context } = await loadFixtureContext();
+    const uncounted = { ...context, cells: context.cells.map((cell) => ({ ...cell, operationsPerStep: null })) };
+    const { omitted } = buildFigures(uncounted, []);
+    assert.match(omitted.find((entry) => entry.id === 'rate-vs-dimension')?.reason ?? '', /recorded an operation count/);
   });
 
   it('intervals are explicit lower and upper fields', async () => {

@@ -27,7 +27,7 @@ describe('report page in a browser', () => {
     const profile = await mkdtemp(path.join(os.tmpdir(), 'report-browser-profile-'));
     const result = await writeReports({ resultsDir: FIXTURE_RESULTS, reportsDir: out });
     const figureCount = result.files.filter((file) => file.endsWith('.svg')).length;
-    assert.equal(figureCount, 5);
+    assert.equal(figureCount, 6);
 
     // Playwright passes the fresh profile folder to Chromium as --user-data-dir.
     const browser = await chromium.launchPersistentContext(profile, {

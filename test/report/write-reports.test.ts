@@ -41,9 +41,9 @@ describe('writeReports', () => {
       'table4-map-ema.csv',
     ]);
     const figures = await readdir(path.join(out, 'figures'));
-    assert.equal(figures.filter((name) => name.endsWith('.vl.json')).length, 5);
-    assert.equal(figures.filter((name) => name.endsWith('.svg')).length, 5);
-    assert.equal(figures.filter((name) => name.endsWith('.png')).length, 5);
+    assert.equal(figures.filter((name) => name.endsWith('.vl.json')).length, 6);
+    assert.equal(figures.filter((name) => name.endsWith('.svg')).length, 6);
+    assert.equal(figures.filter((name) => name.endsWith('.png')).length, 6);
     assert.ok(result.files.includes(path.join(out, 'index.html')));
     assert.ok(result.files.includes(path.join(out, 'README.md')));
     assert.equal(result.skipped.length, 2);
@@ -52,7 +52,7 @@ describe('writeReports', () => {
     assert.ok(!/<script/i.test(html), 'the page must not contain scripts');
     assert.ok(!/(src|href)="https?:/i.test(html), 'the page must not load anything from the network');
     assert.ok(!/@import|url\(https?:/i.test(html), 'the CSS must not load anything from the network');
-    assert.equal((html.match(/<figure /g) ?? []).length, 5);
+    assert.equal((html.match(/<figure /g) ?? []).length, 6);
     assert.ok(html.includes('Fixture CPU 2.0GHz × 2'));
     assert.ok(html.includes('npm run report -- --results'));
     assert.ok(html.includes('our SSM NLL is 1.5 nats above our ML vs the paper’s +0.4'));
