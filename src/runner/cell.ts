@@ -205,7 +205,7 @@ interface Measured {
  * 3. Run the step loop; after each timed iteration emit progress and run due evaluations.
  * 4. For a train cell that did not diverge, run the final evaluation.
  * 5. For a runtime cell, count the operations of one more step (after the timed ones, so the
- *    profiler does not slow a timed step).
+ *    count's kernel wrappers do not slow a timed step).
  */
 async function measureCell(
   plan: CellPlan,
@@ -312,7 +312,7 @@ async function measureCell(
 
 /**
  * Counts the operations of one more step of a runtime cell. Returns null after a divergence, when
- * the gradient runs on worker threads (the profiler does not see them) and when the count fails,
+ * the gradient runs on worker threads (the count does not see them) and when the count fails,
  * which is logged as a warning so the cell keeps its timing.
  */
 async function countCellOperations(session: TrainingSession, loop: StepLoopResult, context: CellContext, cellId: string): Promise<StepOperations | null> {

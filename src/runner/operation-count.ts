@@ -8,27 +8,32 @@ import { javascriptFactorizationCount } from '../tensor/linalg.js';
 import { lapackOperationCount } from '../tensor/native-blas.js';
 import { sumOfProductsOperationCount } from '../tensor/wasm-blas-kernel.js';
 
-/** The fields of one kernel in `tf.profile`'s result that the count reads. */
+/** The name and shapes of one kernel launch that the count reads, as `tf.profile` lists them. */
 export interface ProfiledKernel {
   name: string;
   inputShapes: number[][];
   outputShapes: number[][];
 }
 
+/** The kernels that `kernelOperations` counts. Every other kernel counts 0. */
+const COUNTED_KERNELS = ['BatchMatMul', '_FusedMatMul', 'Conv2D'];
+
 /**
- * Returns the floating-point operations of one profiled kernel by the usual counts:
+ * Returns the floating-point operations of one kernel launch by the usual counts:
  * BatchMatMul and _FusedMatMul 2·batch·m·k·n (bias and activation not counted), Conv2D
- * 2·(output size)·Kh·Kw·Cin, and 0 for every other kernel.
+ * 2·(output size)·Kh·Kw·Cin, and 0 for every other kernel and for empty outputs.
  */
 export function kernelOperations(kernel: ProfiledKernel): number {
-  const outputSize = sizeOf(kernel.outputShapes[0] ?? []);
+  const output = kernel.outputShapes[0] ?? [];
+  const outputSize = sizeOf(output);
+  if (outputSize === 0) return 0;
   if (kernel.name === 'BatchMatMul' || kernel.name === '_FusedMatMul') {
-    const [a, b] = kernel.inputShapes;
-    const batchA = sizeOf(a.slice(0, -2));
-    const batchB = sizeOf(b.slice(0, -2));
-    // Per batch entry A contains m·k values, B k·n and the output m·n, so k² = (m·k)(k·n)/(m·n).
-    const inner = Math.sqrt(((sizeOf(a) / batchA) * (sizeOf(b) / batchB) * Math.max(batchA, batchB)) / outputSize);
-    return 2 * outputSize * Math.round(inner);
+    // The output is [..., m, n], and A contains m·k values per batch entry. The transpose flags,
+    // which tf.profile does not list, only change the order of m and k in A's shape.
+    const a = kernel.inputShapes[0];
+    const rows = output[output.length - 2];
+    const inner = sizeOf(a) / sizeOf(a.slice(0, -2)) / rows;
+    return 2 * outputSize * inner;
   }
   if (kernel.name === 'Conv2D') {
     const [kernelHeight, kernelWidth, inputChannels] = kernel.inputShapes[1];
@@ -57,25 +62,73 @@ export interface StepOperations {
   partial: boolean;
 }
 
+/** Whether `countStepOperations` is running. Its kernel wrappers would count twice if it nested. */
+let counting = false;
+
 /**
- * Runs `step` once under `tf.profile` and counts its operations: the tfjs kernels it launched,
- * the LAPACK calls it made and the products OpenBLAS summed into one output outside the kernels
- * (`sumOfProducts`). Costs one step plus the profiler's bookkeeping per kernel. Work
- * done on other threads (the worker threads of `workers: 2`) is not seen, so do not count such
- * steps; a factorisation in JavaScript sets `partial`.
+ * Runs `step` once and counts its operations: the matrix products and convolutions of the tfjs
+ * kernels it launched (`kernelOperations`), the LAPACK calls it made and the products OpenBLAS
+ * summed into one output outside the kernels (`sumOfProducts`).
+ *
+ * For the step, the counted kernels of every registered backend are replaced by wrappers that add
+ * up their operations, and the originals come back afterwards, also when `step` throws. The count
+ * costs a few shape reads per product, where `tf.profile` would keep a record of every kernel:
+ * a Glow step launched over a million, more than `tf.profile` can summarise. Rejects with the
+ * error of `step`, and when a count is already running. Work done on other threads (the worker
+ * threads of `workers: 2`) is not seen, so do not count such steps; a factorisation in
+ * JavaScript sets `partial`.
  */
 export async function countStepOperations(step: () => Promise<unknown>): Promise<StepOperations> {
+  if (counting) throw new Error('countStepOperations: another count is running; await it before counting the next step');
+  counting = true;
+  let kernelTotal = 0;
+  const originals = registeredKernels(COUNTED_KERNELS);
+  for (const original of originals) {
+    tf.unregisterKernel(original.kernelName, original.backendName);
+    tf.registerKernel({
+      ...original,
+      kernelFunc: (args) => {
+        const outputs = original.kernelFunc(args);
+        kernelTotal += kernelOperations(describeLaunch(original.kernelName, args.inputs, outputs));
+        return outputs;
+      },
+    });
+  }
+
   const lapackBefore = lapackOperationCount();
   const summedBefore = sumOfProductsOperationCount();
   const javascriptBefore = javascriptFactorizationCount();
-  const profile = await tf.profile(async () => {
+  try {
     await step();
-  });
-  const kernelTotal = profile.kernels.reduce((sum, kernel) => sum + kernelOperations(kernel), 0);
+  } finally {
+    for (const original of originals) {
+      tf.unregisterKernel(original.kernelName, original.backendName);
+      tf.registerKernel(original);
+    }
+    counting = false;
+  }
   const lapackPerStep = lapackOperationCount() - lapackBefore;
   return {
     perStep: kernelTotal + lapackPerStep + (sumOfProductsOperationCount() - summedBefore),
     lapackPerStep,
     partial: javascriptFactorizationCount() !== javascriptBefore,
+  };
+}
+
+/**
+ * Returns the registered kernels of the given names for every backend in the registry, so that a
+ * backend the step initialises itself is counted too.
+ */
+function registeredKernels(names: readonly string[]): tf.KernelConfig[] {
+  const backends = Object.keys(tf.engine().registryFactory);
+  return backends.flatMap((backend) => names.flatMap((name) => tf.getKernel(name, backend) ?? []));
+}
+
+/** Returns the name and shapes of one kernel launch, with inputs in the order the kernel names them. */
+function describeLaunch(name: string, inputs: tf.NamedTensorInfoMap, outputs: tf.TensorInfo | tf.TensorInfo[]): ProfiledKernel {
+  return {
+    name,
+    inputShapes: Object.keys(inputs).map((key) => inputs[key]?.shape ?? []),
+    outputShapes: (Array.isArray(outputs) ? outputs : [outputs]).map((output) => output.shape),
   };
 }

@@ -218,6 +218,25 @@ describe('runScenario', () => {
     }
   });
 
+  it('failed count keeps the cell timed', async () => {
+    const resolved = scenario((document) => {
+      document.grid.objectives = ['dsm'];
+      document.measure = { kind: 'runtime', warmupIterations: 1, iterations: 3 };
+    });
+    // 1 warm-up and 3 timed steps, so step 5 is the counted one.
+    const { factory } = fakeFactory(() => ({ failAtStep: 5 }));
+    const events: RunEvent[] = [];
+    const summary = await runScenario(resolved, options(temporaryFolder(), factory, { onEvent: (event) => events.push(event) }));
+    for (const cell of summary.cells) {
+      assert.equal(cell.record.outcome.status, 'completed');
+      assert.equal(cell.record.timing?.samplesMs.length, 3);
+      assert.equal(cell.record.operations, null);
+      const warnings = events.filter((event) => event.type === 'warning' && event.cellId === cell.cellId);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0].type === 'warning' ? warnings[0].message : '', /counting the operations of one step failed: FakeSession: injected failure at step 5/);
+    }
+  });
+
   it('epoch budget uses iterations per epoch', async () => {
     const root = temporaryFolder();
     const resolved = scenario((document) => {
