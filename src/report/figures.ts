@@ -303,7 +303,7 @@ export function buildRateFigure(context: TableContext): FigureDefinition | Omitt
   }
 
   const encodingX = { field: 'x', type: 'quantitative', scale: { type: 'log', nice: false }, title: 'D' };
-  const encodingY = { field: 'rate', type: 'quantitative', title: 'GFLOP/s (counted operations ÷ median time)' };
+  const encodingY = { field: 'rate', type: 'quantitative', title: 'GFLOP/s (counted)' };
   const color = { field: 'objective', type: 'nominal', scale: objectiveScale(data.map((datum) => datum.objective)) };
   const spec = panelsByField(title, [], data, {
     width: 260,

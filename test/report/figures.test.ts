@@ -85,6 +85,18 @@ describe('report figures', () => {
     }
   });
 
+  it('rate figure axis title fits its panel', async () => {
+    // A y-axis title longer than the 200 px panel stretches every row and leaves gaps around it.
+    const { figures } = await fixtureFigures();
+    const rate = figure(figures, 'rate-vs-dimension');
+    const untitled = structuredClone(rate.spec) as { spec: { layer: Array<{ encoding: { y: { title?: string | null } } }> } };
+    for (const layer of untitled.spec.layer) layer.encoding.y.title = null;
+    const heightOf = (svg: string): number => Number(/height="(\d+(?:\.\d+)?)"/.exec(svg)?.[1]);
+    const titled = heightOf(await renderSvg(rate.id, rate.spec));
+    const bare = heightOf(await renderSvg(rate.id, untitled as unknown as typeof rate.spec));
+    assert.equal(titled, bare);
+  });
+
   it('rate figure omitted without counts', async () => {
     const { context } = await loadFixtureContext();
     const uncounted = { ...context, cells: context.cells.map((cell) => ({ ...cell, operationsPerStep: null })) };
