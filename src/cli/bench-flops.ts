@@ -15,7 +15,9 @@
  * 4. Time the backend's product [100×D]·[D×D] (best of 20 after 3 warm-ups), the rate the
  *    step's products run at when they are as efficient as that product.
  * The printed ratio is (counted operations / median step time) / matrix-product rate: 1 means
- * the step takes no longer than its products would at the measured rate.
+ * the step takes no longer than its products would at the measured rate. A count marked
+ * "partial" (the CSV's `partial` column) left out part of a factorisation that ran in float64
+ * JavaScript, so its rate is too low.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -52,6 +54,8 @@ interface StepCensus {
   dimension: number;
   /** Operations of the step's matrix products and LAPACK calls, GFLOP. */
   gigaOperations: number;
+  /** True when a factorisation ran in float64 JavaScript, whose operations the count leaves partly out. */
+  partial: boolean;
   medianMs: number;
   /** gigaOperations / medianMs, GFLOP/s. */
   stepRate: number;
@@ -83,7 +87,7 @@ async function census(cell: string, objective: ObjectiveName, steps: number): Pr
   try {
     for (let step = 0; step < WARMUP_STEPS; step++) await session.step();
 
-    const operations = (await countStepOperations(() => session.step())).perStep;
+    const { perStep: operations, partial } = await countStepOperations(() => session.step());
 
     const times: number[] = [];
     for (let step = 0; step < steps; step++) {
@@ -95,7 +99,7 @@ async function census(cell: string, objective: ObjectiveName, steps: number): Pr
     const medianMs = times[Math.floor(times.length / 2)];
     const dimension = imageShape[0] * imageShape[1] * imageShape[2];
     const gigaOperations = operations / 1e9;
-    return { cell, objective, dimension, gigaOperations, medianMs, stepRate: gigaOperations / (medianMs / 1000), matMulRate: matMulRate(dimension) };
+    return { cell, objective, dimension, gigaOperations, partial, medianMs, stepRate: gigaOperations / (medianMs / 1000), matMulRate: matMulRate(dimension) };
   } finally {
     session.dispose();
   }
@@ -141,18 +145,23 @@ async function main(): Promise<number> {
       rows.push(row);
       console.log(
         `${cell.padEnd(8)} ${objective.padEnd(9)} ${row.gigaOperations.toFixed(3).padStart(11)} ${row.medianMs.toFixed(1).padStart(10)} ` +
-          `${row.stepRate.toFixed(1).padStart(13)} ${row.matMulRate.toFixed(1).padStart(15)} ${(row.stepRate / row.matMulRate).toFixed(2).padStart(6)}`,
+          `${row.stepRate.toFixed(1).padStart(13)} ${row.matMulRate.toFixed(1).padStart(15)} ${(row.stepRate / row.matMulRate).toFixed(2).padStart(6)}` +
+          (row.partial ? '  partial' : ''),
       );
     }
   }
+  if (rows.some((row) => row.partial)) {
+    console.log('partial: a factorisation ran in float64 JavaScript (no OpenBLAS), whose work the count leaves partly out, so the rate is too low.');
+  }
   if (values.out !== undefined) {
-    const header = ['cell', 'objective', 'D', 'backend', 'gflop_per_step', 'median_ms', 'step_gflops', 'matmul_gflops', 'ratio'];
+    const header = ['cell', 'objective', 'D', 'backend', 'gflop_per_step', 'partial', 'median_ms', 'step_gflops', 'matmul_gflops', 'ratio'];
     const records = rows.map((row) => [
       row.cell,
       row.objective,
       row.dimension,
       computeLabel(selection),
       row.gigaOperations.toFixed(4),
+      String(row.partial),
       row.medianMs.toFixed(2),
       row.stepRate.toFixed(2),
       row.matMulRate.toFixed(2),
