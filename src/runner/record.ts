@@ -149,8 +149,9 @@ export interface ResultRecord {
   memory: MemorySummary | null;
   /**
    * Runtime cells: the operations of one training step, counted on one more step after the timed
-   * ones (see `countStepOperations`). Null when the count could not be taken (a diverged cell, a
-   * step on worker threads); absent in train cells and in records written before it existed.
+   * ones (see `countStepOperations`). Null when the count could not be taken: a diverged cell, a
+   * step on worker threads or a failed count. Absent in train cells, in errored and skipped cells
+   * and in records written before it existed.
    */
   operations?: StepOperations | null;
   /** Loss of every timed iteration, in order. */
