@@ -58,6 +58,9 @@ export interface StepOperations {
   /**
    * True when the step factored a matrix in float64 JavaScript (no OpenBLAS): that work runs
    * outside tfjs kernels and LAPACK, so `perStep` leaves part of it out.
+   *
+   * NOTE: Glow's 1×1 convolutions factor their C×C weights in JavaScript even with OpenBLAS, so
+   * every Glow ML count is partial, although that work is a few thousand operations.
    */
   partial: boolean;
 }
