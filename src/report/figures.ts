@@ -317,7 +317,7 @@ export function buildRateFigure(context: TableContext): FigureDefinition | Omitt
     id,
     title,
     caption:
-      'Operations of one step (matrix products, convolutions and LAPACK calls, counted on one untimed step) divided by the median ms per iteration, ' +
+      'Operations of one step (matrix products, convolutions and LAPACK calls, counted on the last warm-up step) divided by the median ms per iteration, ' +
       'against D (log axis), one line per objective and one panel per setting. A rate that rises with D makes the time grow more slowly than the operations.',
     notes: [],
     spec,

@@ -206,7 +206,7 @@ export function buildScalingTable(context: TableContext): ReportTable {
     'The exponent is the OLS slope of ln(median ms/iteration) on ln(D) or ln(L) over cells that differ only in that variable; the interval is the slope’s 95% t-interval (needs 3 or more points).',
     'The stated cost is an asymptotic bound for dense linear layers. At small D, costs that do not grow with D (kernel launches, element-wise work, O(D²) products) dominate, so measured exponents below the stated one are expected.',
     'The operations exponent fits the counted operations of one step (matrix products, convolutions and LAPACK calls) over the same points: the exponent the time would show if every size ran at the same rate. ' +
-      'A time exponent below it means the larger sizes ran at a higher rate. For the FC model’s ML step at batch B the count is 2BD²(3L − 1) for the products (the first layer’s input needs no gradient) plus 2D³L for the log-determinants and inverses, so the D³ term dominates only from D ≈ 3B on.',
+      'A time exponent below it means the larger sizes ran at a higher rate. For the FC model’s ML step at batch B the count is 2BD²(3L − 1) for the products (the first layer’s input needs no gradient) plus 2D³L for the log-determinants and inverses, so the D³ term dominates only from D = B(3L − 1)/L on (D = 250 for B = 100 and L = 2).',
   ];
   if (excluded > 0) {
     notes.push(`${excluded} point(s) with a non-positive median were left out of the fits (ln is undefined there).`);

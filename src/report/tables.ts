@@ -568,7 +568,7 @@ export function buildRuntimeTable(context: TableContext): ReportTable {
     description:
       'Median wall-clock ms of one full training iteration (preprocessing, objective, backward, optimiser and EMA update) ' +
       'over the pooled timed iterations of the completed runs, with its 95% order-statistic interval, and the speed-up over ML at the same setting. ' +
-      'GFLOP/iteration counts the matrix products, convolutions and LAPACK calls of one step (element-wise work left out), on one more step after the timed ones; ' +
+      'GFLOP/iteration counts the matrix products, convolutions and LAPACK calls of one step (element-wise work left out), on the last warm-up step; ' +
       'GFLOP/s divides it by the median time. ' +
       'The paper’s values are read off its Figure 2(a) (seconds per batch of 100 on an unnamed GPU) and are approximate.',
     columns: [

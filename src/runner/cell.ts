@@ -10,7 +10,7 @@ import { encodePng } from '../sampling/png.js';
 import { sampleImages } from '../sampling/sample.js';
 import type { CellPlan, Measure, ResolvedScenario } from '../scenarios/scenario.js';
 import type { EbflowTrainingSession } from '../train/session-impl.js';
-import type { NllResult, TrainingConfig, TrainingSession } from '../train/session.js';
+import type { NllResult, StepResult, TrainingConfig, TrainingSession } from '../train/session.js';
 import type { EvaluationEvent, IterationEvent, RunEvent } from './events.js';
 import { countStepOperations, type StepOperations } from './operation-count.js';
 import {
@@ -191,7 +191,7 @@ const SAMPLE_SEED_OFFSET = 7919;
 interface Measured {
   loop: StepLoopResult;
   finalNll: NllResult | null;
-  /** Runtime cells only: the counted operations of one more step, or null when not counted. */
+  /** Runtime cells only: the counted operations of one step, or null when not counted. */
   operations?: StepOperations | null;
 }
 
@@ -204,8 +204,8 @@ interface Measured {
  * 2. For a train cell, evaluate at step 0 when the schedule sets `atStart`.
  * 3. Run the step loop; after each timed iteration emit progress and run due evaluations.
  * 4. For a train cell that did not diverge, run the final evaluation.
- * 5. For a runtime cell, count the operations of one more step (after the timed ones, so the
- *    count's kernel wrappers do not slow a timed step).
+ * 5. For a runtime cell, count the operations of one step: the last warm-up step, so no timed
+ *    step runs the count's kernel wrappers, or one more step when the cell has no warm-up.
  */
 async function measureCell(
   plan: CellPlan,
@@ -280,6 +280,15 @@ async function measureCell(
     if (due) await evaluate(schedule.split, schedule.maxImages, info.step.step, info.timedSeconds, 'periodic');
   };
 
+  // The operation count of the last warm-up step (plan step 5); undefined until that step ran.
+  let warmupOperations: StepOperations | null | undefined;
+  const countLastWarmup = async (index: number, step: () => Promise<StepResult>): Promise<StepResult> => {
+    if (index !== warmupIterations) return step();
+    const counted = await countedStep(step, session, context, cellId);
+    warmupOperations = counted.operations;
+    return counted.result;
+  };
+
   const loop = await runStepLoop(session, {
     warmupIterations,
     maxIterations: plannedIterations,
@@ -287,6 +296,7 @@ async function measureCell(
     maxConsecutiveNonFinite: context.resolved.scenario.divergence.maxConsecutiveNonFinite,
     afterIteration,
     tensorBytes: context.tensorBytes,
+    ...(measure.kind === 'runtime' ? { warmupStep: countLastWarmup } : {}),
   });
   if (measure.kind === 'runtime' && loop.stoppedBy === 'seconds' && plannedIterations !== null && loop.samplesMs.length < plannedIterations) {
     context.emit({
@@ -307,21 +317,42 @@ async function measureCell(
   if (measure.kind === 'train') return { loop, finalNll };
 
   // 5. Operation count.
-  return { loop, finalNll, operations: await countCellOperations(session, loop, context, cellId) };
+  if (loop.divergence !== null) return { loop, finalNll, operations: null };
+  if (warmupOperations !== undefined) return { loop, finalNll, operations: warmupOperations };
+  try {
+    return { loop, finalNll, operations: (await countedStep(() => session.step(), session, context, cellId)).operations };
+  } catch (error) {
+    // The extra step is not part of the measure, so its failure leaves the timing as it is.
+    context.emit({ type: 'warning', cellId, message: `counting the operations of one step failed: ${errorMessage(error)}` });
+    return { loop, finalNll, operations: null };
+  }
 }
 
 /**
- * Counts the operations of one more step of a runtime cell. Returns null after a divergence, when
- * the gradient runs on worker threads (the count does not see them) and when the count fails,
- * which is logged as a warning so the cell keeps its timing.
+ * Runs `step` once with its operations counted (`countStepOperations`) and returns its result and
+ * the count. The count is null when the gradient runs on worker threads, which it does not see, or
+ * when it cannot start (logged as a warning, and the step runs uncounted). An error of the step
+ * itself propagates.
  */
-async function countCellOperations(session: TrainingSession, loop: StepLoopResult, context: CellContext, cellId: string): Promise<StepOperations | null> {
-  if (loop.divergence !== null || session.config.workers !== 1) return null;
+async function countedStep(
+  step: () => Promise<StepResult>,
+  session: TrainingSession,
+  context: CellContext,
+  cellId: string,
+): Promise<{ result: StepResult; operations: StepOperations | null }> {
+  if (session.config.workers !== 1) return { result: await step(), operations: null };
+  let result: StepResult | undefined;
+  let started = false;
   try {
-    return await countStepOperations(() => session.step());
+    const operations = await countStepOperations(async () => {
+      started = true;
+      result = await step();
+    });
+    return { result: result as StepResult, operations };
   } catch (error) {
+    if (started) throw error;
     context.emit({ type: 'warning', cellId, message: `counting the operations of one step failed: ${errorMessage(error)}` });
-    return null;
+    return { result: await step(), operations: null };
   }
 }
 

@@ -148,8 +148,8 @@ export interface ResultRecord {
   timing: TimingSummary | null;
   memory: MemorySummary | null;
   /**
-   * Runtime cells: the operations of one training step, counted on one more step after the timed
-   * ones (see `countStepOperations`). Null when the count could not be taken: a diverged cell, a
+   * Runtime cells: the operations of one training step, counted on the last warm-up step, or on
+   * one more step after the timed ones without warm-up (see `countStepOperations`). Null when the count could not be taken: a diverged cell, a
    * step on worker threads or a failed count. Absent in train cells, in errored and skipped cells
    * and in records written before it existed.
    */

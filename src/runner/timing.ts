@@ -38,6 +38,11 @@ export interface StepLoopOptions {
   afterIteration?: (info: IterationInfo) => Promise<void> | void;
   /** Returns the bytes held by tfjs tensors; sampled after every iteration. */
   tensorBytes?: () => number;
+  /**
+   * Runs warm-up iteration `index` (1-based) in place of `session.step()`, for work that needs a
+   * step but must not slow a timed one, such as counting its operations. It must call `step` once.
+   */
+  warmupStep?: (index: number, step: () => Promise<StepResult>) => Promise<StepResult>;
 }
 
 export interface Divergence {
@@ -120,7 +125,8 @@ export async function runStepLoop(session: TrainingSession, options: StepLoopOpt
   // 2. The task: one timed step, then bookkeeping outside the timed interval.
   const iterate = async (): Promise<{ overriddenDuration: number }> => {
     const start = bench.now();
-    const step = await session.step();
+    const step =
+      phase === 'warmup' && options.warmupStep !== undefined ? await options.warmupStep(warmupRun + 1, () => session.step()) : await session.step();
     const durationMs = bench.now() - start;
 
     peakTensorBytes = Math.max(peakTensorBytes, tensorBytes());

@@ -188,8 +188,36 @@ describe('runScenario', () => {
       assert.deepEqual(cell.record.operations, { perStep: 0, lapackPerStep: 0, partial: false });
       assert.equal(cell.record.losses.length, 5, 'the counted step is not a timed one');
     }
-    // 2 warm-up, 5 timed and 1 counted step.
-    assert.ok(created.every((session) => session.steps === 8 && session.evaluations.length === 0));
+    // 2 warm-up and 5 timed steps: the second warm-up step is the counted one.
+    assert.ok(created.every((session) => session.steps === 7 && session.evaluations.length === 0));
+  });
+
+  it('without warm-up one more step is counted', async () => {
+    const resolved = scenario((document) => {
+      document.grid.objectives = ['dsm'];
+      document.measure = { kind: 'runtime', warmupIterations: 0, iterations: 4 };
+    });
+    const { factory, created } = fakeFactory();
+    const summary = await runScenario(resolved, options(temporaryFolder(), factory));
+    for (const [index, cell] of summary.cells.entries()) {
+      assert.deepEqual(cell.record.operations, { perStep: 0, lapackPerStep: 0, partial: false });
+      assert.equal(cell.record.timing?.samplesMs.length, 4);
+      assert.equal(created[index].steps, 5);
+    }
+  });
+
+  it('failed warm-up count fails the cell', async () => {
+    const resolved = scenario((document) => {
+      document.grid.objectives = ['dsm'];
+      document.measure = { kind: 'runtime', warmupIterations: 2, iterations: 3 };
+    });
+    // The second warm-up step is counted; a step that throws there is an error of the cell.
+    const { factory } = fakeFactory(() => ({ failAtStep: 2 }));
+    const summary = await runScenario(resolved, options(temporaryFolder(), factory));
+    for (const cell of summary.cells) {
+      assert.equal(cell.record.outcome.status, 'errored');
+      assert.match(cell.record.outcome.status === 'errored' ? cell.record.outcome.message : '', /injected failure at step 2/);
+    }
   });
 
   it('no operation count after divergence or in training', async () => {
@@ -221,15 +249,15 @@ describe('runScenario', () => {
   it('failed count keeps the cell timed', async () => {
     const resolved = scenario((document) => {
       document.grid.objectives = ['dsm'];
-      document.measure = { kind: 'runtime', warmupIterations: 1, iterations: 3 };
+      document.measure = { kind: 'runtime', warmupIterations: 0, iterations: 4 };
     });
-    // 1 warm-up and 3 timed steps, so step 5 is the counted one.
+    // No warm-up and 4 timed steps, so step 5 is the counted one.
     const { factory } = fakeFactory(() => ({ failAtStep: 5 }));
     const events: RunEvent[] = [];
     const summary = await runScenario(resolved, options(temporaryFolder(), factory, { onEvent: (event) => events.push(event) }));
     for (const cell of summary.cells) {
       assert.equal(cell.record.outcome.status, 'completed');
-      assert.equal(cell.record.timing?.samplesMs.length, 3);
+      assert.equal(cell.record.timing?.samplesMs.length, 4);
       assert.equal(cell.record.operations, null);
       const warnings = events.filter((event) => event.type === 'warning' && event.cellId === cell.cellId);
       assert.equal(warnings.length, 1);

@@ -97,6 +97,25 @@ describe('runStepLoop', () => {
     assert.ok(result.samplesMs.every((ms) => ms >= 0));
   });
 
+  it('warm-up steps go through warmupStep', async () => {
+    const session = new FakeSession(config);
+    const seen: number[] = [];
+    const result = await runStepLoop(session, {
+      warmupIterations: 3,
+      maxIterations: 4,
+      maxSeconds: null,
+      maxConsecutiveNonFinite: 5,
+      tensorBytes: () => 0,
+      warmupStep: async (index, step) => {
+        seen.push(index);
+        return step();
+      },
+    });
+    assert.deepEqual(seen, [1, 2, 3]);
+    assert.equal(session.steps, 7);
+    assert.equal(result.samplesMs.length, 4);
+  });
+
   it('samples measure the awaited step', async () => {
     const session = new FakeSession(config, { stepDelayMs: 15 });
     const result = await runStepLoop(session, { warmupIterations: 0, maxIterations: 3, maxSeconds: null, maxConsecutiveNonFinite: 5, tensorBytes: () => 0 });
