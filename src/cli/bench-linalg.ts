@@ -13,7 +13,8 @@
  *   - with OpenBLAS and the recursive LU (`recursive-lu.ts`), LAPACK's own sgetrf with sgetri,
  *     and sgetrf alone, on a column-major copy, counted the same way;
  * and prints the rate in GFLOP/s of the median and of the fastest of `--repeats` runs after one
- * warm-up run, and the rate from the smallest CPU time of the process. On a machine shared with
+ * warm-up run, and the rate from the smallest CPU time of the process. A line per size gives the
+ * median rate of log|det W| with W⁻ᵀ as a fraction of the two matMul rates. On a machine shared with
  * other work the wall-clock times vary by 2× or more. The best runs and the CPU times show the
  * cost of the code itself. Unless --no-reference is given, it also prints log|det W| against the
  * float64 LU (`logAbsDetFloat64`, about 10 s at D = 3072).
@@ -135,6 +136,20 @@ function formatTiming(size: number, operation: string, operations: number, timin
   return formatRow([size, operation, rate(medianWall), rate(bestWall), rate(bestCpu), medianWall.toFixed(1), bestWall.toFixed(1)]);
 }
 
+/**
+ * Returns one line with the median rate of log|det W| with W⁻ᵀ as a fraction of the two median
+ * matMul rates: the measure of whether the ML baseline runs its D³ work as fast as the backend
+ * multiplies. `rows` holds the first three rows of `main` in their order.
+ */
+function describeBaselineRate(size: number, rows: readonly [string, number, Timing][]): string {
+  const rate = ([, operations, timing]: [string, number, Timing]): number => operations / median(timing.wallMs);
+  const [square, batch, logDet] = rows.map(rate);
+  return (
+    `${String(size).padStart(6)} log|det W| with W⁻ᵀ ran at ${(logDet / square).toFixed(2)} of the D×D·D×D rate ` +
+    `and ${(logDet / batch).toFixed(2)} of the 100×D·D×D rate (medians)`
+  );
+}
+
 async function main(): Promise<void> {
   const options = parseArguments(process.argv.slice(2));
   const selection = await selectBackend(options.backend);
@@ -175,6 +190,7 @@ async function main(): Promise<void> {
       rows.push(['LAPACK sgetrf', (2 * cube) / 3, measure(options.repeats, lapack(false))]);
     }
     for (const [operation, operations, timing] of rows) console.log(formatTiming(size, operation, operations, timing));
+    console.log(describeBaselineRate(size, rows));
 
     if (options.reference) {
       const valueTensor = logAbsDet(w);
