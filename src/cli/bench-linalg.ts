@@ -139,7 +139,7 @@ function formatTiming(size: number, operation: string, operations: number, timin
 /**
  * Returns one line with the median rate of log|det W| with W⁻ᵀ as a fraction of the two median
  * matMul rates: the measure of whether the ML baseline runs its D³ work as fast as the backend
- * multiplies. `rows` holds the first three rows of `main` in their order.
+ * multiplies. The first three entries of `rows` are the rows of `main`, in their order.
  */
 function describeBaselineRate(size: number, rows: readonly [string, number, Timing][]): string {
   const rate = ([, operations, timing]: [string, number, Timing]): number => operations / median(timing.wallMs);
