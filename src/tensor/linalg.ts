@@ -115,7 +115,7 @@ export function javascriptFactorizationCount(): number {
   return javascriptFactorizations;
 }
 
-/** `luFactorInPlace`, counted by `javascriptFactorizationCount`. */
+/** Runs `luFactorInPlace` and adds one to `javascriptFactorizationCount`. */
 function factorInJavaScript(values: Float64Array, n: number, settings: ResolvedSettings): LuFactorization {
   javascriptFactorizations++;
   return luFactorInPlace(values, n, settings);
