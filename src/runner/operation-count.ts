@@ -28,8 +28,8 @@ export function kernelOperations(kernel: ProfiledKernel): number {
   const outputSize = sizeOf(output);
   if (outputSize === 0) return 0;
   if (kernel.name === 'BatchMatMul' || kernel.name === '_FusedMatMul') {
-    // The output is [..., m, n], and A contains m·k values per batch entry. The transpose flags,
-    // which tf.profile does not list, only change the order of m and k in A's shape.
+    // The output is [..., m, n], and A contains m·k values per batch entry. A transpose flag only
+    // swaps m and k in A's shape, so the count does not need it.
     const a = kernel.inputShapes[0];
     const rows = output[output.length - 2];
     const inner = sizeOf(a) / sizeOf(a.slice(0, -2)) / rows;
@@ -82,7 +82,7 @@ let counting = false;
  * JavaScript sets `partial`.
  */
 export async function countStepOperations(step: () => Promise<unknown>): Promise<StepOperations> {
-  if (counting) throw new Error('countStepOperations: another count is running; await it before counting the next step');
+  if (counting) throw new Error('countStepOperations: another count is already running. Await it before counting the next step.');
   counting = true;
   let kernelTotal = 0;
   const originals = registeredKernels(COUNTED_KERNELS);

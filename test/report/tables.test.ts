@@ -237,7 +237,7 @@ describe('runtime scaling', () => {
     assert.ok(exponent < 1, `paper FC ML exponent ${exponent}`);
   });
 
-  it('fits the exponent of counted operations beside the time exponent', async () => {
+  it('operations exponent beside time exponent', async () => {
     const { context } = await loadFixtureContext();
     // Counts of 2·10⁶·(D/1000)^2.8 FLOP per step for the synthetic ML cells only.
     const cells = context.cells.map((cell) =>

@@ -211,7 +211,7 @@ describe('runScenario', () => {
       document.grid.objectives = ['dsm'];
       document.measure = { kind: 'runtime', warmupIterations: 2, iterations: 3 };
     });
-    // The second warm-up step is counted; a step that throws there is an error of the cell.
+    // The second warm-up step is the counted one, and a step that throws there fails the cell.
     const { factory } = fakeFactory(() => ({ failAtStep: 2 }));
     const summary = await runScenario(resolved, options(temporaryFolder(), factory));
     for (const cell of summary.cells) {
