@@ -10,6 +10,8 @@ export * as tf from '@tensorflow/tfjs-core';
 
 export { backendRequestFromEnv, selectBackend, useBackend, type BackendSelection } from './backend/select.js';
 export { kernelThreadStatus, type KernelThreadStatus } from './tensor/threads/pool.js';
+export { lapackThreadsStatus, type LapackThreadsStatus } from './tensor/threads/lapack-threads.js';
+export { logAbsDet, sumLogAbsDet } from './tensor/linalg.js';
 export { RandomStream, type RandomState } from './random/stream.js';
 
 export type { FlowLayer, LayerForward } from './layers/layer.js';

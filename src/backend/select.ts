@@ -17,6 +17,7 @@ import { dirname } from 'node:path';
 import '../tensor/register-gradients.js';
 import { checkBlasRequest, loadNativeBlas, nativeBlas, type BlasStatus } from '../tensor/native-blas.js';
 import { configureKernelThreads, requestedKernelThreads, startKernelThreads, type KernelThreadStatus } from '../tensor/threads/pool.js';
+import { startLapackThreads, type LapackThreadsStatus } from '../tensor/threads/lapack-threads.js';
 import { installWasmBlasKernel } from '../tensor/wasm-blas-kernel.js';
 import { installSharedIdentityKernel } from '../tensor/wasm-identity.js';
 import { installInPlaceSliceKernels } from '../tensor/wasm-slice.js';
@@ -53,6 +54,11 @@ export interface BackendSelection {
    * worker threads on the backend's shared memory (wasm backend only, see `threads/pool.ts`).
    */
   kernelThreads: KernelThreadStatus;
+  /**
+   * The threads that factor and invert the matrices of one `sumLogAbsDet` call (ML's log-dets):
+   * this thread alone, or it and a LAPACK worker thread (see `threads/lapack-threads.ts`).
+   */
+  lapackThreads: LapackThreadsStatus;
 }
 
 interface BackendCandidate {
@@ -145,7 +151,8 @@ export async function selectBackend(request?: string): Promise<BackendSelection>
       const blas = await attachNativeBlas(candidate.name);
       const kernelThreads: KernelThreadStatus =
         candidate.name === 'wasm' ? startKernelThreads() : { threads: 1, sharedMemory: false, reason: `the ${candidate.name} backend runs its own kernels` };
-      return { name: candidate.name, packageName: candidate.packageName, attempts, blas, kernelThreads };
+      const lapackThreads = await startLapackThreads(blas.state === 'loaded' ? nativeBlas() : null);
+      return { name: candidate.name, packageName: candidate.packageName, attempts, blas, kernelThreads, lapackThreads };
     }
     attempts.push({ name: candidate.name, error: failure });
     if (normalized !== 'auto') {

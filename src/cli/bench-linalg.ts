@@ -10,11 +10,15 @@
  *     operations (LU 2D³/3, then the inverse from the LU 4D³/3, as LAPACK's sgetrf and sgetri);
  *   - inverse: `inverse(W)`, counted as 2D³ as well;
  *   - logAbsDet alone, counted as 2D³/3;
+ *   - sumLogAbsDet of two D×D matrices with both gradients, as an ML step with two dense layers
+ *     computes them, counted as 4D³: with the LAPACK worker thread (`threads/lapack-threads.ts`)
+ *     and, as 'worker off', on this thread alone;
  *   - with OpenBLAS and the recursive LU (`recursive-lu.ts`), LAPACK's own sgetrf with sgetri,
  *     and sgetrf alone, on a column-major copy, counted the same way;
  * and prints the rate in GFLOP/s of the median and of the fastest of `--repeats` runs after one
  * warm-up run, and the rate from the smallest CPU time of the process. A line per size gives the
- * median rate of log|det W| with W⁻ᵀ as a fraction of the two matMul rates. On a machine shared with
+ * median rate of log|det W| with W⁻ᵀ, for one matrix and for two at once, as a fraction of the
+ * two matMul rates. On a machine shared with
  * other work the wall-clock times vary by 2× or more. The best runs and the CPU times show the
  * cost of the code itself. Unless --no-reference is given, it also prints log|det W| against the
  * float64 LU (`logAbsDetFloat64`, about 10 s at D = 3072).
@@ -23,8 +27,9 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import { BackendRequestError, backendRequestFromEnv, selectBackend } from '../backend/select.js';
 import { RandomStream } from '../random/stream.js';
-import { inverse, logAbsDet, logAbsDetFloat64 } from '../tensor/linalg.js';
+import { inverse, logAbsDet, logAbsDetFloat64, sumLogAbsDet } from '../tensor/linalg.js';
 import { describeBlas, nativeBlas } from '../tensor/native-blas.js';
+import { lapackThreadsStatus, pauseLapackThreads } from '../tensor/threads/lapack-threads.js';
 
 /** A command-line option this tool cannot use; its message names the value and the fix. */
 class UsageError extends Error {
@@ -122,7 +127,7 @@ function timeTensor(repeats: number, compute: () => tf.Tensor): Timing {
 }
 
 const COLUMNS = ['D', 'operation', 'GFLOP/s median', 'GFLOP/s best', 'GFLOP/s best CPU', 'median ms', 'best ms'];
-const WIDTHS = [6, 22, 15, 13, 17, 10, 8];
+const WIDTHS = [6, 28, 15, 13, 17, 10, 8];
 
 function formatRow(cells: (string | number)[]): string {
   return cells.map((cell, index) => (index === 1 ? String(cell).padEnd(WIDTHS[index]) : String(cell).padStart(WIDTHS[index]))).join(' ');
@@ -136,18 +141,30 @@ function formatTiming(size: number, operation: string, operations: number, timin
   return formatRow([size, operation, rate(medianWall), rate(bestWall), rate(bestCpu), medianWall.toFixed(1), bestWall.toFixed(1)]);
 }
 
+/** Times the gradients of `sumLogAbsDet` over `matrices`, including their download. */
+function timeSumLogAbsDet(repeats: number, matrices: tf.Tensor2D[]): Timing {
+  const gradients = tf.grads((...inputs: tf.Tensor[]) => sumLogAbsDet(inputs as tf.Tensor2D[]));
+  return measure(repeats, () => {
+    const results = gradients(matrices);
+    for (const result of results) result.dataSync();
+    tf.dispose(results);
+  });
+}
+
 /**
- * Returns one line with the median rate of log|det W| with W⁻ᵀ as a fraction of the two median
- * matMul rates: the measure of whether the ML baseline runs its D³ work as fast as the backend
- * multiplies. The first three entries of `rows` are the rows of `main`, in their order.
+ * Returns lines with the median rate of log|det W| with W⁻ᵀ, for one matrix and for two at once,
+ * as a fraction of the two median matMul rates: the measure of whether the ML baseline runs its
+ * D³ work as fast as the backend multiplies. The first three entries of `rows` are the rows of
+ * `main`, in their order. `pair` is the row of two matrices at once, when it ran.
  */
-function describeBaselineRate(size: number, rows: readonly [string, number, Timing][]): string {
+function describeBaselineRate(size: number, rows: readonly [string, number, Timing][], pair?: [string, number, Timing]): string {
   const rate = ([, operations, timing]: [string, number, Timing]): number => operations / median(timing.wallMs);
   const [square, batch, logDet] = rows.map(rate);
-  return (
-    `${String(size).padStart(6)} log|det W| with W⁻ᵀ ran at ${(logDet / square).toFixed(2)} of the D×D·D×D rate ` +
-    `and ${(logDet / batch).toFixed(2)} of the 100×D·D×D rate (medians)`
-  );
+  const fractions = (value: number): string =>
+    `${(value / square).toFixed(2)} of the D×D·D×D rate and ${(value / batch).toFixed(2)} of the 100×D·D×D rate (medians)`;
+  const lines = [`${String(size).padStart(6)} log|det W| with W⁻ᵀ ran at ${fractions(logDet)}`];
+  if (pair !== undefined) lines.push(`${String(size).padStart(6)} two of them at once ran at ${fractions(rate(pair))}`);
+  return lines.join('\n');
 }
 
 async function main(): Promise<void> {
@@ -157,6 +174,7 @@ async function main(): Promise<void> {
   for (const attempt of selection.attempts) {
     if (attempt.error !== undefined) console.log(`  skipped ${attempt.name}: ${attempt.error}`);
   }
+  console.log(`LAPACK threads: ${selection.lapackThreads.threads} (${selection.lapackThreads.reason})`);
   console.log(`${options.repeats} timed run${options.repeats === 1 ? "" : "s"} after one warm-up; "best CPU" divides by the smallest process CPU time`);
   console.log(formatRow(COLUMNS));
 
@@ -164,6 +182,7 @@ async function main(): Promise<void> {
   for (const size of options.sizes) {
     const values = random.normalArray(size * size).map((value) => value / Math.sqrt(size));
     const w = tf.tensor2d(values, [size, size]);
+    const second = tf.tensor2d(random.normalArray(size * size).map((value) => value / Math.sqrt(size)), [size, size]);
     const batch = tf.tensor2d(random.normalArray(100 * size), [100, size]);
     const cube = size ** 3;
 
@@ -174,6 +193,14 @@ async function main(): Promise<void> {
       ['inverse', 2 * cube, timeTensor(options.repeats, () => inverse(w))],
       ['logAbsDet', (2 * cube) / 3, timeTensor(options.repeats, () => logAbsDet(w))],
     ];
+    const threads = lapackThreadsStatus();
+    const pairRow: [string, number, Timing] = ['sumLogAbsDet ×2', 4 * cube, timeSumLogAbsDet(options.repeats, [w, second])];
+    rows.push(pairRow);
+    if (threads.threads === 2) {
+      pauseLapackThreads(true);
+      rows.push(['sumLogAbsDet ×2, worker off', 4 * cube, timeSumLogAbsDet(options.repeats, [w, second])]);
+      pauseLapackThreads(false);
+    }
     const blas = nativeBlas();
     if (blas !== null && blas.status.lu === 'recursive') {
       // The library's own routines on the same column-major copy, for comparison with the recursive LU used above.
@@ -190,7 +217,7 @@ async function main(): Promise<void> {
       rows.push(['LAPACK sgetrf', (2 * cube) / 3, measure(options.repeats, lapack(false))]);
     }
     for (const [operation, operations, timing] of rows) console.log(formatTiming(size, operation, operations, timing));
-    console.log(describeBaselineRate(size, rows));
+    console.log(describeBaselineRate(size, rows, pairRow));
 
     if (options.reference) {
       const valueTensor = logAbsDet(w);
@@ -199,7 +226,7 @@ async function main(): Promise<void> {
       const reference = logAbsDetFloat64(values, size);
       console.log(`${String(size).padStart(6)} log|det W| = ${value}, float64 ${reference}, relative error ${(Math.abs(value - reference) / Math.abs(reference)).toExponential(1)}`);
     }
-    tf.dispose([w, batch]);
+    tf.dispose([w, second, batch]);
   }
 }
 

@@ -97,6 +97,7 @@ async function run(args: BenchArguments, resolved: ResolvedScenario): Promise<nu
   const { describeBlas } = await import('../tensor/native-blas.js');
   log(describeBlas(backend.blas));
   log(`kernel threads: ${backend.kernelThreads.threads} (${backend.kernelThreads.reason})`);
+  log(`LAPACK threads: ${backend.lapackThreads.threads} (${backend.lapackThreads.reason})`);
 
   let acquired;
   try {

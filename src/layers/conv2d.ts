@@ -138,6 +138,14 @@ export class Conv2dLayer implements FlowLayer {
   }
 
   /**
+   * Returns T(W_used)ᵀ, whose log|det| equals log|det T| (see `FlowLayer`), differentiable once
+   * in W. O(D²) to build.
+   */
+  constantLogDetMatrix(): tf.Tensor2D {
+    return this.transposedToeplitz();
+  }
+
+  /**
    * Returns the D×D Toeplitz matrix T with vec(conv(x, W_used)) = T·vec(x), rows and columns in
    * NHWC flattening. Differentiable once in W. O(D²).
    */

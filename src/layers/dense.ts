@@ -75,6 +75,11 @@ export class DenseLayer implements FlowLayer {
     return logAbsDet(this.weight);
   }
 
+  /** Returns W itself, whose log|det| is this layer's log-det (see `FlowLayer`). O(1). */
+  constantLogDetMatrix(): tf.Tensor2D {
+    return this.weight;
+  }
+
   private checkBatch(x: tf.Tensor, method: string): tf.Tensor2D {
     if (x.rank !== 2 || x.shape[1] !== this.dimension) {
       throw new Error(

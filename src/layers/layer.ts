@@ -37,4 +37,12 @@ export interface FlowLayer {
    * constant-Jacobian layers implement it; its cost is stated on each implementation.
    */
   constantLogDet?(): tf.Scalar;
+  /**
+   * For a constant-Jacobian layer whose log-det is log|det M| of one square matrix M (a dense
+   * layer's W, a convolution's Toeplitz matrix), returns M, differentiable in the parameters, so
+   * that a flow can compute the log-dets of all such layers in one `sumLogAbsDet` call. The
+   * layer still implements `constantLogDet()`, with the same value. O(1) for a dense layer, the
+   * build of M otherwise.
+   */
+  constantLogDetMatrix?(): tf.Tensor2D;
 }

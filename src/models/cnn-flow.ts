@@ -17,6 +17,7 @@ import type { FlowLayer } from '../layers/layer.js';
 import { DEFAULT_SLR_ALPHA, SmoothLeakyReluLayer, smoothLeakyReluStage } from '../layers/smooth-leaky-relu.js';
 import { SqueezeLayer } from '../layers/squeeze.js';
 import type { RandomStream } from '../random/stream.js';
+import { sumLogAbsDet } from '../tensor/linalg.js';
 import { addBias } from '../tensor/matmul.js';
 import { SameConvolution } from '../tensor/toeplitz.js';
 import type { EnergyDerivatives, EnergyFlow } from './energy-flow.js';
@@ -186,12 +187,13 @@ export class CnnFlow implements EnergyFlow {
     const images = this.toImages(x, this.sampleShape, 'constantInputEnergy');
     let activation: tf.Tensor = images;
     let logSlopeSum: tf.Tensor1D | null = null;
-    let logAbsDetSum: tf.Scalar = tf.scalar(0);
+    // The convolutions' log-dets are computed together after the pass (`sumLogAbsDet`), two at once on two threads.
+    const logDetMatrices: tf.Tensor2D[] = [];
     for (const stage of this.stages) {
       if (stage.kind === 'conv') {
         const convolution = new SameConvolution(stage.layer.weightForForward(), stage.layer.inputShape);
         activation = addBias(convolution.apply(activation as tf.Tensor4D), stage.layer.bias);
-        if (withLogNormalizer) logAbsDetSum = tf.add(logAbsDetSum, convolution.logAbsDet());
+        if (withLogNormalizer) logDetMatrices.push(convolution.logAbsDetMatrix());
       } else if (stage.kind === 'squeeze') {
         activation = stage.layer.forward(activation).y;
       } else {
@@ -204,7 +206,7 @@ export class CnnFlow implements EnergyFlow {
     const halfSquaredNorm = tf.mul(tf.sum(tf.reshape(tf.square(activation), [batch, -1]), 1), 0.5);
     let energy = tf.add(halfSquaredNorm, 0.5 * this.dimension * LOG_TWO_PI) as tf.Tensor1D;
     if (logSlopeSum !== null) energy = tf.sub(energy, logSlopeSum) as tf.Tensor1D;
-    return { energy, logNormalizer: withLogNormalizer ? tf.neg(logAbsDetSum) : null };
+    return { energy, logNormalizer: withLogNormalizer ? tf.neg(sumLogAbsDet(logDetMatrices)) : null };
   }
 
   /** Returns log Z = −Σ_conv log|det T(W)|, differentiable in θ. O(L·(D³ + D²·K²·C)). */

@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 import type { FlowLayer } from '../layers/layer.js';
+import { sumLogAbsDet } from '../tensor/linalg.js';
 
 /** ln(2π), the per-dimension constant of the standard normal log-density. */
 export const LOG_TWO_PI = Math.log(2 * Math.PI);
@@ -92,12 +93,19 @@ export function energyThroughLayers(layers: readonly FlowLayer[], x: tf.Tensor):
 /**
  * Returns log Z(θ) = −Σ_{S_lin} log|det J_l| as a scalar in nats, differentiable in θ. The cost is
  * the sum of the constant-Jacobian layers' `constantLogDet()` costs (O(D³) each for a dense layer).
+ * The log-dets of layers with `constantLogDetMatrix()` are computed together by `sumLogAbsDet`,
+ * which can run two of them at once on two threads.
  */
 export function logNormalizerOfLayers(layers: readonly FlowLayer[]): tf.Scalar {
   return tf.tidy(() => {
     let total: tf.Scalar = tf.scalar(0);
+    const matrices: tf.Tensor2D[] = [];
     for (const layer of layers) {
       if (!layer.constantJacobian) continue;
+      if (layer.constantLogDetMatrix !== undefined) {
+        matrices.push(layer.constantLogDetMatrix());
+        continue;
+      }
       if (layer.constantLogDet === undefined) {
         throw new Error(
           `logNormalizerOfLayers: layer "${layer.name}" has constantJacobian = true but no constantLogDet(); ` +
@@ -106,6 +114,7 @@ export function logNormalizerOfLayers(layers: readonly FlowLayer[]): tf.Scalar {
       }
       total = tf.add(total, layer.constantLogDet());
     }
+    if (matrices.length > 0) total = tf.add(total, sumLogAbsDet(matrices));
     return tf.neg(total);
   });
 }

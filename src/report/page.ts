@@ -65,6 +65,7 @@ export function environmentsOf(set: ResultSet): EnvironmentGroup[] {
       environment.backend,
       environment.blas === undefined ? 'not recorded' : describeBlas(environment.blas),
       describeKernelThreads(environment.kernelThreads),
+      describeKernelThreads(environment.lapackThreads),
       environment.cpuModel,
       environment.cpuCount,
       environment.platform,
@@ -79,8 +80,8 @@ export function environmentsOf(set: ResultSet): EnvironmentGroup[] {
   return [...groups.values()];
 }
 
-/** Returns "2 (this thread and 1 worker thread)" for a record's kernel threads, or "not recorded". */
-function describeKernelThreads(status: KernelThreadStatus | undefined): string {
+/** Returns "2 (this thread and 1 worker thread)" for a record's kernel or LAPACK threads, or "not recorded". */
+function describeKernelThreads(status: { threads: number; reason: string } | undefined): string {
   return status === undefined ? 'not recorded' : `${status.threads} (${status.reason})`;
 }
 
@@ -98,6 +99,7 @@ function environmentLines(group: EnvironmentGroup): Array<[string, string]> {
     ['backends tried', attempts || 'not recorded'],
     ['BLAS', environment.blas === undefined ? 'not recorded' : describeBlas(environment.blas)],
     ['kernel threads', describeKernelThreads(environment.kernelThreads)],
+    ['LAPACK threads', describeKernelThreads(environment.lapackThreads)],
     ['CPU', `${environment.cpuModel} × ${environment.cpuCount}`],
     ['platform', environment.platform],
     ['host', environment.hostname],

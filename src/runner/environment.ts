@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { projectRoot } from '../scenarios/catalog.js';
 import type { BlasStatus } from '../tensor/native-blas.js';
+import type { LapackThreadsStatus } from '../tensor/threads/lapack-threads.js';
 import type { KernelThreadStatus } from '../tensor/threads/pool.js';
 import type { BackendAttempt, EnvironmentInfo } from './record.js';
 
@@ -17,6 +18,7 @@ export interface BackendInfo {
   attempts: BackendAttempt[];
   blas?: BlasStatus;
   kernelThreads?: KernelThreadStatus;
+  lapackThreads?: LapackThreadsStatus;
 }
 
 /**
@@ -67,6 +69,7 @@ export function collectEnvironment(backend: BackendInfo): EnvironmentInfo {
     backend: backend.name,
     ...(backend.blas === undefined ? {} : { blas: backend.blas }),
     ...(backend.kernelThreads === undefined ? {} : { kernelThreads: backend.kernelThreads }),
+    ...(backend.lapackThreads === undefined ? {} : { lapackThreads: backend.lapackThreads }),
     backendAttempts: backend.attempts,
     nodeVersion: process.version,
     packages: packageVersions(),

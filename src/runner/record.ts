@@ -6,6 +6,7 @@
  * Readers check `schemaVersion` and treat records whose scenario hashes differ as not comparable.
  */
 import type { BlasStatus } from '../tensor/native-blas.js';
+import type { LapackThreadsStatus } from '../tensor/threads/lapack-threads.js';
 import type { KernelThreadStatus } from '../tensor/threads/pool.js';
 import type { StepOperations } from './operation-count.js';
 import type { CellParameters } from '../scenarios/scenario.js';
@@ -33,6 +34,11 @@ export interface EnvironmentInfo {
    * src/tensor/threads/pool.ts). Absent in records written before it existed.
    */
   kernelThreads?: KernelThreadStatus;
+  /**
+   * The threads that factor and invert the ML objective's matrices (see
+   * src/tensor/threads/lapack-threads.ts). Absent in records written before it existed.
+   */
+  lapackThreads?: LapackThreadsStatus;
   /** Every backend tried before (and including) the chosen one, in order. */
   backendAttempts: BackendAttempt[];
   nodeVersion: string;

@@ -96,6 +96,12 @@ export interface NativeBlas {
   /** The thread count OpenBLAS reports now (`openblas_get_num_threads`), set by the last call. */
   currentThreads(): number;
   /**
+   * Runs `action` with every call of this object on one OpenBLAS thread, then lets the next call
+   * choose again. `lapack-threads.ts` uses it while a worker thread calls the library at the same
+   * time, so the two threads do not compete for the two cores.
+   */
+  onOneThread<T>(action: () => T): T;
+  /**
    * C ← op(A)·op(B) + β·C for row-major A, B and C with leading dimensions lda, ldb and ldc,
    * where op(A) is m×k, op(B) is k×n and C is m×n; β defaults to 0, which ignores C's old values.
    * 2mkn floating-point operations.
@@ -167,12 +173,12 @@ const CBLAS_NO_TRANS = 111;
 const CBLAS_TRANS = 112;
 
 /** The subset of koffi's API used here; koffi is optional, so its types are not imported. */
-type KoffiFunction = (...args: unknown[]) => unknown;
-interface KoffiLibrary {
+export type KoffiFunction = (...args: unknown[]) => unknown;
+export interface KoffiLibrary {
   func(signature: string): KoffiFunction;
   unload?(): void;
 }
-interface KoffiModule {
+export interface KoffiModule {
   load(path: string): KoffiLibrary;
 }
 
@@ -319,6 +325,11 @@ let lapackOperations = 0;
  */
 export function lapackOperationCount(): number {
   return lapackOperations;
+}
+
+/** Adds the operations of LAPACK calls made outside `NativeBlas`, on a worker thread (`lapack-threads.ts`). */
+export function addLapackOperations(count: number): void {
+  lapackOperations += count;
 }
 let lastStatus: BlasStatus = { state: 'off', reason: 'not requested yet' };
 
@@ -468,7 +479,7 @@ function parseThreads(request: string | undefined): number {
 }
 
 /** Imports koffi through a variable specifier, so type checking does not need the optional package. */
-async function importKoffi(): Promise<KoffiModule> {
+export async function importKoffi(): Promise<KoffiModule> {
   const specifier = 'koffi';
   const module = (await import(specifier)) as { default?: KoffiModule } & KoffiModule;
   return module.default ?? module;
@@ -540,9 +551,10 @@ function bindOpenedLibrary(
   const size = new Int32Array(1);
   let inverseWorkspace = new Float32Array(0);
   let activeThreads = grantedThreads;
+  let pinnedToOneThread = false;
   const threadsFor = (operations: number): number => (operations < SINGLE_THREAD_BELOW_OPERATIONS ? 1 : grantedThreads);
   const useThreads = (operations: number): void => {
-    const count = threadsFor(operations);
+    const count = pinnedToOneThread ? 1 : threadsFor(operations);
     if (count !== activeThreads) {
       setThreads(count);
       activeThreads = count;
@@ -552,6 +564,16 @@ function bindOpenedLibrary(
     status,
     threadsFor,
     currentThreads: () => getThreads() as number,
+    onOneThread(action) {
+      const outer = pinnedToOneThread;
+      pinnedToOneThread = true;
+      useThreads(0);
+      try {
+        return action();
+      } finally {
+        pinnedToOneThread = outer;
+      }
+    },
     sgemm(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc, beta = 0) {
       const transA = transposeA ? CBLAS_TRANS : CBLAS_NO_TRANS;
       const transB = transposeB ? CBLAS_TRANS : CBLAS_NO_TRANS;
@@ -629,7 +651,7 @@ const CBLAS_UNIT = 132;
  * count as it is: switching it between the many small calls of one factorisation made the LU
  * at n = 784 slower (3.7–5.3 ms against 3.4 ms with two threads throughout, 2-vCPU Xeon).
  */
-function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: KoffiFunction): LuKernels | null {
+export function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: KoffiFunction): LuKernels | null {
   let laswp: KoffiFunction;
   let trsm: KoffiFunction;
   try {

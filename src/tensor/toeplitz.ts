@@ -277,6 +277,15 @@ export class SameConvolution {
     return logAbsDet(this.transposedOperator());
   }
 
+  /**
+   * Returns Tᵀ, whose log|det| `logAbsDet` computes, for a caller that sums the log-dets of
+   * several convolutions with `sumLogAbsDet`. The same tensor this instance multiplies by, when
+   * it does; owned by this instance's tidy scope. O(D²) the first time, O(1) after.
+   */
+  logAbsDetMatrix(): tf.Tensor2D {
+    return this.transposedOperator();
+  }
+
   private transposedOperator(): tf.Tensor2D {
     this.operator ??= transposedToeplitz(this.filter, this.inputShape);
     return this.operator;

@@ -20,6 +20,9 @@ describe('bench-linalg', () => {
       assert.ok(rows.some((line) => line.includes('logAbsDet + gradient')), result.stdout);
       const baseline = rows.find((line) => line.includes('log|det W| with W⁻ᵀ ran at'));
       assert.match(baseline ?? '', /ran at \d+\.\d\d of the D×D·D×D rate and \d+\.\d\d of the 100×D·D×D rate \(medians\)$/);
+      assert.ok(rows.some((line) => line.includes('sumLogAbsDet ×2 ')), result.stdout);
+      const pair = rows.find((line) => line.includes('two of them at once ran at'));
+      assert.match(pair ?? '', /ran at \d+\.\d\d of the D×D·D×D rate and \d+\.\d\d of the 100×D·D×D rate \(medians\)$/);
     }
   });
 

@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { backendMemory, compiledModule, wasmKernels } from '../wasm-memory.js';
+import { workerExecArgv } from './exec-argv.js';
 import {
   CALL_COUNT,
   CONTROL_BYTES,
@@ -287,7 +288,7 @@ function ensureWorkers(memory: object, count: number): void {
   workersMemory = memory;
   for (let index = 0; index < count; index++) {
     const control = new SharedArrayBuffer(CONTROL_BYTES);
-    const thread = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memory, control, modules: sharedModules() } });
+    const thread = new Worker(new URL('./worker.js', import.meta.url), { workerData: { memory, control, modules: sharedModules() }, execArgv: workerExecArgv() });
     // An idle worker sleeps in Atomics.wait; it must not keep the process alive.
     thread.unref();
     const worker: KernelWorker = { thread, views: controlViews(control), posted: 0, failure: null };

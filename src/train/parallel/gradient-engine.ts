@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 import type { EnergyFlow } from '../../models/energy-flow.js';
 import type { PreparedBatch } from '../../objectives/objective.js';
+import { workerExecArgv } from '../../tensor/threads/exec-argv.js';
 import type { TrainingConfig } from '../session.js';
 import {
   parameterLayout,
@@ -79,7 +80,10 @@ class GradientWorker {
   /** Starts the worker and resolves once it has built its model, or rejects with its error message. */
   static async start(index: number, init: Omit<WorkerInit, 'gradients'>): Promise<GradientWorker> {
     const gradients = new SharedArrayBuffer(init.layout.size * Float32Array.BYTES_PER_ELEMENT);
-    const thread = new Worker(new URL('./worker.js', import.meta.url), { workerData: { ...init, gradients } satisfies WorkerInit });
+    const thread = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { ...init, gradients } satisfies WorkerInit,
+      execArgv: workerExecArgv(),
+    });
     const worker = new GradientWorker(index, thread, gradients);
     await new Promise<void>((resolve, reject) => {
       const onMessage = (message: WorkerToSession): void => {

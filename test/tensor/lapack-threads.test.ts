@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+
+import { selectBackend, type BackendSelection } from '../../src/backend/select.js';
+import { RandomStream } from '../../src/random/stream.js';
+import { logAbsDet, logAbsDetFloat64, sumLogAbsDet } from '../../src/tensor/linalg.js';
+import { lapackOperationCount, nativeBlas } from '../../src/tensor/native-blas.js';
+import { lapackThreadsStatus, pauseLapackThreads, runLapack, splitByCost } from '../../src/tensor/threads/lapack-threads.js';
+
+// CI sets EBFLOW_REQUIRE_BLAS=1 after installing OpenBLAS; there the worker must run on a machine with two cores.
+const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
+const SELECT_MODULE = fileURLToPath(new URL('../../src/backend/select.js', import.meta.url));
+const LINALG_MODULE = fileURLToPath(new URL('../../src/tensor/linalg.js', import.meta.url));
+
+/** Returns a well-conditioned n×n matrix: Gaussian entries scaled by 1/√n, plus 2·I (row-major). */
+function conditionedMatrix(random: RandomStream, n: number): Float32Array {
+  const values = new Float32Array(n * n);
+  for (let i = 0; i < n * n; i++) values[i] = random.normal() / Math.sqrt(n);
+  for (let i = 0; i < n; i++) values[i * n + i] += 2;
+  return values;
+}
+
+/** max |W·Gᵀ − I| in float64, which is about 0 when G = W⁻ᵀ. */
+function inverseTransposeResidual(w: Float32Array, g: Float32Array, n: number): number {
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let k = 0; k < n; k++) sum += w[i * n + k] * g[j * n + k];
+      worst = Math.max(worst, Math.abs(sum - (i === j ? 1 : 0)));
+    }
+  }
+  return worst;
+}
+
+describe('splitByCost', () => {
+  test('two equal matrices go one to each thread', () => {
+    assert.deepEqual(splitByCost([784, 784]), { main: [0], worker: [1] });
+  });
+  test('one large matrix balances several small ones', () => {
+    // 3072³ outweighs 784³ + 784³, so the main thread takes the large one and the worker the rest.
+    assert.deepEqual(splitByCost([784, 3072, 784]), { main: [1], worker: [0, 2] });
+  });
+  test('a single matrix stays on this thread', () => {
+    assert.deepEqual(splitByCost([500]), { main: [0], worker: [] });
+    assert.deepEqual(splitByCost([]), { main: [], worker: [] });
+  });
+});
+
+describe('sumLogAbsDet with the LAPACK worker thread', () => {
+  let selection: BackendSelection;
+  let tensorsBefore = 0;
+  let workerExpected = false;
+
+  before(async () => {
+    selection = await selectBackend('wasm');
+    tensorsBefore = tf.memory().numTensors;
+    workerExpected = selection.blas.state === 'loaded' && availableParallelism() >= 2 && (process.env.EBFLOW_WASM_THREADS ?? '') !== '1';
+  });
+
+  after(() => {
+    pauseLapackThreads(false);
+    assert.equal(tf.memory().numTensors - tensorsBefore, 0, 'the specs leaked tensors');
+  });
+
+  test('the selection records the LAPACK threads', (t) => {
+    if (selection.blas.state !== 'loaded') {
+      if (REQUIRED) assert.fail(`EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load: ${selection.blas.reason}`);
+      assert.equal(selection.lapackThreads.threads, 1);
+      assert.match(selection.lapackThreads.reason, /not loaded/);
+      return t.skip('OpenBLAS not loaded');
+    }
+    if (!workerExpected) return t.skip(`one thread here: ${selection.lapackThreads.reason}`);
+    assert.equal(selection.lapackThreads.threads, 2, selection.lapackThreads.reason);
+  });
+
+  test('value and gradients match one log-determinant at a time and the float64 LU', (t) => {
+    if (!workerExpected) return t.skip('no LAPACK worker thread on this machine');
+    const random = new RandomStream(71);
+    const sizes = [300, 260, 120];
+    const values = sizes.map((n) => conditionedMatrix(random, n));
+    const matrices = values.map((v, i) => tf.tensor2d(v, [sizes[i], sizes[i]]));
+    const reference = values.reduce((sum, v, i) => sum + logAbsDetFloat64(v, sizes[i]), 0);
+    const operationsBefore = lapackOperationCount();
+    const { value, grads } = tf.valueAndGrads((...inputs: tf.Tensor[]) => sumLogAbsDet(inputs as tf.Tensor2D[]))(matrices);
+    const counted = lapackOperationCount() - operationsBefore;
+    assert.equal(lapackThreadsStatus().threads, 2, lapackThreadsStatus().reason);
+    const total = value.dataSync()[0];
+    assert.ok(Math.abs(total - reference) <= 1e-5 * Math.abs(reference), `sum ${total} against float64 ${reference}`);
+    // Every matrix's factorisation (2n³/3) and inverse (4n³/3) is counted, the worker's included.
+    const expected = sizes.reduce((sum, n) => sum + 2 * n ** 3, 0);
+    assert.ok(Math.abs(counted - expected) <= 1e-9 * expected, `counted ${counted} operations, expected ${expected}`);
+    grads.forEach((gradient, i) => {
+      const residual = inverseTransposeResidual(values[i], gradient.dataSync() as Float32Array, sizes[i]);
+      assert.ok(residual < 1e-4, `matrix ${i}: max |W·Gᵀ − I| = ${residual}`);
+    });
+    const oneByOne = tf.grads((...inputs: tf.Tensor[]) => tf.addN(inputs.map((w) => logAbsDet(w as tf.Tensor2D))))(matrices);
+    grads.forEach((gradient, i) => {
+      const difference = tf.tidy(() => tf.max(tf.abs(tf.sub(gradient, oneByOne[i]))).dataSync()[0]);
+      assert.ok(difference < 1e-4, `matrix ${i}: gradients differ by ${difference}`);
+    });
+    tf.dispose([value, ...grads, ...oneByOne, ...matrices]);
+  });
+
+  test('paused, the same call runs on this thread with the same results', (t) => {
+    if (!workerExpected) return t.skip('no LAPACK worker thread on this machine');
+    const random = new RandomStream(72);
+    const values = [conditionedMatrix(random, 200), conditionedMatrix(random, 200)];
+    const matrices = values.map((v) => tf.tensor2d(v, [200, 200]));
+    const run = (): { value: number; gradients: Float32Array[] } => {
+      const { value, grads } = tf.valueAndGrads((...inputs: tf.Tensor[]) => sumLogAbsDet(inputs as tf.Tensor2D[]))(matrices);
+      const result = { value: value.dataSync()[0], gradients: grads.map((g) => g.dataSync() as Float32Array) };
+      tf.dispose([value, ...grads]);
+      return result;
+    };
+    const together = run();
+    pauseLapackThreads(true);
+    const alone = run();
+    pauseLapackThreads(false);
+    // Below RECURSIVE_LU_MIN_SIZE both threads run sgetrf and sgetri, so the results agree to the bit.
+    assert.equal(together.value, alone.value);
+    together.gradients.forEach((g, i) => assert.deepEqual(g, alone.gradients[i]));
+    tf.dispose(matrices);
+  });
+
+  test('a singular matrix on the worker gives −Infinity, and its gradient names it', (t) => {
+    if (!workerExpected) return t.skip('no LAPACK worker thread on this machine');
+    const random = new RandomStream(73);
+    const regular = conditionedMatrix(random, 200);
+    const singular = conditionedMatrix(random, 200);
+    singular.copyWithin(200, 0, 200); // row 1 = row 0
+    const matrices = [tf.tensor2d(regular, [200, 200]), tf.tensor2d(singular, [200, 200])];
+    assert.deepEqual(splitByCost([200, 200]).worker, [1]);
+    const value = sumLogAbsDet(matrices);
+    assert.equal(value.dataSync()[0], -Infinity);
+    value.dispose();
+    assert.throws(
+      () => tf.tidy(() => tf.grads((...inputs: tf.Tensor[]) => sumLogAbsDet(inputs as tf.Tensor2D[]))(matrices)),
+      /matrix 1, of size 200×200, is singular/,
+    );
+    tf.dispose(matrices);
+  });
+
+  test('runLapack rejects matrices outside shared memory, before the worker sees them', (t) => {
+    const blas = nativeBlas();
+    if (!workerExpected || blas === null) return t.skip('no LAPACK worker thread on this machine');
+    const n = 200;
+    const shared = { n, matrix: new Float32Array(new SharedArrayBuffer(4 * n * n)), pivots: new Int32Array(new SharedArrayBuffer(4 * n)) };
+    const unshared = { n, matrix: new Float32Array(n * n), pivots: new Int32Array(n) };
+    assert.throws(() => runLapack(blas, 'factor', [shared, unshared]), /item 1 \(200×200\) is not in a SharedArrayBuffer/);
+  });
+});
+
+describe('the LAPACK worker thread in a process', () => {
+  const script = `import { selectBackend } from ${JSON.stringify(SELECT_MODULE)};
+import { sumLogAbsDet } from ${JSON.stringify(LINALG_MODULE)};
+import * as tf from '@tensorflow/tfjs-core';
+const selection = await selectBackend('wasm');
+const n = 300;
+const first = tf.mul(tf.eye(n), 2);
+const second = tf.mul(tf.eye(n), 2);
+const g = tf.grads((a, b) => sumLogAbsDet([a, b]))([first, second]);
+const value = sumLogAbsDet([first, second]).dataSync()[0];
+console.log(JSON.stringify({ blas: selection.blas.state, lapackThreads: selection.lapackThreads, value, gradient: g[0].dataSync()[0] }));`;
+
+  function runChild(environment: Record<string, string>): ReturnType<typeof spawnSync> {
+    return spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+      env: { ...process.env, ...environment },
+      timeout: 60_000,
+    });
+  }
+
+  test('exits cleanly after the worker ran, several times', (t) => {
+    for (let run = 0; run < 3; run++) {
+      const child = runChild({});
+      assert.equal(child.signal, null, `run ${run} was killed by ${child.signal}: ${child.stderr}`);
+      assert.equal(child.status, 0, `run ${run}: ${child.stderr}`);
+      const report = JSON.parse(String(child.stdout)) as { blas: string; lapackThreads: { threads: number }; value: number; gradient: number };
+      if (report.blas !== 'loaded') {
+        if (REQUIRED) assert.fail('OpenBLAS did not load in a child process');
+        return t.skip('OpenBLAS not loaded');
+      }
+      // log|det 2I| = n·log 2 for each of the two matrices; the gradient (2I)⁻ᵀ has 0.5 on its diagonal.
+      assert.ok(Math.abs(report.value - 2 * 300 * Math.log(2)) < 1e-3, `value ${report.value}`);
+      assert.equal(report.gradient, 0.5);
+      if (availableParallelism() >= 2) assert.equal(report.lapackThreads.threads, 2);
+    }
+  });
+
+  test('EBFLOW_WASM_THREADS=1 keeps the work on one thread and says why', () => {
+    const child = runChild({ EBFLOW_WASM_THREADS: '1' });
+    assert.equal(child.status, 0, String(child.stderr));
+    const report = JSON.parse(String(child.stdout)) as { blas: string; lapackThreads: { threads: number; reason: string }; value: number };
+    assert.equal(report.lapackThreads.threads, 1);
+    if (report.blas === 'loaded') assert.match(report.lapackThreads.reason, /EBFLOW_WASM_THREADS/);
+    assert.ok(Math.abs(report.value - 2 * 300 * Math.log(2)) < 1e-3, `value ${report.value}`);
+  });
+});
