@@ -38,9 +38,10 @@ export interface PeerComparisonReport {
   machine: { cpuModel: string; cpuCount: number; platform: string; hostname: string };
   /**
    * `kernelThreads`: threads of the project's WebAssembly kernels; `blas`: where the matrix
-   * products ran (`describeBlas`). Both are absent in older reports.
+   * products ran (`describeBlas`); `lapackThreads`: threads of the ML log-determinants
+   * (`lapack-threads.ts`). All are absent in older reports.
    */
-  ours: { backend: string; nodeVersion: string; kernelThreads?: number; blas?: string };
+  ours: { backend: string; nodeVersion: string; kernelThreads?: number; blas?: string; lapackThreads?: number };
   /** The peer that ran, from its hello; null when it never started. */
   peer: {
     command: string;
@@ -185,6 +186,7 @@ export async function runPeerComparison(ourSide: OurSide, options: PeerCompariso
       nodeVersion: process.version,
       ...(ourSide.kernelThreads === undefined ? {} : { kernelThreads: ourSide.kernelThreads }),
       ...(ourSide.blas === undefined ? {} : { blas: ourSide.blas }),
+      ...(ourSide.lapackThreads === undefined ? {} : { lapackThreads: ourSide.lapackThreads }),
     },
     peer: hello === null || command === null ? null : {
       command: command.shell ? command.command : [command.command, ...command.args].join(' '),

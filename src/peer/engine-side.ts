@@ -63,6 +63,10 @@ export class EngineSide implements OurSide {
     return describeBlas(this.selection.blas);
   }
 
+  get lapackThreads(): number {
+    return this.selection.lapackThreads.threads;
+  }
+
   hyperparameters(cell: PeerCell): PeerHyperparameters {
     return peerHyperparameters(trainingConfigForCell(cell));
   }

@@ -49,7 +49,7 @@ export function peerComparisonCsv(report: PeerComparisonReport): string {
     'arch', 'objective', 'image_shape', 'D', 'L', 'batch',
     'ours_median_ms', ...threadColumns, 'peer_best_ms', 'peer_best_threads', 'ratio_ours_over_peer',
     'warmup', 'iterations', 'rounds', 'machine', 'cpu_count', 'backend', 'peer_engine', 'peer_version', 'peer_blas',
-    'peer_omp_wait_policy', 'ours_blas', 'ours_kernel_threads',
+    'peer_omp_wait_policy', 'ours_blas', 'ours_kernel_threads', 'ours_lapack_threads',
   ];
   const rows = report.comparisons.map((comparison) => [
     comparison.cell.arch,
@@ -75,6 +75,7 @@ export function peerComparisonCsv(report: PeerComparisonReport): string {
     report.peer?.ompWaitPolicy ?? '',
     report.ours.blas ?? '',
     report.ours.kernelThreads ?? '',
+    report.ours.lapackThreads ?? '',
   ]);
   return stringify([header, ...rows]);
 }

@@ -47,6 +47,8 @@ export interface OurSide {
   readonly kernelThreads?: number;
   /** The engine of our matrix products (`describeBlas`), with OpenBLAS's kernels; absent when unknown. */
   readonly blas?: string;
+  /** Threads that factor and invert the ML objective's matrices (`lapackThreadsStatus`); absent when unknown. */
+  readonly lapackThreads?: number;
   /** Hyper-parameters our step uses for `cell`, sent to the peer so both compute the same step. */
   hyperparameters?(cell: PeerCell): Partial<PeerHyperparameters>;
   /** Runs `warmup + iterations` steps of a fresh session and returns the timed ones, ms each. */

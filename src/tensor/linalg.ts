@@ -21,7 +21,8 @@
  * does for float32 matrices: the recursive LU of `recursive-lu.ts` (LAPACK's sgetrf with
  * EBFLOW_LU=lapack), then LAPACK's sgetri for inverses and sgetrs for solves. The usual count is
  * 2n³/3 operations for the factorisation and 4n³/3 for the inverse, 2n³ in all for log|det W|
- * with W⁻ᵀ. `recursive-lu.ts` gives the factorisation's times against sgetrf.
+ * with W⁻ᵀ. `recursive-lu.ts` gives the factorisation's times against sgetrf. `sumLogAbsDet`
+ * computes the log-dets of several matrices in one call, on two threads when it can.
  */
 import * as tf from '@tensorflow/tfjs-core';
 

@@ -92,7 +92,11 @@ describe('peer comparison without torch', () => {
   });
 
   it('records our BLAS and kernel threads', async () => {
-    const ours = Object.assign(fakeOurSide(), { blas: 'matrix products and LU on OpenBLAS (libtest.so, 2 threads, openmp, SkylakeX kernels)', kernelThreads: 2 });
+    const ours = Object.assign(fakeOurSide(), {
+      blas: 'matrix products and LU on OpenBLAS (libtest.so, 2 threads, openmp, SkylakeX kernels)',
+      kernelThreads: 2,
+      lapackThreads: 2,
+    });
     const report = await runPeerComparison(ours, {
       cells: [CELL],
       timing: TIMING,
@@ -103,10 +107,11 @@ describe('peer comparison without torch', () => {
     });
     assert.equal(report.ours.blas, ours.blas);
     assert.equal(report.ours.kernelThreads, 2);
+    assert.equal(report.ours.lapackThreads, 2);
     const paths = await writePeerReport(report, join(directory, 'report-blas'));
     const [header, row] = (await readFile(paths.csv, 'utf8')).trim().split('\n');
-    assert.deepEqual(header!.split(',').slice(-2), ['ours_blas', 'ours_kernel_threads']);
-    assert.ok(row!.endsWith(`"${ours.blas}",2`), row);
+    assert.deepEqual(header!.split(',').slice(-3), ['ours_blas', 'ours_kernel_threads', 'ours_lapack_threads']);
+    assert.ok(row!.endsWith(`"${ours.blas}",2,2`), row);
   });
 
   it('reports the real pyenv python3 too', async (context) => {

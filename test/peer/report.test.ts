@@ -27,7 +27,7 @@ describe('peer report', () => {
     ]);
     assert.match(lines[1]!, /^fc,ml,28x28x1,784,2,100,120\.000,60\.000,40\.000,40\.000,2,3\.000,/);
     // The CPU model contains a comma, so the CSV quotes it.
-    assert.match(lines[1]!, /"Test CPU, 3 GHz",2,wasm,pytorch,1\.13\.1,OpenBLAS 0\.3\.21,PASSIVE,,$/);
+    assert.match(lines[1]!, /"Test CPU, 3 GHz",2,wasm,pytorch,1\.13\.1,OpenBLAS 0\.3\.21,PASSIVE,,,$/);
     assert.match(lines[2]!, /^fc,ssm,28x28x1,784,2,100,90\.000,,,,,,/);
   });
 
