@@ -1,20 +1,34 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 
-import { selectBackend, type BackendSelection } from '../../src/backend/select.js';
+import { selectBackend, useBackend, type BackendSelection } from '../../src/backend/select.js';
+import { createCnnFlow } from '../../src/models/cnn-flow.js';
+import { getObjective } from '../../src/objectives/index.js';
+import type { ObjectiveOptions } from '../../src/objectives/objective.js';
 import { RandomStream } from '../../src/random/stream.js';
 import { logAbsDet, logAbsDetFloat64, sumLogAbsDet } from '../../src/tensor/linalg.js';
-import { lapackOperationCount, nativeBlas } from '../../src/tensor/native-blas.js';
-import { lapackThreadsStatus, pauseLapackThreads, runLapack, splitByCost } from '../../src/tensor/threads/lapack-threads.js';
+import { lapackOperationCount, nativeBlas, type NativeBlas } from '../../src/tensor/native-blas.js';
+import {
+  lapackThreadsStatus,
+  pauseLapackThreads,
+  runLapack,
+  splitByCost,
+  startLapackThreads,
+  stopLapackThreads,
+  type LapackItem,
+} from '../../src/tensor/threads/lapack-threads.js';
 
 // CI sets EBFLOW_REQUIRE_BLAS=1 after installing OpenBLAS; there the worker must run on a machine with two cores.
 const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
 const SELECT_MODULE = fileURLToPath(new URL('../../src/backend/select.js', import.meta.url));
 const LINALG_MODULE = fileURLToPath(new URL('../../src/tensor/linalg.js', import.meta.url));
+const NATIVE_BLAS_MODULE = fileURLToPath(new URL('../../src/tensor/native-blas.js', import.meta.url));
+const LAPACK_THREADS_MODULE = fileURLToPath(new URL('../../src/tensor/threads/lapack-threads.js', import.meta.url));
 
 /** Returns a well-conditioned n×n matrix: Gaussian entries scaled by 1/√n, plus 2·I (row-major). */
 function conditionedMatrix(random: RandomStream, n: number): Float32Array {
@@ -35,6 +49,34 @@ function inverseTransposeResidual(w: Float32Array, g: Float32Array, n: number): 
     }
   }
   return worst;
+}
+
+/** Returns an item of `runLapack` with a copy of the row-major `values` in shared memory. */
+function sharedItem(values: Float32Array, n: number): LapackItem {
+  const matrix = new Float32Array(new SharedArrayBuffer(4 * n * n));
+  matrix.set(values);
+  return { n, matrix, pivots: new Int32Array(new SharedArrayBuffer(4 * n)) };
+}
+
+/** Returns the OS threads of this process, from /proc/self/status. */
+function processThreadCount(): number {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((entry) => entry.startsWith('Threads:'));
+  return Number(line?.split(/\s+/)[1]);
+}
+
+/** Runs one product of 2·512³ operations, which `blas` runs on all of its threads. */
+function runLargeProduct(blas: NativeBlas): void {
+  const n = 512;
+  const a = new Float32Array(n * n).fill(1 / n);
+  blas.sgemm(false, false, n, n, n, a, n, a, n, new Float32Array(n * n), n);
+}
+
+/** Busy-waits for `milliseconds`, so a thread that was already posted a job has time to run it. */
+function spin(milliseconds: number): void {
+  const until = performance.now() + milliseconds;
+  while (performance.now() < until) {
+    // Nothing: this thread must stay busy, not yield.
+  }
 }
 
 describe('splitByCost', () => {
@@ -153,6 +195,19 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     const unshared = { n, matrix: new Float32Array(n * n), pivots: new Int32Array(n) };
     assert.throws(() => runLapack(blas, 'factor', [shared, unshared]), /item 1 \(200×200\) is not in a SharedArrayBuffer/);
   });
+
+  test('runLapack rejects short arrays on this thread', (t) => {
+    const blas = nativeBlas();
+    if (blas === null) return t.skip('OpenBLAS not loaded');
+    const n = 200;
+    // The short view lies inside a full buffer, so a LAPACK call that ran anyway would still write inside it.
+    const short = { n, matrix: new Float32Array(new SharedArrayBuffer(4 * n * n)).subarray(0, n * n - 1), pivots: new Int32Array(new SharedArrayBuffer(4 * n)) };
+    const full = sharedItem(conditionedMatrix(new RandomStream(74), n), n);
+    assert.deepEqual(splitByCost([n, n]).main, [0]);
+    assert.throws(() => runLapack(blas, 'factor', [short, full]), /item 0 needs 40000 values and 200 pivots, received 39999 and 200/);
+    assert.throws(() => runLapack(blas, 'factor', [short]), /item 0 needs 40000 values/);
+    assert.throws(() => runLapack(blas, 'factor', [{ ...full, n: 1.5 }]), /item 0 has size n = 1\.5/);
+  });
 });
 
 describe('the LAPACK worker thread in a process', () => {
@@ -167,8 +222,8 @@ const g = tf.grads((a, b) => sumLogAbsDet([a, b]))([first, second]);
 const value = sumLogAbsDet([first, second]).dataSync()[0];
 console.log(JSON.stringify({ blas: selection.blas.state, lapackThreads: selection.lapackThreads, value, gradient: g[0].dataSync()[0] }));`;
 
-  function runChild(environment: Record<string, string>): ReturnType<typeof spawnSync> {
-    return spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+  function runChild(environment: Record<string, string>, source = script): ReturnType<typeof spawnSync> {
+    return spawnSync(process.execPath, ['--input-type=module', '-e', source], {
       encoding: 'utf8',
       cwd: fileURLToPath(new URL('../../..', import.meta.url)),
       env: { ...process.env, ...environment },

@@ -211,10 +211,13 @@ export const MIN_WORKER_OPERATIONS = 4e6;
  * (`blas.factorLu`), 'invert' replaces factors by the inverse (sgetri). With the worker, it takes
  * the worker's items of `splitByCost` while this thread runs the others, each on one OpenBLAS
  * thread. Without it, all items run on this thread with the threads that `blas` chooses. Returns LAPACK's info per item. The matrices
- * and pivots must be views of SharedArrayBuffers when the worker may take them. Operations:
- * 2n³/3 per item to factor, 4n³/3 to invert.
+ * and pivots must be views of SharedArrayBuffers when the worker may take them. Throws a
+ * RangeError, before any item runs, when an item has fewer than n·n values or n pivots.
+ * Operations: 2n³/3 per item to factor, 4n³/3 to invert.
  */
 export function runLapack(blas: NativeBlas, operation: 'factor' | 'invert', items: readonly LapackItem[]): Int32Array {
+  // LAPACK writes n·n values and n pivots through raw pointers, so a short array on either thread would corrupt memory.
+  items.forEach(checkItem);
   const infos = new Int32Array(items.length);
   const runOnMain = (index: number): void => {
     const { n, matrix, pivots } = items[index];
@@ -232,9 +235,6 @@ export function runLapack(blas: NativeBlas, operation: 'factor' | 'invert', item
     // A view of an ordinary ArrayBuffer would reach the worker as a copy, and its results would be lost.
     if (!(matrix.buffer instanceof SharedArrayBuffer) || !(pivots.buffer instanceof SharedArrayBuffer)) {
       throw new TypeError(`runLapack: item ${index} (${n}×${n}) is not in a SharedArrayBuffer; allocate its matrix and pivots with new SharedArrayBuffer(...).`);
-    }
-    if (matrix.length < n * n || pivots.length < n) {
-      throw new RangeError(`runLapack: item ${index} needs ${n * n} values and ${n} pivots, received ${matrix.length} and ${pivots.length}.`);
     }
   }
   const job: LapackJob = {
@@ -261,6 +261,17 @@ export function runLapack(blas: NativeBlas, operation: 'factor' | 'invert', item
   split.worker.forEach((index, position) => (infos[index] = job.infos[position]));
   addLapackOperations(workerOperations);
   return infos;
+}
+
+/** Throws a RangeError when n is not an integer ≥ 0 or when `item` has fewer than n·n values or n pivots. */
+function checkItem(item: LapackItem, index: number): void {
+  const { n, matrix, pivots } = item;
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`runLapack: item ${index} has size n = ${n}; n must be an integer ≥ 0.`);
+  }
+  if (matrix.length < n * n || pivots.length < n) {
+    throw new RangeError(`runLapack: item ${index} needs ${n * n} values and ${n} pivots, received ${matrix.length} and ${pivots.length}.`);
+  }
 }
 
 function waitForJob(worker: RunningWorker): void {
