@@ -208,6 +208,31 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     assert.throws(() => runLapack(blas, 'factor', [short]), /item 0 needs 40000 values/);
     assert.throws(() => runLapack(blas, 'factor', [{ ...full, n: 1.5 }]), /item 0 has size n = 1\.5/);
   });
+
+  test('worker starts after the pin', (t) => {
+    const blas = nativeBlas();
+    if (!workerExpected || blas === null) return t.skip('no LAPACK worker thread on this machine');
+    const random = new RandomStream(79);
+    const n = 300;
+    const values = [conditionedMatrix(random, n), conditionedMatrix(random, n)];
+    const items = values.map((v) => sharedItem(v, n));
+    let changedBeforePin = false;
+    const pinning: NativeBlas = Object.create(blas, {
+      onOneThread: {
+        value: <T>(action: () => T): T => {
+          // A worker that had its job already would factor its matrix (item 1) during this wait.
+          spin(100);
+          changedBeforePin = items[1].matrix.some((value, i) => value !== values[1][i]);
+          return blas.onOneThread(action);
+        },
+      },
+    });
+    runLargeProduct(blas);
+    const infos = runLapack(pinning, 'factor', items);
+    assert.deepEqual(Array.from(infos), [0, 0]);
+    assert.ok(items[1].matrix.some((value, i) => value !== values[1][i]), 'the worker did not factor its matrix');
+    assert.equal(changedBeforePin, false, 'the worker ran before this thread dropped to one OpenBLAS thread');
+  });
 });
 
 describe('the LAPACK worker thread in a process', () => {

@@ -242,22 +242,27 @@ export function runLapack(blas: NativeBlas, operation: 'factor' | 'invert', item
     items: split.worker.map((index) => items[index]),
     infos: new Int32Array(new SharedArrayBuffer(4 * split.worker.length)),
   };
-  worker.port.postMessage(job);
-  worker.job += 1;
-  Atomics.store(worker.words, POSTED, worker.job);
-  Atomics.notify(worker.words, POSTED);
-  let mainError: unknown = null;
-  try {
-    blas.onOneThread(() => split.main.forEach(runOnMain));
-  } catch (error) {
-    mainError = error;
-  }
-  waitForJob(worker);
-  if (Atomics.load(worker.words, JOB_FAILED) !== 0) {
-    Atomics.store(worker.words, JOB_FAILED, 0);
-    throw new Error(`LAPACK worker thread: ${readError(worker.words, worker.errorBytes)}`);
-  }
-  if (mainError !== null) throw mainError;
+  // A pthreads build keeps one thread count for all callers, the one this thread set last, so
+  // this thread drops it to one before it posts the job. The worker's calls would otherwise start
+  // on every OpenBLAS thread. An OpenMP build takes the worker's own setting of 1 either way.
+  blas.onOneThread(() => {
+    worker.port.postMessage(job);
+    worker.job += 1;
+    Atomics.store(worker.words, POSTED, worker.job);
+    Atomics.notify(worker.words, POSTED);
+    let mainError: unknown = null;
+    try {
+      split.main.forEach(runOnMain);
+    } catch (error) {
+      mainError = error;
+    }
+    waitForJob(worker);
+    if (Atomics.load(worker.words, JOB_FAILED) !== 0) {
+      Atomics.store(worker.words, JOB_FAILED, 0);
+      throw new Error(`LAPACK worker thread: ${readError(worker.words, worker.errorBytes)}`);
+    }
+    if (mainError !== null) throw mainError;
+  });
   split.worker.forEach((index, position) => (infos[index] = job.infos[position]));
   addLapackOperations(workerOperations);
   return infos;
