@@ -247,6 +247,31 @@ const g = tf.grads((a, b) => sumLogAbsDet([a, b]))([first, second]);
 const value = sumLogAbsDet([first, second]).dataSync()[0];
 console.log(JSON.stringify({ blas: selection.blas.state, lapackThreads: selection.lapackThreads, value, gradient: g[0].dataSync()[0] }));`;
 
+  // Factors two 512×512 matrices with runLapack (one on each thread) and again on this thread alone.
+  const routineScript = `import { selectBackend } from ${JSON.stringify(SELECT_MODULE)};
+import { nativeBlas } from ${JSON.stringify(NATIVE_BLAS_MODULE)};
+import { lapackThreadsStatus, runLapack } from ${JSON.stringify(LAPACK_THREADS_MODULE)};
+const selection = await selectBackend('wasm');
+const blas = nativeBlas();
+if (blas === null) {
+  console.log(JSON.stringify({ blas: selection.blas.state }));
+  process.exit(0);
+}
+const n = 512;
+let seed = 1;
+const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5;
+const items = [0, 1].map(() => {
+  const matrix = new Float32Array(new SharedArrayBuffer(4 * n * n));
+  for (let i = 0; i < n * n; i++) matrix[i] = next();
+  for (let i = 0; i < n; i++) matrix[i * n + i] += 4;
+  return { n, matrix, pivots: new Int32Array(new SharedArrayBuffer(4 * n)) };
+});
+const copies = items.map((item) => ({ n, matrix: item.matrix.slice(), pivots: new Int32Array(n) }));
+runLapack(blas, 'factor', items);
+blas.onOneThread(() => copies.forEach((copy) => blas.factorLu(n, copy.matrix, copy.pivots)));
+const same = items.map((item, i) => item.matrix.every((value, j) => Object.is(value, copies[i].matrix[j])));
+console.log(JSON.stringify({ blas: selection.blas.state, lu: blas.status.lu, threads: lapackThreadsStatus().threads, same }));`;
+
   function runChild(environment: Record<string, string>, source = script): ReturnType<typeof spawnSync> {
     return spawnSync(process.execPath, ['--input-type=module', '-e', source], {
       encoding: 'utf8',
@@ -280,5 +305,21 @@ console.log(JSON.stringify({ blas: selection.blas.state, lapackThreads: selectio
     assert.equal(report.lapackThreads.threads, 1);
     if (report.blas === 'loaded') assert.match(report.lapackThreads.reason, /EBFLOW_WASM_THREADS/);
     assert.ok(Math.abs(report.value - 2 * 300 * Math.log(2)) < 1e-3, `value ${report.value}`);
+  });
+
+  test('worker runs the main thread’s LU routine', (t) => {
+    for (const lu of ['recursive', 'lapack']) {
+      const child = runChild({ EBFLOW_LU: lu }, routineScript);
+      assert.equal(child.status, 0, `EBFLOW_LU=${lu}: ${child.stderr}`);
+      const report = JSON.parse(String(child.stdout)) as { blas: string; lu: string; threads: number; same: boolean[] };
+      if (report.blas !== 'loaded') {
+        if (REQUIRED) assert.fail('OpenBLAS did not load in a child process');
+        return t.skip('OpenBLAS not loaded');
+      }
+      if (report.threads !== 2) return t.skip('no LAPACK worker thread on this machine');
+      assert.equal(report.lu, lu);
+      // Item 0 ran on the main thread and item 1 on the worker; each must equal this thread's own result to the bit.
+      assert.deepEqual(report.same, [true, true], `EBFLOW_LU=${lu}`);
+    }
   });
 });

@@ -124,6 +124,7 @@ async function startWorker(blas: NativeBlas): Promise<RunningWorker | null> {
     port: port2,
     library: blas.status.library,
     openmp: blas.status.parallelism === 'openmp',
+    lu: blas.status.lu ?? 'lapack',
   };
   let thread: Worker;
   try {
