@@ -233,6 +233,24 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     assert.ok(items[1].matrix.some((value, i) => value !== values[1][i]), 'the worker did not factor its matrix');
     assert.equal(changedBeforePin, false, 'the worker ran before this thread dropped to one OpenBLAS thread');
   });
+
+  test('concurrent starts start one worker', async (t) => {
+    const blas = nativeBlas();
+    if (!workerExpected || blas === null) return t.skip('no LAPACK worker thread on this machine');
+    await stopLapackThreads();
+    const threadsBefore = processThreadCount();
+    const statuses = await Promise.all([startLapackThreads(blas), startLapackThreads(blas)]);
+    assert.deepEqual(statuses.map((status) => status.threads), [2, 2]);
+    assert.equal(processThreadCount(), threadsBefore + 1, 'a second worker thread was started');
+    await stopLapackThreads();
+    // A stop during a start stops the worker that the start brings up.
+    const pending = startLapackThreads(blas);
+    await stopLapackThreads();
+    await pending;
+    assert.equal(lapackThreadsStatus().reason, 'stopped');
+    assert.equal(processThreadCount(), threadsBefore, 'the worker of the interrupted start still runs');
+    assert.equal((await startLapackThreads(blas)).threads, 2);
+  });
 });
 
 describe('the LAPACK worker thread in a process', () => {

@@ -60,6 +60,7 @@ interface RunningWorker {
 }
 
 let running: RunningWorker | null = null;
+let starting: Promise<RunningWorker | null> | null = null;
 let status: LapackThreadsStatus = { threads: 1, reason: 'not started (selectBackend starts it)' };
 let startFailure: string | null = null;
 let paused = false;
@@ -104,7 +105,13 @@ export async function startLapackThreads(blas: NativeBlas | null): Promise<Lapac
     status = { threads: 1, reason };
     return status;
   }
-  running ??= await startWorker(blas);
+  if (running === null) {
+    // Concurrent calls share one start, so a second call cannot start a second worker and lose it.
+    starting ??= startWorker(blas).finally(() => {
+      starting = null;
+    });
+    running = await starting;
+  }
   status =
     running === null
       ? { threads: 1, reason: startFailure ?? 'the LAPACK worker thread is not running' }
@@ -299,6 +306,8 @@ function waitForJob(worker: RunningWorker): void {
 
 /** Stops the worker (tests; the process exit does not need it). A later call starts a new one. */
 export async function stopLapackThreads(): Promise<void> {
+  // A start in progress finishes first, so that its worker is stopped too. The starting call reports its errors.
+  if (starting !== null) await starting.catch(() => null);
   const worker = running;
   running = null;
   startFailure = null;
