@@ -97,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const backend = await selectBackend(args.backend ?? backendRequestFromEnv());
-  const environment = collectEnvironment({ name: backend.name, attempts: backend.attempts, blas: backend.blas, kernelThreads: backend.kernelThreads });
+  const environment = collectEnvironment(backend);
   mkdirSync(args.out, { recursive: true });
   const startedAt = new Date().toISOString();
   const context = (): RunContext => ({ environment, startedAt, finishedAt: new Date().toISOString(), warmupIterations: WARMUP_ITERATIONS });

@@ -35,6 +35,8 @@ export interface LapackWorkerData {
   library: string;
   /** True for an OpenMP build, whose calls take their thread count from the calling thread. */
   openmp: boolean;
+  /** The main thread's LU routine (`NativeBlas.status.lu`), which the worker must run too. */
+  lu: 'recursive' | 'lapack';
 }
 
 /** One square matrix of a job, column-major, in shared memory. */

@@ -60,6 +60,7 @@ interface RunningWorker {
 }
 
 let running: RunningWorker | null = null;
+let starting: Promise<RunningWorker | null> | null = null;
 let status: LapackThreadsStatus = { threads: 1, reason: 'not started (selectBackend starts it)' };
 let startFailure: string | null = null;
 let paused = false;
@@ -104,7 +105,13 @@ export async function startLapackThreads(blas: NativeBlas | null): Promise<Lapac
     status = { threads: 1, reason };
     return status;
   }
-  running ??= await startWorker(blas);
+  if (running === null) {
+    // Concurrent calls share one start, so a second call cannot start a second worker and lose it.
+    starting ??= startWorker(blas).finally(() => {
+      starting = null;
+    });
+    running = await starting;
+  }
   status =
     running === null
       ? { threads: 1, reason: startFailure ?? 'the LAPACK worker thread is not running' }
@@ -124,6 +131,7 @@ async function startWorker(blas: NativeBlas): Promise<RunningWorker | null> {
     port: port2,
     library: blas.status.library,
     openmp: blas.status.parallelism === 'openmp',
+    lu: blas.status.lu ?? 'lapack',
   };
   let thread: Worker;
   try {
@@ -211,10 +219,13 @@ export const MIN_WORKER_OPERATIONS = 4e6;
  * (`blas.factorLu`), 'invert' replaces factors by the inverse (sgetri). With the worker, it takes
  * the worker's items of `splitByCost` while this thread runs the others, each on one OpenBLAS
  * thread. Without it, all items run on this thread with the threads that `blas` chooses. Returns LAPACK's info per item. The matrices
- * and pivots must be views of SharedArrayBuffers when the worker may take them. Operations:
- * 2n³/3 per item to factor, 4n³/3 to invert.
+ * and pivots must be views of SharedArrayBuffers when the worker may take them. Throws a
+ * RangeError, before any item runs, when an item has fewer than n·n values or n pivots.
+ * Operations: 2n³/3 per item to factor, 4n³/3 to invert.
  */
 export function runLapack(blas: NativeBlas, operation: 'factor' | 'invert', items: readonly LapackItem[]): Int32Array {
+  // LAPACK writes n·n values and n pivots through raw pointers, so a short array on either thread would corrupt memory.
+  items.forEach(checkItem);
   const infos = new Int32Array(items.length);
   const runOnMain = (index: number): void => {
     const { n, matrix, pivots } = items[index];
@@ -233,34 +244,47 @@ export function runLapack(blas: NativeBlas, operation: 'factor' | 'invert', item
     if (!(matrix.buffer instanceof SharedArrayBuffer) || !(pivots.buffer instanceof SharedArrayBuffer)) {
       throw new TypeError(`runLapack: item ${index} (${n}×${n}) is not in a SharedArrayBuffer; allocate its matrix and pivots with new SharedArrayBuffer(...).`);
     }
-    if (matrix.length < n * n || pivots.length < n) {
-      throw new RangeError(`runLapack: item ${index} needs ${n * n} values and ${n} pivots, received ${matrix.length} and ${pivots.length}.`);
-    }
   }
   const job: LapackJob = {
     operation,
     items: split.worker.map((index) => items[index]),
     infos: new Int32Array(new SharedArrayBuffer(4 * split.worker.length)),
   };
-  worker.port.postMessage(job);
-  worker.job += 1;
-  Atomics.store(worker.words, POSTED, worker.job);
-  Atomics.notify(worker.words, POSTED);
-  let mainError: unknown = null;
-  try {
-    blas.onOneThread(() => split.main.forEach(runOnMain));
-  } catch (error) {
-    mainError = error;
-  }
-  waitForJob(worker);
-  if (Atomics.load(worker.words, JOB_FAILED) !== 0) {
-    Atomics.store(worker.words, JOB_FAILED, 0);
-    throw new Error(`LAPACK worker thread: ${readError(worker.words, worker.errorBytes)}`);
-  }
-  if (mainError !== null) throw mainError;
+  // A pthreads build keeps one thread count for all callers, the one this thread set last, so
+  // this thread drops it to one before it posts the job. The worker's calls would otherwise start
+  // on every OpenBLAS thread. An OpenMP build takes the worker's own setting of 1 either way.
+  blas.onOneThread(() => {
+    worker.port.postMessage(job);
+    worker.job += 1;
+    Atomics.store(worker.words, POSTED, worker.job);
+    Atomics.notify(worker.words, POSTED);
+    let mainError: unknown = null;
+    try {
+      split.main.forEach(runOnMain);
+    } catch (error) {
+      mainError = error;
+    }
+    waitForJob(worker);
+    if (Atomics.load(worker.words, JOB_FAILED) !== 0) {
+      Atomics.store(worker.words, JOB_FAILED, 0);
+      throw new Error(`LAPACK worker thread: ${readError(worker.words, worker.errorBytes)}`);
+    }
+    if (mainError !== null) throw mainError;
+  });
   split.worker.forEach((index, position) => (infos[index] = job.infos[position]));
   addLapackOperations(workerOperations);
   return infos;
+}
+
+/** Throws a RangeError when n is not an integer ≥ 0 or when `item` has fewer than n·n values or n pivots. */
+function checkItem(item: LapackItem, index: number): void {
+  const { n, matrix, pivots } = item;
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`runLapack: item ${index} has size n = ${n}; n must be an integer ≥ 0.`);
+  }
+  if (matrix.length < n * n || pivots.length < n) {
+    throw new RangeError(`runLapack: item ${index} needs ${n * n} values and ${n} pivots, received ${matrix.length} and ${pivots.length}.`);
+  }
 }
 
 function waitForJob(worker: RunningWorker): void {
@@ -282,6 +306,8 @@ function waitForJob(worker: RunningWorker): void {
 
 /** Stops the worker (tests; the process exit does not need it). A later call starts a new one. */
 export async function stopLapackThreads(): Promise<void> {
+  // A start in progress finishes first, so that its worker is stopped too. The starting call reports its errors.
+  if (starting !== null) await starting.catch(() => null);
   const worker = running;
   running = null;
   startFailure = null;

@@ -14,7 +14,7 @@ import { bindLuKernels, importKoffi, RECURSIVE_LU_MIN_SIZE, type KoffiFunction }
 import { factorLu, type LuKernels } from '../recursive-lu.js';
 import { FAILED, FINISHED, JOB_FAILED, POSTED, READY, STATE, STOP_JOB, writeError, type LapackJob, type LapackWorkerData } from './lapack-protocol.js';
 
-const { control, errorBytes, port, library, openmp } = workerData as LapackWorkerData;
+const { control, errorBytes, port, library, openmp, lu } = workerData as LapackWorkerData;
 const words = new Int32Array(control);
 
 /** The routines this thread calls, bound to the library the main thread loaded. */
@@ -38,7 +38,8 @@ async function bind(): Promise<WorkerLapack> {
   );
   const sgetrf: KoffiFunction = handle.func('void sgetrf_(int *m, int *n, float *a, int *lda, int *ipiv, int *info)');
   const sgetri: KoffiFunction = handle.func('void sgetri_(int *n, float *a, int *lda, int *ipiv, float *work, int *lwork, int *info)');
-  const kernels: LuKernels | null = bindLuKernels(handle, sgetrf, sgemm);
+  // EBFLOW_LU=lapack keeps sgetrf on the main thread, so this thread keeps it too.
+  const kernels: LuKernels | null = lu === 'recursive' ? bindLuKernels(handle, sgetrf, sgemm) : null;
   const size = new Int32Array(1);
   const info = new Int32Array(1);
   let workspace = new Float32Array(0);
