@@ -22,6 +22,7 @@ import {
   stopLapackThreads,
   type LapackItem,
 } from '../../src/tensor/threads/lapack-threads.js';
+import { CONTROL_WORDS, ERROR_BYTES, FAILED, POSTED, READY, STARTING, STATE, STOP_JOB } from '../../src/tensor/threads/lapack-protocol.js';
 
 // CI sets EBFLOW_REQUIRE_BLAS=1 after installing OpenBLAS; there the worker must run on a machine with two cores.
 const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
@@ -539,5 +540,39 @@ if (process.env.EXIT_MODE === 'throw') throw new Error('thrown on purpose');`;
       assert.equal(report.gradient, 0.5);
       if (availableParallelism() >= 2) assert.equal(report.lapackThreads.threads, 2);
     }
+  });
+});
+
+describe('the LAPACK worker thread on its own', () => {
+  test('marks itself failed when it exits', async (t) => {
+    await selectBackend('wasm');
+    const blas = nativeBlas();
+    if (blas === null) {
+      if (REQUIRED) assert.fail('EBFLOW_REQUIRE_BLAS=1 but OpenBLAS is not loaded');
+      return t.skip('OpenBLAS not loaded');
+    }
+    const { Worker, MessageChannel } = await import('node:worker_threads');
+    const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
+    const words = new Int32Array(control);
+    const { port2 } = new MessageChannel();
+    const thread = new Worker(new URL('../../src/tensor/threads/lapack-worker.js', import.meta.url), {
+      workerData: {
+        control,
+        errorBytes: new SharedArrayBuffer(ERROR_BYTES),
+        port: port2,
+        library: blas.status.library,
+        openmp: blas.status.parallelism === 'openmp',
+        lu: blas.status.lu ?? 'lapack',
+      },
+      transferList: [port2],
+    });
+    const exited = new Promise((resolve) => thread.once('exit', resolve));
+    while (Atomics.load(words, STATE) === STARTING) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(Atomics.load(words, STATE), READY);
+    // The stop job ends the thread as any other exit would, and a waiting main thread must see it.
+    Atomics.store(words, POSTED, STOP_JOB);
+    Atomics.notify(words, POSTED);
+    await exited;
+    assert.equal(Atomics.load(words, STATE), FAILED);
   });
 });

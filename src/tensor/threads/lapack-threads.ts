@@ -169,7 +169,7 @@ async function startWorker(blas: NativeBlas): Promise<RunningWorker | null> {
     void thread.terminate();
     return null;
   }
-  // Later failures of the thread itself are reported by the job that waits for it.
+  // A later exit of the thread is reported by the job that waits for it (see `waitForJob`).
   thread.on('error', () => undefined);
   return { thread, words, errorBytes, port: port1, job: 0 };
 }
@@ -267,7 +267,10 @@ export function runLapack(blas: NativeBlas, operation: 'factor' | 'invert', item
     waitForJob(worker);
     if (Atomics.load(worker.words, JOB_FAILED) !== 0) {
       Atomics.store(worker.words, JOB_FAILED, 0);
-      throw new Error(`LAPACK worker thread: ${readError(worker.words, worker.errorBytes)}`);
+      // When both threads failed, the main thread's error comes first and the worker's follows it.
+      const workerMessage = `LAPACK worker thread: ${readError(worker.words, worker.errorBytes)}`;
+      if (mainError !== null) throw new Error(`${messageOf(mainError)}; and the ${workerMessage}`, { cause: mainError });
+      throw new Error(workerMessage);
     }
     if (mainError !== null) throw mainError;
   });
@@ -287,20 +290,27 @@ function checkItem(item: LapackItem, index: number): void {
   }
 }
 
+/** Longest single sleep while waiting for a job, so a worker that stopped is noticed within it. */
+const WAIT_SLICE_MS = 1000;
+
 function waitForJob(worker: RunningWorker): void {
   const started = performance.now();
   for (;;) {
     const finished = Atomics.load(worker.words, FINISHED);
     if (finished === worker.job) return;
     const waited = performance.now() - started;
-    if (waited > JOB_TIMEOUT_MS) {
+    let problem: string | null = null;
+    // The worker marks itself FAILED on its way out, since this thread cannot see its 'exit' event while it waits here.
+    if (Atomics.load(worker.words, STATE) !== READY) problem = `the LAPACK worker thread stopped during job ${worker.job}`;
+    else if (waited > JOB_TIMEOUT_MS) problem = `the LAPACK worker thread did not finish job ${worker.job} within ${JOB_TIMEOUT_MS / 1000} s`;
+    if (problem !== null) {
       running = null;
-      startFailure = `the LAPACK worker thread did not finish job ${worker.job} within ${JOB_TIMEOUT_MS / 1000} s`;
-      status = { threads: 1, reason: startFailure };
+      startFailure = problem;
+      status = { threads: 1, reason: problem };
       void worker.thread.terminate();
-      throw new Error(`runLapack: ${startFailure}; later calls run on this thread.`);
+      throw new Error(`runLapack: ${problem}; later calls run on this thread.`);
     }
-    Atomics.wait(worker.words, FINISHED, finished, JOB_TIMEOUT_MS - waited);
+    Atomics.wait(worker.words, FINISHED, finished, Math.min(WAIT_SLICE_MS, JOB_TIMEOUT_MS - waited));
   }
 }
 

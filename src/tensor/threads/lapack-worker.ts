@@ -87,6 +87,12 @@ function serve(lapack: WorkerLapack, jobs: MessagePort): void {
   }
 }
 
+// However this thread ends, a main thread waiting for a job must learn of it.
+process.on('exit', () => {
+  Atomics.store(words, STATE, FAILED);
+  Atomics.notify(words, FINISHED);
+});
+
 try {
   const lapack = await bind();
   Atomics.store(words, STATE, READY);
