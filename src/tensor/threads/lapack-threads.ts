@@ -12,11 +12,11 @@
  * n = 784 and 134 against 111 ms at n = 1536.
  *
  * `selectBackend` starts the worker (`startLapackThreads`, about 50 ms) and it sleeps between
- * calls. It is used when OpenBLAS is a threaded build (OpenMP or pthreads) with at least
- * two threads and `EBFLOW_WASM_THREADS` allows more than one thread; `lapackThreadsStatus` reports
- * which applied, and every result records it. Each item lands on the same
- * thread for the same list of sizes and runs the same routine as on this thread, so the results
- * do not depend on timing.
+ * calls. It is used when OpenBLAS is a threaded build (OpenMP or pthreads) with at least two
+ * threads and `EBFLOW_WASM_THREADS` allows more than one thread. `lapackThreadsStatus` reports
+ * which applied, and every result records it. Each item lands on the same thread for the same
+ * list of sizes and runs the same routine as on this thread, so the results do not depend on
+ * timing.
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 
@@ -290,7 +290,7 @@ function checkItem(item: LapackItem, index: number): void {
   }
 }
 
-/** Longest single sleep while waiting for a job, so a worker that stopped is noticed within it. */
+/** The maximum single sleep while waiting for a job, so a worker that stopped is noticed within it. */
 const WAIT_SLICE_MS = 1000;
 
 function waitForJob(worker: RunningWorker): void {
