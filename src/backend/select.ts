@@ -130,8 +130,9 @@ export class BackendRequestError extends Error {
  * a named request tries only that backend.
  *
  * Throws a BackendRequestError, whose message gives the reason and the fix, when the request is
- * not a known value, when EBFLOW_BLAS or EBFLOW_BLAS_THREADS is invalid, or when a requested
- * backend fails to load or initialise. Throws an Error when 'auto' finds no backend.
+ * not a known value, when EBFLOW_BLAS or EBFLOW_BLAS_THREADS is invalid, when the library that
+ * EBFLOW_BLAS names fails to load, or when a requested backend fails to load or initialise.
+ * Throws an Error when 'auto' finds no backend.
  */
 export async function selectBackend(request?: string): Promise<BackendSelection> {
   tf.enableProdMode();
@@ -219,14 +220,23 @@ function normalizeRequest(request: string | undefined): BackendRequest {
 /**
  * Makes the wasm backend's Identity share storage (`wasm-identity.ts`), its Slice and SplitV
  * read in place (`wasm-slice.ts`) and its Sum over trailing axes use SIMD (`wasm-sum.ts`), loads OpenBLAS for it and routes its matrix products there.
- * Other backends keep their own. Throws only when EBFLOW_BLAS names a library that fails to load.
+ * Other backends keep their own. Throws a BackendRequestError when EBFLOW_BLAS names a library
+ * that fails to load or EBFLOW_BLAS_THREADS exceeds the library's MAX_THREADS.
  */
 async function attachNativeBlas(backend: BackendName): Promise<BlasStatus> {
   if (backend !== 'wasm') return { state: 'off', reason: `the ${backend} backend computes its own matrix products` };
   installSharedIdentityKernel();
   installInPlaceSliceKernels();
   installRowSumKernel();
-  const status = await loadNativeBlas();
+  let status: BlasStatus;
+  try {
+    status = await loadNativeBlas();
+  } catch (error) {
+    // loadNativeBlas throws only for settings it cannot meet (a named library that fails to load,
+    // or more threads than its MAX_THREADS), so the caller's settings need the fix.
+    const message = error instanceof Error ? error.message : String(error);
+    throw new BackendRequestError(`selectBackend: ${message.replace(/^loadNativeBlas: /, '')}`);
+  }
   const blas = nativeBlas();
   if (blas !== null) installWasmBlasKernel(blas);
   return status;

@@ -49,13 +49,20 @@ interface BenchOptions {
 const USAGE =
   'Usage: node dist/src/cli/bench-linalg.js [--backend gpu|node|wasm|cpu|auto] [--sizes 256,784,1536,3072] [--repeats 3] [--no-reference]';
 
+/**
+ * Largest D whose D×D float32 matrix fits into 4 GiB, the most memory a 32-bit wasm module can
+ * address. NOTE: a run allocates several such matrices, so sizes well below it can still run out
+ * of memory.
+ */
+const MAX_SIZE = 32767;
+
 function parseArguments(argv: string[]): BenchOptions {
   const options: BenchOptions = { backend: backendRequestFromEnv(), sizes: [256, 784, 1536, 3072], repeats: 3, reference: true };
   for (let i = 0; i < argv.length; i++) {
     const argument = argv[i];
     const value = (): string => {
       const next = argv[++i];
-      if (next === undefined) throw new UsageError(`bench-linalg: ${argument} needs a value. ${USAGE}`);
+      if (next === undefined || next.startsWith('--')) throw new UsageError(`bench-linalg: ${argument} needs a value. ${USAGE}`);
       return next;
     };
     if (argument === '--backend') {
@@ -65,6 +72,13 @@ function parseArguments(argv: string[]): BenchOptions {
       options.sizes = text.split(',').map((part) => Number(part));
       if (options.sizes.some((size) => !Number.isInteger(size) || size < 1)) {
         throw new UsageError(`bench-linalg: --sizes must be a comma-separated list of positive integers, received '${text}'.`);
+      }
+      const tooLarge = options.sizes.find((size) => size > MAX_SIZE);
+      if (tooLarge !== undefined) {
+        throw new UsageError(
+          `bench-linalg: --sizes contains ${tooLarge}, whose D×D float32 matrix alone needs more than the 4 GiB ` +
+            `that the wasm backend can address. Use sizes up to ${MAX_SIZE}.`,
+        );
       }
     } else if (argument === '--repeats') {
       const text = value();

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
@@ -7,8 +9,8 @@ import { projectRoot } from '../../src/scenarios/catalog.js';
 
 const BENCH_LINALG = join(projectRoot(), 'dist', 'src', 'cli', 'bench-linalg.js');
 
-function run(argv: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [BENCH_LINALG, ...argv], { encoding: 'utf8', timeout: 60_000 });
+function run(argv: string[], environment: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [BENCH_LINALG, ...argv], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...environment } });
 }
 
 describe('bench-linalg', () => {
@@ -30,5 +32,33 @@ describe('bench-linalg', () => {
     const result = run(['--sizes', '0']);
     assert.equal(result.status, 2);
     assert.match(result.stderr, /--sizes must be a comma-separated list of positive integers, received '0'/);
+  });
+
+  it('oversized size rejected', () => {
+    const result = run(['--sizes', '256,99999', '--no-reference']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--sizes contains 99999, whose D×D float32 matrix alone needs more than the 4 GiB/);
+    assert.match(result.stderr, /Use sizes up to 32767\./);
+  });
+
+  it('missing option value rejected', () => {
+    const result = run(['--sizes', '--no-reference']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /bench-linalg: --sizes needs a value/);
+  });
+
+  it('unloadable EBFLOW_BLAS library rejected', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'bench-linalg-'));
+    const library = join(folder, 'libnot-a-library.so');
+    writeFileSync(library, 'not a shared library\n');
+    try {
+      const result = run(['--sizes', '8', '--repeats', '1', '--no-reference', '--backend', 'wasm'], { EBFLOW_BLAS: library });
+      assert.equal(result.status, 2, result.stderr);
+      // Without koffi no library can load, and the message asks for `npm ci` instead.
+      assert.match(result.stderr, /^selectBackend: (EBFLOW_BLAS='.*libnot-a-library\.so' failed to load|the optional package koffi is not installed)/);
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'a caller\'s setting is reported without a stack trace');
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
