@@ -187,6 +187,11 @@ function dryRun(args: BenchArguments, resolved: ResolvedScenario): number {
   for (const cell of plan.toRun) {
     process.stdout.write(`${cell.cellId}${cell.skipReason ? `  (skipped: ${cell.skipReason})` : ''}\n`);
   }
+  // The same rule as a real run: a filter that selects nothing is a typo, unless a shard is empty.
+  if (args.only && !args.shard && plan.selected.length === 0) {
+    log(`bench: --only ${args.only.text} selects no cell; list the cell ids with --dry-run and no --only, and match part of one.`);
+    return EXIT_USAGE;
+  }
   return 0;
 }
 

@@ -59,6 +59,15 @@ describe('bench command', () => {
     assert.match(result.stderr, /--only cifar10\/zzz selects no cell; list the cell ids with --dry-run/);
   });
 
+  it('--dry-run --only matching no cell exits 2', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ebflow-cli-'));
+    folders.push(root);
+    const result = bench('smoke', '--dry-run', '--only', 'cifar10/zzz', '--results', root);
+    assert.equal(result.status, 2, result.stderr);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /--only cifar10\/zzz selects no cell; list the cell ids with --dry-run/);
+  });
+
   it('--dry-run rejects invalid engine variables', () => {
     const backend = benchWithEnvironment({ EBFLOW_BACKEND: 'tpu' }, 'smoke', '--dry-run');
     assert.equal(backend.status, 2);
