@@ -12,13 +12,14 @@
  *   - logAbsDet alone, counted as 2D³/3;
  *   - sumLogAbsDet of two D×D matrices with both gradients, as an ML step with two dense layers
  *     computes them, counted as 4D³: with the LAPACK worker thread (`threads/lapack-threads.ts`)
- *     and, as 'worker off', on this thread alone;
+ *     and, as 'worker off', on this thread alone. Without a running worker only the first row
+ *     is printed;
  *   - with OpenBLAS and the recursive LU (`recursive-lu.ts`), LAPACK's own sgetrf with sgetri,
  *     and sgetrf alone, on a column-major copy, counted the same way;
  * and prints the rate in GFLOP/s of the median and of the fastest of `--repeats` runs after one
  * warm-up run, and the rate from the smallest CPU time of the process. A line per size gives the
- * median rate of log|det W| with W⁻ᵀ, for one matrix and for two at once, as a fraction of the
- * two matMul rates. On a machine shared with
+ * median rate of log|det W| with W⁻ᵀ, for one matrix and for two in one call, as a fraction of
+ * the two matMul rates. On a machine shared with
  * other work the wall-clock times vary by 2× or more. The best runs and the CPU times show the
  * cost of the code itself. Unless --no-reference is given, it also prints log|det W| against the
  * float64 LU (`logAbsDetFloat64`, about 10 s at D = 3072).
@@ -166,18 +167,28 @@ function timeSumLogAbsDet(repeats: number, matrices: tf.Tensor2D[]): Timing {
 }
 
 /**
- * Returns lines with the median rate of log|det W| with W⁻ᵀ, for one matrix and for two at once,
+ * Returns lines with the median rate of log|det W| with W⁻ᵀ, for one matrix and for two in one call,
  * as a fraction of the two median matMul rates: the measure of whether the ML baseline runs its
  * D³ work as fast as the backend multiplies. The first three entries of `rows` are the rows of
- * `main`, in their order. `pair` is the row of two matrices at once, when it ran.
+ * `main`, in their order. `pair` is the row of two matrices in one `sumLogAbsDet` call, when it
+ * ran, and `pairThreads` the number of threads that call used.
  */
-function describeBaselineRate(size: number, rows: readonly [string, number, Timing][], pair?: [string, number, Timing]): string {
+function describeBaselineRate(
+  size: number,
+  rows: readonly [string, number, Timing][],
+  pair?: [string, number, Timing],
+  pairThreads = 2,
+): string {
   const rate = ([, operations, timing]: [string, number, Timing]): number => operations / median(timing.wallMs);
   const [square, batch, logDet] = rows.map(rate);
   const fractions = (value: number): string =>
     `${(value / square).toFixed(2)} of the D×D·D×D rate and ${(value / batch).toFixed(2)} of the 100×D·D×D rate (medians)`;
   const lines = [`${String(size).padStart(6)} log|det W| with W⁻ᵀ ran at ${fractions(logDet)}`];
-  if (pair !== undefined) lines.push(`${String(size).padStart(6)} two of them at once ran at ${fractions(rate(pair))}`);
+  if (pair !== undefined) {
+    // Without the LAPACK worker the two matrices are factored one after the other.
+    const threadPhrase = pairThreads === 2 ? 'at once' : 'on one thread';
+    lines.push(`${String(size).padStart(6)} two of them ${threadPhrase} ran at ${fractions(rate(pair))}`);
+  }
   return lines.join('\n');
 }
 
@@ -231,7 +242,7 @@ async function main(): Promise<void> {
       rows.push(['LAPACK sgetrf', (2 * cube) / 3, measure(options.repeats, lapack(false))]);
     }
     for (const [operation, operations, timing] of rows) console.log(formatTiming(size, operation, operations, timing));
-    console.log(describeBaselineRate(size, rows, pairRow));
+    console.log(describeBaselineRate(size, rows, pairRow, threads.threads));
 
     if (options.reference) {
       const valueTensor = logAbsDet(w);

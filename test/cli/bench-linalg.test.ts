@@ -23,7 +23,7 @@ describe('bench-linalg', () => {
       const baseline = rows.find((line) => line.includes('log|det W| with W⁻ᵀ ran at'));
       assert.match(baseline ?? '', /ran at \d+\.\d\d of the D×D·D×D rate and \d+\.\d\d of the 100×D·D×D rate \(medians\)$/);
       assert.ok(rows.some((line) => line.includes('sumLogAbsDet ×2 ')), result.stdout);
-      const pair = rows.find((line) => line.includes('two of them at once ran at'));
+      const pair = rows.find((line) => /two of them (at once|on one thread) ran at/.test(line));
       assert.match(pair ?? '', /ran at \d+\.\d\d of the D×D·D×D rate and \d+\.\d\d of the 100×D·D×D rate \(medians\)$/);
     }
   });
@@ -32,6 +32,14 @@ describe('bench-linalg', () => {
     const result = run(['--sizes', '0']);
     assert.equal(result.status, 2);
     assert.match(result.stderr, /--sizes must be a comma-separated list of positive integers, received '0'/);
+  });
+
+  it('pair line on one thread', () => {
+    const result = run(['--sizes', '8', '--repeats', '1', '--no-reference', '--backend', 'wasm'], { EBFLOW_WASM_THREADS: '1' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /LAPACK threads: 1 /);
+    assert.match(result.stdout, /^ +8 two of them on one thread ran at \d+\.\d\d of the D×D·D×D rate/m);
+    assert.doesNotMatch(result.stdout, /worker off/);
   });
 
   it('oversized size rejected', () => {
