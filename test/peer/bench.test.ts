@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 
 import { fallbackKernelsNotice, runPeerComparison, resolvePeerCommand } from '../../src/peer/bench.js';
 import { findTorchPython } from '../../src/peer/python.js';
 import { writePeerReport } from '../../src/peer/report.js';
 import type { OurSide, PeerCell } from '../../src/peer/sweep.js';
 import { chooseOpenBlasCore, readCpuFlags } from '../../src/tensor/native-blas.js';
-import { fakePeerCommand, writeFakePeer } from './fake-peer.js';
+import { fakePeerCommand, removeFakePeer, writeFakePeer } from './fake-peer.js';
 
 const CELL: PeerCell = { arch: 'fc', objective: 'dsm', imageShape: [28, 28, 1], depth: 2, batch: 100 };
 const TIMING = { warmup: 0, iterations: 3, rounds: 2, seed: 0 };
@@ -50,6 +50,10 @@ describe('peer comparison without torch', () => {
     directory = await mkdtemp(join(tmpdir(), 'ebflow-no-torch-'));
     withoutTorch = await writeInterpreter(directory, 'python-no-torch',
       'echo "Traceback (most recent call last):" >&2; echo "ModuleNotFoundError: No module named \'torch\'" >&2; exit 1');
+  });
+
+  after(async () => {
+    if (directory !== '') await rm(directory, { recursive: true, force: true });
   });
 
   it('explains how to install torch', async () => {
@@ -142,6 +146,7 @@ describe('peer comparison with a peer command', () => {
   before(async () => {
     script = await writeFakePeer();
   });
+  after(() => removeFakePeer(script));
 
   it('records the peer and the ratio', async () => {
     const command = fakePeerCommand(script, 'normal');

@@ -11,7 +11,7 @@ import {
   type RunSpec,
 } from '../../src/peer/driver.js';
 import { PeerProtocolError, parsePeerRequest } from '../../src/peer/protocol.js';
-import { fakePeerCommand, writeFakePeer } from './fake-peer.js';
+import { fakePeerCommand, removeFakePeer, writeFakePeer } from './fake-peer.js';
 
 const SPEC: RunSpec = {
   arch: 'fc', objective: 'ml', imageShape: [28, 28, 1], L: 2, batch: 100, warmup: 1, iterations: 3, threads: 2, seed: 0,
@@ -26,8 +26,9 @@ describe('PeerProcess', () => {
     script = await writeFakePeer();
   });
 
-  after(() => {
+  after(async () => {
     for (const peer of started) peer.kill();
+    await removeFakePeer(script);
   });
 
   async function start(mode: string, log?: string): Promise<PeerProcess> {

@@ -14,9 +14,9 @@
  * When FAKE_PEER_LOG names a file, every request line is appended to it. FAKE_PEER_BLAS replaces
  * the BLAS line of its hello.
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import type { PeerCommand } from '../../src/peer/driver.js';
 
@@ -73,6 +73,11 @@ export async function writeFakePeer(): Promise<string> {
   const path = join(directory, 'fake-peer.mjs');
   await writeFile(path, FAKE_PEER_SOURCE);
   return path;
+}
+
+/** Deletes the folder that `writeFakePeer` made for the script at `path`, unless the path is empty. */
+export async function removeFakePeer(path: string): Promise<void> {
+  if (path !== '') await rm(dirname(path), { recursive: true, force: true });
 }
 
 /** Returns the command that starts the fake peer at `path` in `mode`. */

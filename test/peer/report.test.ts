@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 
 import type { PeerComparisonReport } from '../../src/peer/bench.js';
 import { formatPeerTable, peerChartSpec, peerComparisonCsv, WITHOUT_PEER_FOLDER, writePeerReport } from '../../src/peer/report.js';
@@ -17,6 +17,16 @@ const REPORT: PeerComparisonReport = peerReport(
 );
 
 describe('peer report', () => {
+  const folders: string[] = [];
+  async function temporaryFolder(prefix: string): Promise<string> {
+    const folder = await mkdtemp(join(tmpdir(), prefix));
+    folders.push(folder);
+    return folder;
+  }
+  after(async () => {
+    for (const folder of folders) await rm(folder, { recursive: true, force: true });
+  });
+
   it('writes one CSV row per cell', () => {
     const lines = peerComparisonCsv(REPORT).trim().split('\n');
     assert.equal(lines.length, 3);
@@ -49,14 +59,14 @@ describe('peer report', () => {
     const report = { ...REPORT, ours: { ...REPORT.ours, backend: 'wasm+openblas' }, timing: { ...REPORT.timing, rounds: 1 } };
     const spec = peerChartSpec(report) as { title: { subtitle: string } };
     assert.match(spec.title.subtitle, /, 1 interleaved round of 10 timed steps/);
-    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-legend-'));
+    const directory = await temporaryFolder('ebflow-peer-legend-');
     const svg = await readFile((await writePeerReport(report, directory)).svg, 'utf8');
     // The bars' aria-labels name the side in full either way, so match the legend's text element.
     assert.match(svg, />ours \(wasm\+openblas\)<\/text>/);
   });
 
   it('writes CSV, JSON, spec and SVG', async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-report-'));
+    const directory = await temporaryFolder('ebflow-peer-report-');
     const paths = await writePeerReport(REPORT, directory);
     const svg = await readFile(paths.svg, 'utf8');
     assert.match(svg, /^<svg/);
@@ -73,7 +83,7 @@ describe('peer report', () => {
   });
 
   it('keeps a comparison with the peer', async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-kept-'));
+    const directory = await temporaryFolder('ebflow-peer-kept-');
     await writePeerReport(REPORT, directory);
     const withoutPeer = { ...REPORT, peer: null, notices: ['no torch'] };
     const paths = await writePeerReport(withoutPeer, directory);
@@ -90,7 +100,7 @@ describe('peer report', () => {
 
   it('keeps a comparison, peer failed', async () => {
     // The peer started (so report.peer is set) but every run of it failed.
-    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-failed-'));
+    const directory = await temporaryFolder('ebflow-peer-failed-');
     await writePeerReport(REPORT, directory);
     const failedPeer = peerReport([comparisonCell('ml', [28, 28, 1], 120, null, null)], { notices: ['the peer crashed'] });
     const paths = await writePeerReport(failedPeer, directory);
@@ -100,7 +110,7 @@ describe('peer report', () => {
   });
 
   it('replaces a comparison without peer timings', async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-replaced-'));
+    const directory = await temporaryFolder('ebflow-peer-replaced-');
     await writePeerReport(peerReport([comparisonCell('ml', [28, 28, 1], 120, null, null)]), directory);
     const withoutPeer = { ...REPORT, peer: null };
     const paths = await writePeerReport(withoutPeer, directory);
@@ -111,7 +121,7 @@ describe('peer report', () => {
 
   it('keeps an unreadable comparison', async () => {
     // A JSON file cut short, as a run stopped while writing could leave it.
-    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-cut-'));
+    const directory = await temporaryFolder('ebflow-peer-cut-');
     const existing = join(directory, 'peer-comparison.json');
     await writeFile(existing, '{"schemaVersion": 1, "peer": {"engine": "pyt');
     const paths = await writePeerReport({ ...REPORT, peer: null }, directory);
@@ -121,7 +131,7 @@ describe('peer report', () => {
   });
 
   it('writes a run without the peer into an empty folder', async () => {
-    const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-alone-'));
+    const directory = await temporaryFolder('ebflow-peer-alone-');
     const paths = await writePeerReport({ ...REPORT, peer: null }, directory);
     assert.equal(paths.keptComparison, undefined);
     assert.equal(paths.json, join(directory, 'peer-comparison.json'));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -71,11 +71,15 @@ describe('peer scaling fits', () => {
     assert.match(formatPeerScaling(fits).split('\n')[2]!, /^fc\/ml\/c1\/L2\/B100 D 256–2304 \(4 sizes\): pytorch 1t 3\.00 \[3\.00, 3\.00\], stated 3$/);
 
     const directory = await mkdtemp(join(tmpdir(), 'ebflow-peer-scaling-'));
-    const paths = await writePeerReport(report(ML_CELLS), directory);
-    assert.equal(await readFile(paths.scaling!, 'utf8'), peerScalingCsv(fits));
-    // A later run into the same folder without three sizes removes the earlier fits.
-    const withoutFits = await writePeerReport(report(ML_CELLS.slice(0, 2)), directory);
-    assert.equal(withoutFits.scaling, undefined);
-    assert.equal(existsSync(join(directory, 'peer-scaling.csv')), false);
+    try {
+      const paths = await writePeerReport(report(ML_CELLS), directory);
+      assert.equal(await readFile(paths.scaling!, 'utf8'), peerScalingCsv(fits));
+      // A later run into the same folder without three sizes removes the earlier fits.
+      const withoutFits = await writePeerReport(report(ML_CELLS.slice(0, 2)), directory);
+      assert.equal(withoutFits.scaling, undefined);
+      assert.equal(existsSync(join(directory, 'peer-scaling.csv')), false);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });

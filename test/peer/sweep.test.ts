@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 
 import { parsePeerRequest } from '../../src/peer/protocol.js';
 import { cellId, runInterleavedSweep, type OurSide, type PeerCell, type SweepEvent } from '../../src/peer/sweep.js';
-import { fakePeerCommand, writeFakePeer } from './fake-peer.js';
+import { fakePeerCommand, removeFakePeer, writeFakePeer } from './fake-peer.js';
 
 const FC_ML: PeerCell = { arch: 'fc', objective: 'ml', imageShape: [28, 28, 1], depth: 2, batch: 100 };
 const FC_SSM: PeerCell = { ...FC_ML, objective: 'ssm' };
@@ -29,6 +29,7 @@ describe('runInterleavedSweep', () => {
   before(async () => {
     script = await writeFakePeer();
   });
+  after(() => removeFakePeer(script));
 
   it('interleaves ours and peer threads per round', async () => {
     const events: SweepEvent[] = [];
