@@ -284,43 +284,13 @@ function giveBackScratch(array: Float32Array): void {
 
 /**
  * log|det W| through LAPACK sgetrf (float32, summed in float64), with gradient W⁻ᵀ from sgetri
- * on the same factorisation. Factoring the column-major W (the transpose of its row-major
- * values) leaves W⁻¹ column-major after sgetri, which read row-major is W⁻ᵀ, so neither pass
- * transposes the result.
+ * on the same factorisation: `nativeSumLogAbsDet` with one matrix. Factoring the column-major W
+ * (the transpose of its row-major values) leaves W⁻¹ column-major after sgetri, which read
+ * row-major is W⁻ᵀ, so neither pass transposes the result. sgetri ran faster than sgetrs on the
+ * identity (19 against 25 ms at n = 784, one OpenBLAS thread).
  */
 function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scalar {
-  const op = tf.customGrad(((matrix: tf.Tensor2D) => {
-    // The transpose is copied straight out of the wasm heap (the only backend this path runs on).
-    // The factorisation stays in a scratch array until the gradient has copied W⁻ᵀ out of it.
-    const columnMajor = takeScratch(n * n);
-    lapack.transposeCopy(n, n, 1, wasmFloat32View(matrix), columnMajor);
-    const pivots = new Int32Array(n);
-    const info = lapack.factorLu(n, columnMajor, pivots);
-    let logAbsDet = 0;
-    for (let i = 0; i < n; i++) logAbsDet += Math.log(Math.abs(columnMajor[i * n + i]));
-    const singular = info > 0;
-    let inverted = false;
-    return {
-      value: tf.scalar(singular ? -Infinity : logAbsDet),
-      gradFunc: (dy: tf.Scalar) => {
-        // sgetri ran faster than sgetrs on the identity (19 against 25 ms at n = 784, one OpenBLAS thread).
-        // The scratch array is given back after the first run, so a second run must not touch it.
-        if (inverted) throw new Error('logAbsDet: the gradient of one log-determinant ran twice; compute the log-determinant again');
-        if (singular || lapack.sgetri(n, columnMajor, pivots) > 0) {
-          throw new Error(`logAbsDet: the gradient W⁻ᵀ does not exist because the ${n}×${n} matrix W is singular.`);
-        }
-        const scale = (dy.dataSync() as Float32Array)[0];
-        inverted = true;
-        const gradient = wasmTensorFrom([n, n], (values) => {
-          if (scale === 1) values.set(columnMajor);
-          else lapack.scaledCopy(n * n, scale, columnMajor, values);
-        });
-        giveBackScratch(columnMajor);
-        return gradient;
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (matrix: tf.Tensor2D) => tf.Scalar;
-  return op(w);
+  return nativeSumLogAbsDet(lapack, [w], [n], 'logAbsDet');
 }
 
 /**
@@ -329,8 +299,8 @@ function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scal
  *
  * The value equals the sum of `logAbsDet` over the matrices. With OpenBLAS on a threaded build,
  * the factorisations, and later the inverses of the gradient, run on this thread and a worker
- * thread at once (`threads/lapack-threads.ts`), which at n = 784 took about 20% less time for
- * two matrices than one after the other. Operations as for `logAbsDet`: 2n³/3 per matrix
+ * thread at once (`threads/lapack-threads.ts`). For two matrices at n = 784 that took 9–23%
+ * less time than one after the other (project machine, 2-vCPU Xeon, `bench-linalg`). Operations as for `logAbsDet`: 2n³/3 per matrix
  * forward, 4n³/3 more for its gradient. −Infinity when a matrix is singular, whose gradient
  * then throws. Differentiable once, like `logAbsDet`.
  */
@@ -340,15 +310,16 @@ export function sumLogAbsDet(matrices: readonly tf.Tensor2D[], options?: LinalgO
   if (lapack === null || matrices.length < 2) {
     return tf.tidy(() => (matrices.length === 0 ? tf.scalar(0) : (tf.addN(matrices.map((w) => logAbsDet(w, options))) as tf.Scalar)));
   }
-  return nativeSumLogAbsDet(lapack, matrices, sizes);
+  return nativeSumLogAbsDet(lapack, matrices, sizes, 'sumLogAbsDet');
 }
 
 /**
- * `sumLogAbsDet` through LAPACK, as `nativeLogAbsDet` computes each term, with the LAPACK calls
- * of all matrices handed to `runLapack` together. The factors stay in shared scratch arrays until
- * the gradient has copied the inverses out of them.
+ * `sumLogAbsDet` through LAPACK, with the calls of all matrices handed to `runLapack` together.
+ * The transpose of each matrix is copied straight out of the wasm heap (the only backend this
+ * path runs on). The factors stay in shared scratch arrays until the gradient has copied the
+ * inverses out of them. `caller` names the public function in error messages.
  */
-function nativeSumLogAbsDet(lapack: NativeBlas, matrices: readonly tf.Tensor2D[], sizes: number[]): tf.Scalar {
+function nativeSumLogAbsDet(lapack: NativeBlas, matrices: readonly tf.Tensor2D[], sizes: number[], caller: string): tf.Scalar {
   const op = tf.customGrad(((...inputs: tf.Tensor2D[]) => {
     const items: LapackItem[] = sizes.map((n, index) => {
       const matrix = takeScratch(n * n, true);
@@ -365,13 +336,14 @@ function nativeSumLogAbsDet(lapack: NativeBlas, matrices: readonly tf.Tensor2D[]
     return {
       value: tf.scalar(singular ? -Infinity : total),
       gradFunc: (dy: tf.Scalar) => {
-        if (inverted) throw new Error('sumLogAbsDet: the gradient of one sum of log-determinants ran twice; compute the sum again');
+        // The scratch arrays are given back after the first run, so a second run must not touch them.
+        if (inverted) throw new Error(`${caller}: the gradient of one log-determinant ran twice; compute the log-determinant again.`);
         inverted = true;
         const singularIndex = infos.findIndex((info) => info > 0);
-        if (singularIndex >= 0) throw singularGradientError(singularIndex, sizes[singularIndex]);
+        if (singularIndex >= 0) throw singularGradientError(caller, matrices.length, singularIndex, sizes[singularIndex]);
         const inverseInfos = runLapack(lapack, 'invert', items);
         const failed = inverseInfos.findIndex((info) => info > 0);
-        if (failed >= 0) throw singularGradientError(failed, sizes[failed]);
+        if (failed >= 0) throw singularGradientError(caller, matrices.length, failed, sizes[failed]);
         const scale = (dy.dataSync() as Float32Array)[0];
         return items.map(({ n, matrix }) => {
           const gradient = wasmTensorFrom([n, n], (values) => {
@@ -387,8 +359,10 @@ function nativeSumLogAbsDet(lapack: NativeBlas, matrices: readonly tf.Tensor2D[]
   return op(...matrices);
 }
 
-function singularGradientError(index: number, n: number): Error {
-  return new Error(`sumLogAbsDet: the gradient W⁻ᵀ does not exist because matrix ${index}, of size ${n}×${n}, is singular.`);
+/** Returns the error for the gradient of a singular matrix, naming it by index when there are several. */
+function singularGradientError(caller: string, count: number, index: number, n: number): Error {
+  const matrix = count === 1 ? `the ${n}×${n} matrix W` : `matrix ${index}, of size ${n}×${n},`;
+  return new Error(`${caller}: the gradient W⁻ᵀ does not exist because ${matrix} is singular.`);
 }
 
 /**

@@ -62,7 +62,7 @@ describe('bench-linalg', () => {
     try {
       const result = run(['--sizes', '8', '--repeats', '1', '--no-reference', '--backend', 'wasm'], { EBFLOW_BLAS: library });
       assert.equal(result.status, 2, result.stderr);
-      // Without koffi no library can load, and the message asks for `npm ci` instead.
+      // Without koffi no library can load, and the message tells the user to run `npm ci` instead.
       assert.match(result.stderr, /^selectBackend: (EBFLOW_BLAS='.*libnot-a-library\.so' failed to load|the optional package koffi is not installed)/);
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'a caller\'s setting is reported without a stack trace');
     } finally {

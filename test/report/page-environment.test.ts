@@ -30,9 +30,9 @@ const BASE: EnvironmentInfo = {
 
 describe('environmentsOf', () => {
   test('LAPACK threads split the groups', () => {
-    const two = { ...BASE, lapackThreads: { threads: 2 as const, reason: 'this thread and one LAPACK worker thread' } };
-    const one = { ...BASE, lapackThreads: { threads: 1 as const, reason: 'one thread requested (EBFLOW_WASM_THREADS, or a single core)' } };
-    const groups = environmentsOf(setWith([two, one, two]));
+    const withWorker = { ...BASE, lapackThreads: { threads: 2 as const, reason: 'this thread and one LAPACK worker thread' } };
+    const withoutWorker = { ...BASE, lapackThreads: { threads: 1 as const, reason: 'one thread requested (EBFLOW_WASM_THREADS=1)' } };
+    const groups = environmentsOf(setWith([withWorker, withoutWorker, withWorker]));
     assert.equal(groups.length, 2);
     assert.deepEqual(groups.map((group) => group.records), [2, 1]);
   });

@@ -81,14 +81,14 @@ function spin(milliseconds: number): void {
 }
 
 describe('splitByCost', () => {
-  test('two equal matrices go one to each thread', () => {
+  test('equal matrices split one each', () => {
     assert.deepEqual(splitByCost([784, 784]), { main: [0], worker: [1] });
   });
-  test('one large matrix balances several small ones', () => {
+  test('large matrix balances small ones', () => {
     // 3072³ outweighs 784³ + 784³, so the main thread takes the large one and the worker the rest.
     assert.deepEqual(splitByCost([784, 3072, 784]), { main: [1], worker: [0, 2] });
   });
-  test('a single matrix stays on this thread', () => {
+  test('single matrix stays on main', () => {
     assert.deepEqual(splitByCost([500]), { main: [0], worker: [] });
     assert.deepEqual(splitByCost([]), { main: [], worker: [] });
   });
@@ -110,7 +110,7 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     assert.equal(tf.memory().numTensors - tensorsBefore, 0, 'the specs leaked tensors');
   });
 
-  test('the selection records the LAPACK threads', (t) => {
+  test('selection records LAPACK threads', (t) => {
     if (selection.blas.state !== 'loaded') {
       if (REQUIRED) assert.fail(`EBFLOW_REQUIRE_BLAS=1 but OpenBLAS did not load: ${selection.blas.reason}`);
       assert.equal(selection.lapackThreads.threads, 1);
@@ -121,7 +121,7 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     assert.equal(selection.lapackThreads.threads, 2, selection.lapackThreads.reason);
   });
 
-  test('value and gradients match one log-determinant at a time and the float64 LU', (t) => {
+  test('matches one-by-one and float64 LU', (t) => {
     if (!workerExpected) return t.skip('no LAPACK worker thread on this machine');
     const random = new RandomStream(71);
     const sizes = [300, 260, 120];
@@ -149,7 +149,7 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     tf.dispose([value, ...grads, ...oneByOne, ...matrices]);
   });
 
-  test('paused, the same call runs on this thread with the same results', (t) => {
+  test('paused worker gives equal results', (t) => {
     if (!workerExpected) return t.skip('no LAPACK worker thread on this machine');
     const random = new RandomStream(72);
     const values = [conditionedMatrix(random, 200), conditionedMatrix(random, 200)];
@@ -170,7 +170,7 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     tf.dispose(matrices);
   });
 
-  test('a singular matrix on the worker gives −Infinity, and its gradient names it', (t) => {
+  test('singular matrix on the worker', (t) => {
     if (!workerExpected) return t.skip('no LAPACK worker thread on this machine');
     const random = new RandomStream(73);
     const regular = conditionedMatrix(random, 200);
@@ -189,7 +189,7 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     tf.dispose(matrices);
   });
 
-  test('runLapack rejects matrices outside shared memory, before the worker sees them', (t) => {
+  test('runLapack rejects unshared memory', (t) => {
     const blas = nativeBlas();
     if (!workerExpected || blas === null) return t.skip('no LAPACK worker thread on this machine');
     const n = 200;
@@ -474,7 +474,7 @@ if (process.env.EXIT_MODE === 'throw') throw new Error('thrown on purpose');`;
     });
   }
 
-  test('exits cleanly after the worker ran, several times', (t) => {
+  test('process exits cleanly after work', (t) => {
     for (let run = 0; run < 3; run++) {
       const child = runChild({});
       assert.equal(child.signal, null, `run ${run} was killed by ${child.signal}: ${child.stderr}`);
@@ -491,7 +491,7 @@ if (process.env.EXIT_MODE === 'throw') throw new Error('thrown on purpose');`;
     }
   });
 
-  test('EBFLOW_WASM_THREADS=1 keeps the work on one thread and says why', () => {
+  test('EBFLOW_WASM_THREADS=1 keeps one thread', () => {
     const child = runChild({ EBFLOW_WASM_THREADS: '1' });
     assert.equal(child.status, 0, String(child.stderr));
     const report = JSON.parse(String(child.stdout)) as { blas: string; lapackThreads: { threads: number; reason: string }; value: number };
@@ -500,7 +500,7 @@ if (process.env.EXIT_MODE === 'throw') throw new Error('thrown on purpose');`;
     assert.ok(Math.abs(report.value - 2 * 300 * Math.log(2)) < 1e-3, `value ${report.value}`);
   });
 
-  test('EBFLOW_BLAS_THREADS=1 keeps the work on one thread', () => {
+  test('EBFLOW_BLAS_THREADS=1 keeps one thread', () => {
     const child = runChild({ EBFLOW_BLAS_THREADS: '1' });
     assert.equal(child.status, 0, String(child.stderr));
     const report = JSON.parse(String(child.stdout)) as { blas: string; lapackThreads: { threads: number; reason: string }; value: number; gradient: number };
@@ -544,7 +544,7 @@ if (process.env.EXIT_MODE === 'throw') throw new Error('thrown on purpose');`;
 });
 
 describe('the LAPACK worker thread on its own', () => {
-  test('marks itself failed when it exits', async (t) => {
+  test('worker marks its exit failed', async (t) => {
     await selectBackend('wasm');
     const blas = nativeBlas();
     if (blas === null) {

@@ -42,7 +42,7 @@ export interface LapackWorkerData {
 /** One square matrix of a job, column-major, in shared memory. */
 export interface LapackItem {
   n: number;
-  /** n·n values: the matrix before 'factor', its LU factors before 'invert'; overwritten in place. */
+  /** n·n values, overwritten in place: the matrix before 'factor', its LU factors before 'invert'. */
   matrix: Float32Array;
   /** n pivot rows, 1-based: written by 'factor', read by 'invert'. */
   pivots: Int32Array;

@@ -47,7 +47,7 @@ export interface LapackThreadsStatus {
   reason: string;
 }
 
-/** Timeouts for the worker's start and for one job; past them this thread stops using the worker. */
+/** Timeouts for the worker's start and for one job. Past them, this thread stops using the worker. */
 const START_TIMEOUT_MS = 20_000;
 const JOB_TIMEOUT_MS = 600_000;
 
@@ -86,14 +86,16 @@ function reasonForOneThread(blas: NativeBlas): string | null {
   if (blas.status.threads < 2) return 'OpenBLAS runs on one thread (EBFLOW_BLAS_THREADS)';
   const kernelThreads = requestedKernelThreads();
   if (typeof kernelThreads === 'string') return kernelThreads;
-  if (kernelThreads < 2) return 'one thread requested (EBFLOW_WASM_THREADS, or a single core)';
+  if (kernelThreads < 2) {
+    return (process.env.EBFLOW_WASM_THREADS ?? '').trim() === '' ? 'this machine has one core' : 'one thread requested (EBFLOW_WASM_THREADS=1)';
+  }
   return null;
 }
 
 /**
  * Starts the worker when `blas` allows it (see the module's comment) and resolves with the
  * status that results record, once the worker has bound the library (about 50 ms) or failed.
- * `selectBackend` calls it; until it has run, `runLapack` keeps every item on this thread.
+ * `selectBackend` calls it. Until it has run, `runLapack` keeps every item on this thread.
  */
 export async function startLapackThreads(blas: NativeBlas | null): Promise<LapackThreadsStatus> {
   if (blas === null) {
@@ -119,7 +121,7 @@ export async function startLapackThreads(blas: NativeBlas | null): Promise<Lapac
   return status;
 }
 
-/** Starts the worker; resolves with it once it has bound the library, or with null and the reason in `startFailure`. */
+/** Starts the worker and resolves with it once it has bound the library, or with null and the reason in `startFailure`. */
 async function startWorker(blas: NativeBlas): Promise<RunningWorker | null> {
   const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
   const errorBytes = new SharedArrayBuffer(ERROR_BYTES);
@@ -140,7 +142,7 @@ async function startWorker(blas: NativeBlas): Promise<RunningWorker | null> {
     startFailure = `the LAPACK worker thread could not be created (${messageOf(error)})`;
     return null;
   }
-  // The worker sleeps in Atomics.wait between jobs; it must not keep the process alive.
+  // The worker sleeps in Atomics.wait between jobs, so it must not keep the process alive.
   thread.unref();
   port1.unref();
   const failure = await new Promise<string | null>((resolve) => {
@@ -157,7 +159,8 @@ async function startWorker(blas: NativeBlas): Promise<RunningWorker | null> {
     thread.on('exit', onExit);
     const check = (): void => {
       const state = Atomics.load(words, STATE);
-      if (state === STARTING) return; // the timer or the exit reports it
+      // Still starting: the timer or the exit event reports the outcome.
+      if (state === STARTING) return;
       finish(state === READY ? null : `it failed to bind OpenBLAS: ${readError(words, errorBytes).split('\n')[0]}`);
     };
     const waiting = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync(words, STATE, STARTING, START_TIMEOUT_MS);
