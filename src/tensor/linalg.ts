@@ -19,7 +19,8 @@
  * When OpenBLAS is loaded (`native-blas.ts`) and the products are not forced elsewhere,
  * `logAbsDet`, `inverse` and `solve` factor and invert in float32 on it instead, as PyTorch
  * does for float32 matrices: the recursive LU of `recursive-lu.ts` (LAPACK's sgetrf with
- * EBFLOW_LU=lapack), then LAPACK's sgetri for inverses and sgetrs for solves. The usual count is
+ * EBFLOW_LU=lapack), then its inverse (`invertLu` there, LAPACK's sgetri with EBFLOW_LU=lapack)
+ * for inverses and LAPACK's sgetrs for solves. The usual count is
  * 2n³/3 operations for the factorisation and 4n³/3 for the inverse, 2n³ in all for log|det W|
  * with W⁻ᵀ. `recursive-lu.ts` gives the factorisation's times against sgetrf. `sumLogAbsDet`
  * computes the log-dets of several matrices in one call, on two threads when it can.
@@ -203,7 +204,7 @@ export function inverse(w: tf.Tensor2D, options?: LinalgOptions): tf.Tensor2D {
     const pivots = new Int32Array(n);
     const info = lapack.factorLu(n, values, pivots);
     if (info > 0) throw singularMatrixError('inverse', n, info);
-    lapack.sgetri(n, values, pivots);
+    lapack.invertLu(n, values, pivots);
     return tf.tensor2d(values, [n, n]);
   }
   const settings = resolveSettings('inverse', n, options);
@@ -283,11 +284,12 @@ function giveBackScratch(array: Float32Array): void {
 }
 
 /**
- * log|det W| through LAPACK sgetrf (float32, summed in float64), with gradient W⁻ᵀ from sgetri
- * on the same factorisation: `nativeSumLogAbsDet` with one matrix. Factoring the column-major W
- * (the transpose of its row-major values) leaves W⁻¹ column-major after sgetri, which read
- * row-major is W⁻ᵀ, so neither pass transposes the result. sgetri ran faster than sgetrs on the
- * identity (19 against 25 ms at n = 784, one OpenBLAS thread).
+ * log|det W| from the LU (`NativeBlas.factorLu`, float32, summed in float64), with gradient W⁻ᵀ
+ * from the inverse of the same factorisation (`NativeBlas.invertLu`): `nativeSumLogAbsDet` with
+ * one matrix. Factoring the column-major W (the transpose of its row-major values) leaves W⁻¹
+ * column-major after the inverse, which read row-major is W⁻ᵀ, so neither pass transposes the
+ * result. sgetri ran faster than sgetrs on the identity (19 against 25 ms at n = 784, one
+ * OpenBLAS thread), and `invertLu` faster than sgetri (`recursive-lu.ts`).
  */
 function nativeLogAbsDet(lapack: NativeBlas, w: tf.Tensor2D, n: number): tf.Scalar {
   return nativeSumLogAbsDet(lapack, [w], [n], 'logAbsDet');

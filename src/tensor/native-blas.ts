@@ -23,7 +23,7 @@ import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 
 import { readFirstProcessor } from '../platform/cpuinfo.js';
-import { factorLu, type LuKernels } from './recursive-lu.js';
+import { factorLu, invertLu, inverseWorkspaceLength, type LuKernels } from './recursive-lu.js';
 
 /** A value of `EBFLOW_BLAS`: 'auto' (the default), 'off', or the path or file name of a library. */
 export type BlasRequest = string;
@@ -57,8 +57,10 @@ export type BlasStatus =
       /**
        * The routine behind `factorLu`: 'recursive' (`recursive-lu.ts` on OpenBLAS's sgemm, strsm,
        * slaswp and sgetrf for panels) or 'lapack' (the library's sgetrf, chosen with
-       * EBFLOW_LU=lapack or when the library lacks one of those routines). Inverses use sgetri
-       * either way. Absent in older records, which used sgetrf.
+       * EBFLOW_LU=lapack or when the library lacks one of those routines). With 'recursive',
+       * inverses on one OpenBLAS thread (as with the LAPACK worker thread) use `invertLu` of
+       * `recursive-lu.ts`, the others sgetri; with 'lapack', sgetri. Absent in older records,
+       * which used sgetrf; records from before 2026-12-06 used sgetri for every inverse.
        */
       lu?: 'recursive' | 'lapack';
     }
@@ -83,6 +85,14 @@ export const SINGLE_THREAD_BELOW_OPERATIONS = 4e7;
  * interleaved runs), while from n = 784 on it was as fast or faster.
  */
 export const RECURSIVE_LU_MIN_SIZE = 512;
+
+/**
+ * The most OpenBLAS threads on which `invertLu` runs the recursive inverse; on more it calls
+ * sgetri. On one thread, the library's strtri is slow and the recursion was 14–20% faster from
+ * n = 256 to 1536 (`recursive-lu.ts`). On two threads, LU and inverse took 13.2–13.4 ms with it
+ * against 12.6–12.9 ms with sgetri at n = 784 (2-vCPU Xeon, 2026-12-06).
+ */
+export const RECURSIVE_INVERSE_THREADS = 1;
 
 /** The native routines this project calls; matrices are dense float32 arrays. */
 export interface NativeBlas {
@@ -138,6 +148,14 @@ export interface NativeBlas {
    * for the whole call.
    */
   factorLu(n: number, a: Float32Array, pivots: Int32Array): number;
+  /**
+   * Replaces the factorisation left by `factorLu` or `sgetrf` with A⁻¹, column-major, like
+   * sgetri: by `invertLu` of `recursive-lu.ts` when `status.lu` is 'recursive' and the call runs
+   * on one OpenBLAS thread (`RECURSIVE_INVERSE_THREADS`), else by sgetri.
+   * Returns 0, or i > 0 for a singular matrix (left as it was). Counted as sgetri's 4n³/3
+   * operations. The thread count is set once for the whole call.
+   */
+  invertLu(n: number, a: Float32Array, pivots: Int32Array): number;
   /**
    * Overwrites the column-major n×c right-hand side `b` with the solution X of op(A)·X = B, from
    * the factorisation left by `sgetrf` (LAPACK sgetrs), where op transposes when `transpose` is
@@ -607,6 +625,14 @@ function bindOpenedLibrary(
       useThreads((2 * n ** 3) / 3);
       return factorLu(luKernels, n, a, pivots);
     },
+    invertLu(n, a, pivots) {
+      // On several threads, sgetri was as fast or faster (see RECURSIVE_INVERSE_THREADS).
+      if (luKernels === null || (pinnedToOneThread ? 1 : threadsFor((4 * n ** 3) / 3)) > RECURSIVE_INVERSE_THREADS) return this.sgetri(n, a, pivots);
+      lapackOperations += (4 * n ** 3) / 3;
+      useThreads((4 * n ** 3) / 3);
+      if (inverseWorkspace.length < inverseWorkspaceLength(n)) inverseWorkspace = new Float32Array(inverseWorkspaceLength(n));
+      return invertLu(luKernels, n, a, pivots, inverseWorkspace);
+    },
     transposeCopy(rows, cols, alpha, a, b) {
       if (a.length < rows * cols || b.length < rows * cols) {
         throw new RangeError(`transposeCopy: a ${rows}×${cols} matrix needs ${rows * cols} values, received ${a.length} and ${b.length}`);
@@ -642,21 +668,28 @@ function bindOpenedLibrary(
 
 const CBLAS_COLUMN_MAJOR = 102;
 const CBLAS_LEFT = 141;
+const CBLAS_RIGHT = 142;
+const CBLAS_UPPER = 121;
 const CBLAS_LOWER = 122;
+const CBLAS_NON_UNIT = 131;
 const CBLAS_UNIT = 132;
 
 /**
  * Binds the column-major kernels of `recursive-lu.ts` to the library's routines, or returns
- * null when one is missing (the caller then keeps sgetrf). The calls leave the thread
+ * null when one is missing (the caller then keeps sgetrf and sgetri). The calls leave the thread
  * count as it is: switching it between the many small calls of one factorisation made the LU
  * at n = 784 slower (3.7–5.3 ms against 3.4 ms with two threads throughout, 2-vCPU Xeon).
  */
 export function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: KoffiFunction): LuKernels | null {
   let laswp: KoffiFunction;
   let trsm: KoffiFunction;
+  let trmm: KoffiFunction;
+  let trtri: KoffiFunction;
   try {
     laswp = handle.func('void slaswp_(int *n, float *a, int *lda, int *k1, int *k2, int *ipiv, int *incx)');
     trsm = handle.func('void cblas_strsm(int order, int side, int uplo, int trans, int diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)');
+    trmm = handle.func('void cblas_strmm(int order, int side, int uplo, int trans, int diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)');
+    trtri = handle.func('void strtri_(const char *uplo, const char *diag, int *n, float *a, int *lda, int *info)');
   } catch {
     return null;
   }
@@ -678,6 +711,20 @@ export function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: 
     },
     solveUnitLower(m, n, l, ldl, b, ldb) {
       trsm(CBLAS_COLUMN_MAJOR, CBLAS_LEFT, CBLAS_LOWER, CBLAS_NO_TRANS, CBLAS_UNIT, m, n, 1, l, ldl, b, ldb);
+    },
+    solveUnitLowerFromRight(m, n, l, ldl, b, ldb) {
+      trsm(CBLAS_COLUMN_MAJOR, CBLAS_RIGHT, CBLAS_LOWER, CBLAS_NO_TRANS, CBLAS_UNIT, m, n, 1, l, ldl, b, ldb);
+    },
+    multiplyUpper(m, n, u, ldu, b, ldb) {
+      trmm(CBLAS_COLUMN_MAJOR, CBLAS_LEFT, CBLAS_UPPER, CBLAS_NO_TRANS, CBLAS_NON_UNIT, m, n, 1, u, ldu, b, ldb);
+    },
+    solveUpperFromRightNegated(m, n, u, ldu, b, ldb) {
+      trsm(CBLAS_COLUMN_MAJOR, CBLAS_RIGHT, CBLAS_UPPER, CBLAS_NO_TRANS, CBLAS_NON_UNIT, m, n, -1, u, ldu, b, ldb);
+    },
+    invertUpper(k, u, ldu) {
+      // invertLu checked the diagonal, so strtri's info (a zero diagonal element) is always 0 here.
+      scalars.set([k, ldu]);
+      trtri('U', 'N', at(0), u, at(1), info);
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
- * LU factorisation with partial pivoting for column-major float32 matrices, written as a
- * recursion whose bulk is matrix products (sgemm).
+ * LU factorisation with partial pivoting and the inverse from it, for column-major float32
+ * matrices, written as recursions whose bulk is matrix products (sgemm).
  *
  * `factorLu` leaves what LAPACK's sgetrf leaves (L and U in place, 1-based pivot rows), so
  * sgetri and sgetrs take its output. Only the kernels and the rounding differ. It splits the
@@ -16,10 +16,17 @@
  * against 16.0 ms (medians of 35 interleaved rounds in three runs at n = 784 and one at 1536,
  * 2026-12-05, on a machine shared with other jobs).
  *
- * A recursive inverse from the factorisation was tried too, and sgetri kept. Written for speed
- * (each triangle inverted with two strmm per level), it left max |X·A − I| at 1.3·10⁻⁴ against
- * sgetri's 4.8·10⁻⁶ (n = 784, condition number 10). Written as strtri orders the work (strmm, then
- * a solve), it was as accurate as sgetri but no faster on the FC flow's weights.
+ * `invertLu` turns those factors into A⁻¹ = U⁻¹·L⁻¹·P with the steps of LAPACK's strtri and
+ * sgetri, so its rounding errors are of the same size (the tests allow twice sgetri's residual):
+ * U⁻¹ in place, each off-diagonal block by a triangular product with the inverted block and a
+ * solve with the block not yet inverted; then X·L = U⁻¹ solved for X from the right, by halves
+ * and sgemm; then the column interchanges. 4n³/3 operations. On one OpenBLAS thread, as the
+ * LAPACK worker thread runs them, the library's strtri is slow (6.4 ms at n = 784, a third of
+ * the LU and inverse). On one thread of the same Xeon, sgetrf and then this inverse took
+ * 12.6–13.3 ms against 14.5–15.3 ms with sgetri at n = 784 (19 against 22 ms in a slow spell),
+ * 1.5 against 1.8 ms at n = 256 and 72 against 84 ms at n = 1536, with residuals max |X·A − I|
+ * of the same size (medians of 27 rounds, 2026-12-06). A version that multiplied by both
+ * inverted blocks was faster still, but its max |X·A − I| was 30 times larger.
  *
  * Everything is column-major with leading dimension n; a block is passed as a subarray view
  * starting at its first element.
@@ -45,12 +52,32 @@ export interface LuKernels {
   subtractProduct(m: number, n: number, k: number, a: Float32Array, lda: number, b: Float32Array, ldb: number, c: Float32Array, ldc: number): void;
   /** B ← L⁻¹·B for the unit lower triangle L of the m×m block `l` and the m×n block B (cblas_strsm). */
   solveUnitLower(m: number, n: number, l: Float32Array, ldl: number, b: Float32Array, ldb: number): void;
+  /** B ← B·L⁻¹ for the unit lower triangle L of the n×n block `l` and the m×n block B (cblas_strsm). */
+  solveUnitLowerFromRight(m: number, n: number, l: Float32Array, ldl: number, b: Float32Array, ldb: number): void;
+  /** B ← U·B for the upper triangle U (with its diagonal) of the m×m block `u` and the m×n block B (cblas_strmm). */
+  multiplyUpper(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;
+  /** B ← −B·U⁻¹ for the upper triangle U (with its diagonal) of the n×n block `u` and the m×n block B (cblas_strsm). */
+  solveUpperFromRightNegated(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;
+  /** Replaces the upper triangle of the k×k block `u` by its inverse (LAPACK strtri); the strict lower part is left as it is. */
+  invertUpper(k: number, u: Float32Array, ldu: number): void;
 }
 
 /** Columns of the panels handed to the library's sgetrf whole. */
 export const PANEL_COLUMNS = 64;
 /** Rows of the triangular solves handed to the library whole. */
 const SOLVE_ROWS = 64;
+/** Columns of the triangular inverses and right-hand solves of `invertLu` handed to the library whole. */
+const INVERSE_BLOCK = 32;
+/**
+ * Columns of L copied out at a time by `invertLu`, so its workspace is n × 256 values rather than
+ * n × n. At n = 3072 the whole copy was 3% faster; at n = 784 they were equal.
+ */
+export const INVERSE_CHUNK_COLUMNS = 256;
+
+/** Returns the values of workspace `invertLu` needs for an n×n matrix: n·min(n, 256). */
+export function inverseWorkspaceLength(n: number): number {
+  return n * Math.min(n, INVERSE_CHUNK_COLUMNS);
+}
 
 /** Splits k into a first part that is a multiple of 16, about half of k. */
 function firstHalf(k: number): number {
@@ -100,6 +127,82 @@ function solveUnitLowerByHalves(kernels: LuKernels, n: number, a: Float32Array, 
   solveUnitLowerByHalves(kernels, n, a, r0, k1, c0, cols);
   kernels.subtractProduct(k - k1, cols, k1, block(a, n, r0 + k1, r0), n, block(a, n, r0, c0), n, block(a, n, r0 + k1, c0), n);
   solveUnitLowerByHalves(kernels, n, a, r0 + k1, k - k1, c0, cols);
+}
+
+/**
+ * Replaces the factors that `factorLu` or sgetrf left in the column-major n×n matrix `a` by A⁻¹
+ * (what LAPACK sgetri leaves), using `workspace` (at least `inverseWorkspaceLength(n)` values)
+ * for L. Returns 0, or i > 0 when U(i, i) is exactly zero, in which case `a` is left as it was.
+ * 4n³/3 operations, most in sgemm and triangular products; O(n²) column interchanges.
+ */
+export function invertLu(kernels: LuKernels, n: number, a: Float32Array, pivots: Int32Array, workspace: Float32Array): number {
+  checkSquare('invertLu', n, a, pivots);
+  if (workspace.length < inverseWorkspaceLength(n)) {
+    throw new RangeError(`invertLu: an ${n}×${n} inverse needs a workspace of ${inverseWorkspaceLength(n)} values, received ${workspace.length}`);
+  }
+  for (let i = 0; i < n; i++) if (a[i * n + i] === 0) return i + 1;
+  if (n === 0) return 0;
+  invertUpperByHalves(kernels, n, a, 0, n);
+  // X·L = U⁻¹ from the last columns to the first: each chunk's L goes to the workspace, then the
+  // chunk takes the product with the columns already solved and is solved by halves.
+  const width = Math.min(n, INVERSE_CHUNK_COLUMNS);
+  for (let c0 = Math.floor((n - 1) / width) * width; c0 >= 0; c0 -= width) {
+    const columns = Math.min(width, n - c0);
+    for (let c = 0; c < columns; c++) {
+      const below = c0 + c + 1;
+      const column = a.subarray((c0 + c) * n, (c0 + c + 1) * n);
+      workspace.set(column.subarray(below), c * n + below);
+      column.fill(0, below);
+    }
+    if (c0 + columns < n) {
+      kernels.subtractProduct(n, columns, n - c0 - columns, block(a, n, 0, c0 + columns), n, workspace.subarray(c0 + columns), n, block(a, n, 0, c0), n);
+    }
+    solveUnitLowerFromRightByHalves(kernels, n, a, workspace, c0, 0, columns);
+  }
+  // A⁻¹ = U⁻¹·L⁻¹·P: the interchanges of the rows of A become interchanges of the columns of X, last first.
+  const swapped = workspace.subarray(0, n);
+  for (let i = n - 1; i >= 0; i--) {
+    const other = pivots[i] - 1;
+    if (other === i) continue;
+    swapped.set(a.subarray(i * n, (i + 1) * n));
+    a.copyWithin(i * n, other * n, (other + 1) * n);
+    a.set(swapped, other * n);
+  }
+  return 0;
+}
+
+/**
+ * Replaces the upper triangle of the k×k block at (j0, j0) by its inverse. With U₁₁ inverted
+ * first, the off-diagonal block becomes −U₁₁⁻¹·U₁₂·U₂₂⁻¹: a product with the inverted block, then
+ * a solve with U₂₂, which is inverted last.
+ */
+function invertUpperByHalves(kernels: LuKernels, n: number, a: Float32Array, j0: number, k: number): void {
+  if (k <= INVERSE_BLOCK) {
+    kernels.invertUpper(k, block(a, n, j0, j0), n);
+    return;
+  }
+  const k1 = firstHalf(k);
+  const k2 = k - k1;
+  invertUpperByHalves(kernels, n, a, j0, k1);
+  kernels.multiplyUpper(k1, k2, block(a, n, j0, j0), n, block(a, n, j0, j0 + k1), n);
+  kernels.solveUpperFromRightNegated(k1, k2, block(a, n, j0 + k1, j0 + k1), n, block(a, n, j0, j0 + k1), n);
+  invertUpperByHalves(kernels, n, a, j0 + k1, k2);
+}
+
+/**
+ * X ← X·L⁻¹ for the n×k columns X of `a` from column c0 + j0 and the unit lower k×k block L of
+ * the workspace at (c0 + j0, j0) (the workspace holds the columns of L from c0 on).
+ */
+function solveUnitLowerFromRightByHalves(kernels: LuKernels, n: number, a: Float32Array, workspace: Float32Array, c0: number, j0: number, k: number): void {
+  if (k <= INVERSE_BLOCK) {
+    kernels.solveUnitLowerFromRight(n, k, block(workspace, n, c0 + j0, j0), n, block(a, n, 0, c0 + j0), n);
+    return;
+  }
+  const k1 = firstHalf(k);
+  const k2 = k - k1;
+  solveUnitLowerFromRightByHalves(kernels, n, a, workspace, c0, j0 + k1, k2);
+  kernels.subtractProduct(n, k1, k2, block(a, n, 0, c0 + j0 + k1), n, block(workspace, n, c0 + j0 + k1, j0), n, block(a, n, 0, c0 + j0), n);
+  solveUnitLowerFromRightByHalves(kernels, n, a, workspace, c0, j0, k1);
 }
 
 /** Returns the view of the column-major matrix `a` (leading dimension n) that starts at (row, col). */

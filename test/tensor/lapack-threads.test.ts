@@ -164,7 +164,8 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     pauseLapackThreads(true);
     const alone = run();
     pauseLapackThreads(false);
-    // Below RECURSIVE_LU_MIN_SIZE both threads run sgetrf and sgetri, so the results agree to the bit.
+    // At n = 200 (below RECURSIVE_LU_MIN_SIZE and SINGLE_THREAD_BELOW_OPERATIONS) both settings run
+    // sgetrf and the recursive inverse on one OpenBLAS thread, so the results agree to the bit.
     assert.equal(together.value, alone.value);
     together.gradients.forEach((g, i) => assert.deepEqual(g, alone.gradients[i]));
     tf.dispose(matrices);
@@ -448,9 +449,13 @@ const items = [0, 1].map(() => {
   return { n, matrix, pivots: new Int32Array(new SharedArrayBuffer(4 * n)) };
 });
 const copies = items.map((item) => ({ n, matrix: item.matrix.slice(), pivots: new Int32Array(n) }));
+const sameAsCopies = () => items.map((item, i) => item.matrix.every((value, j) => Object.is(value, copies[i].matrix[j])));
 runLapack(blas, 'factor', items);
 blas.onOneThread(() => copies.forEach((copy) => blas.factorLu(n, copy.matrix, copy.pivots)));
-const same = items.map((item, i) => item.matrix.every((value, j) => Object.is(value, copies[i].matrix[j])));
+const sameFactors = sameAsCopies();
+runLapack(blas, 'invert', items);
+blas.onOneThread(() => copies.forEach((copy) => blas.invertLu(n, copy.matrix, copy.pivots)));
+const same = [...sameFactors, ...sameAsCopies()];
 console.log(JSON.stringify({ blas: selection.blas.state, lu: blas.status.lu, threads: lapackThreadsStatus().threads, same }));`;
 
   // Leaves the worker asleep after a call, then ends the process the way EXIT_MODE selects.
@@ -510,7 +515,7 @@ if (process.env.EXIT_MODE === 'throw') throw new Error('thrown on purpose');`;
     assert.equal(report.gradient, 0.5);
   });
 
-  test('worker runs the main thread’s LU routine', (t) => {
+  test('worker runs the main thread’s LU and inverse routines', (t) => {
     for (const lu of ['recursive', 'lapack']) {
       const child = runChild({ EBFLOW_LU: lu }, routineScript);
       assert.equal(child.status, 0, `EBFLOW_LU=${lu}: ${child.stderr}`);
@@ -521,8 +526,9 @@ if (process.env.EXIT_MODE === 'throw') throw new Error('thrown on purpose');`;
       }
       if (report.threads !== 2) return t.skip('no LAPACK worker thread on this machine');
       assert.equal(report.lu, lu);
-      // Item 0 ran on the main thread and item 1 on the worker; each must equal this thread's own result to the bit.
-      assert.deepEqual(report.same, [true, true], `EBFLOW_LU=${lu}`);
+      // Item 0 ran on the main thread and item 1 on the worker. Each factorisation and inverse must
+      // equal, to the bit, the one this thread computes on one OpenBLAS thread.
+      assert.deepEqual(report.same, [true, true, true, true], `EBFLOW_LU=${lu}`);
     }
   });
 

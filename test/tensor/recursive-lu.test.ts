@@ -4,7 +4,7 @@ import { before, describe, test, type TestContext } from 'node:test';
 import { selectBackend } from '../../src/backend/select.js';
 import { RandomStream } from '../../src/random/stream.js';
 import { nativeBlas, RECURSIVE_LU_MIN_SIZE, type NativeBlas } from '../../src/tensor/native-blas.js';
-import { factorLu, PANEL_COLUMNS, type LuKernels } from '../../src/tensor/recursive-lu.js';
+import { factorLu, INVERSE_CHUNK_COLUMNS, invertLu, inverseWorkspaceLength, PANEL_COLUMNS, type LuKernels } from '../../src/tensor/recursive-lu.js';
 
 const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
 
@@ -71,6 +71,48 @@ const loopKernels: LuKernels = {
       }
     }
   },
+  solveUnitLowerFromRight(m, n, l, ldl, b, ldb) {
+    // X·L = B, solved for the columns of X from the last one.
+    for (let j = n - 1; j >= 0; j--) {
+      for (let p = j + 1; p < n; p++) {
+        const factor = l[index(ldl, p, j)];
+        for (let i = 0; i < m; i++) b[index(ldb, i, j)] -= b[index(ldb, i, p)] * factor;
+      }
+    }
+  },
+  multiplyUpper(m, n, u, ldu, b, ldb) {
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < m; i++) {
+        let sum = 0;
+        for (let p = i; p < m; p++) sum += u[index(ldu, i, p)] * b[index(ldb, p, j)];
+        b[index(ldb, i, j)] = sum;
+      }
+    }
+  },
+  solveUpperFromRightNegated(m, n, u, ldu, b, ldb) {
+    // X·U = −B, solved for the columns of X from the first one.
+    for (let j = 0; j < n; j++) {
+      const diagonal = u[index(ldu, j, j)];
+      for (let i = 0; i < m; i++) {
+        let value = -b[index(ldb, i, j)];
+        for (let p = 0; p < j; p++) value -= b[index(ldb, i, p)] * u[index(ldu, p, j)];
+        b[index(ldb, i, j)] = value / diagonal;
+      }
+    }
+  },
+  invertUpper(k, u, ldu) {
+    // Column by column: X(0..j, j) = −X(0..j, 0..j)·U(0..j, j) / U(j, j), with X(j, j) = 1/U(j, j).
+    for (let j = 0; j < k; j++) {
+      const inverseDiagonal = 1 / u[index(ldu, j, j)];
+      u[index(ldu, j, j)] = inverseDiagonal;
+      const column = Array.from({ length: j }, (_, i) => u[index(ldu, i, j)]);
+      for (let i = 0; i < j; i++) {
+        let sum = 0;
+        for (let p = i; p < j; p++) sum += u[index(ldu, i, p)] * column[p];
+        u[index(ldu, i, j)] = -sum * inverseDiagonal;
+      }
+    }
+  },
 };
 
 /** Returns a column-major n×n matrix with Gaussian entries of variance 1/n plus the identity (well conditioned). */
@@ -79,6 +121,17 @@ function conditioned(n: number, seed: number): Float32Array {
   const values = new Float32Array(n * n);
   for (let i = 0; i < n * n; i++) values[i] = random.normal() / Math.sqrt(n);
   for (let i = 0; i < n; i++) values[i * n + i] += 1;
+  return values;
+}
+
+/**
+ * Returns a column-major n×n permuted identity, scaled by row, plus small noise: each column's
+ * pivot is a row far below it, so the interchanges cross panels.
+ */
+function farPivots(n: number): Float32Array {
+  const values = new Float32Array(n * n);
+  for (let j = 0; j < n; j++) values[j * n + ((j * 37 + 11) % n)] = 1 + j / n;
+  for (let i = 0; i < n * n; i++) values[i] += 1e-3 * Math.sin(i);
   return values;
 }
 
@@ -180,11 +233,8 @@ describe('recursive LU on loop kernels', () => {
   }
 
   test('pivots that move rows across panels', () => {
-    // A permuted identity scaled by row: every pivot is a row far below its column.
     const n = 140;
-    const original = new Float32Array(n * n);
-    for (let j = 0; j < n; j++) original[j * n + ((j * 37 + 11) % n)] = 1 + j / n;
-    for (let i = 0; i < n * n; i++) original[i] += 1e-3 * Math.sin(i);
+    const original = farPivots(n);
     const lu = original.slice();
     const pivots = new Int32Array(n);
     assert.equal(factorLu(loopKernels, n, lu, pivots), 0);
@@ -200,6 +250,51 @@ describe('recursive LU on loop kernels', () => {
     const pivots = new Int32Array(n);
     assert.equal(factorLu(loopKernels, n, lu, pivots), 81);
     assert.ok(reconstructionError(original, lu, pivots, n) < 1e-4);
+  });
+
+  // Sizes below and above one block of the recursion, past one chunk of L, and odd sizes.
+  for (const n of [1, 2, 31, 33, 97, INVERSE_CHUNK_COLUMNS + 45]) {
+    test(`n = ${n}: invertLu gives the inverse`, () => {
+      const original = conditioned(n, 300 + n);
+      const lu = original.slice();
+      const pivots = new Int32Array(n);
+      assert.equal(factorLu(loopKernels, n, lu, pivots), 0);
+      assert.equal(invertLu(loopKernels, n, lu, pivots, new Float32Array(inverseWorkspaceLength(n))), 0);
+      assert.ok(inverseResidual(original, lu, n) < 1e-4, `max |A·X − I| = ${inverseResidual(original, lu, n)}`);
+      assert.ok(leftInverseResidual(original, lu, n) < 1e-4, `max |X·A − I| = ${leftInverseResidual(original, lu, n)}`);
+    });
+  }
+
+  test('invertLu undoes pivots from far below', () => {
+    const n = 140;
+    const original = farPivots(n);
+    const lu = original.slice();
+    const pivots = new Int32Array(n);
+    assert.equal(factorLu(loopKernels, n, lu, pivots), 0);
+    assert.ok(pivots.some((pivot, i) => pivot - 1 >= i + 64), 'some pivot should come from far below');
+    assert.equal(invertLu(loopKernels, n, lu, pivots, new Float32Array(inverseWorkspaceLength(n))), 0);
+    assert.ok(inverseResidual(original, lu, n) < 1e-4);
+  });
+
+  test('invertLu: zero on the diagonal of U, info and factors untouched', () => {
+    const n = 70;
+    const lu = conditioned(n, 9);
+    const pivots = new Int32Array(n);
+    assert.equal(factorLu(loopKernels, n, lu, pivots), 0);
+    lu[40 * n + 40] = 0;
+    const before = lu.slice();
+    assert.equal(invertLu(loopKernels, n, lu, pivots, new Float32Array(inverseWorkspaceLength(n))), 41);
+    assert.deepEqual(lu, before);
+  });
+
+  test('invertLu: a short workspace names the size', () => {
+    const n = 300;
+    assert.equal(inverseWorkspaceLength(n), n * INVERSE_CHUNK_COLUMNS);
+    assert.equal(inverseWorkspaceLength(5), 25);
+    assert.throws(
+      () => invertLu(loopKernels, n, new Float32Array(n * n), new Int32Array(n), new Float32Array(n * 10)),
+      new RegExp(`workspace of ${n * INVERSE_CHUNK_COLUMNS} values, received ${n * 10}`),
+    );
   });
 
   test('bad sizes name the values', () => {
@@ -235,7 +330,7 @@ describe('recursive LU on OpenBLAS', () => {
     await selectBackend('wasm');
   });
 
-  test('matches sgetrf and sgetri', (t) => {
+  test('factorLu and invertLu match sgetrf and sgetri', (t) => {
     const blas = loadedBlas(t);
     if (blas === null) return;
     assert.equal(blas.status.lu, 'recursive');
@@ -246,8 +341,10 @@ describe('recursive LU on OpenBLAS', () => {
     assert.deepEqual(Array.from(ours.pivots), Array.from(lapack.pivots));
     assert.ok(reconstructionError(original, ours.lu, ours.pivots, n) < 1e-4);
 
-    assert.equal(blas.sgetri(n, ours.lu, ours.pivots), 0);
+    // On one OpenBLAS thread, invertLu runs the recursion (RECURSIVE_INVERSE_THREADS).
+    assert.equal(blas.onOneThread(() => blas.invertLu(n, ours.lu, ours.pivots)), 0);
     assert.equal(blas.sgetri(n, lapack.lu, lapack.pivots), 0);
+    assert.ok(ours.lu.some((value, i) => value !== lapack.lu[i]), 'the recursion should round differently from sgetri');
     let worst = 0;
     for (let i = 0; i < n * n; i++) worst = Math.max(worst, Math.abs(ours.lu[i] - lapack.lu[i]));
     assert.ok(worst < 1e-4, `max difference from sgetri ${worst}`);
@@ -269,6 +366,23 @@ describe('recursive LU on OpenBLAS', () => {
     assert.ok(left[0] < 2 * left[1], `max |X·A − I| = ${left[0]}, with sgetrf ${left[1]}`);
   });
 
+  test('invertLu: residuals like sgetri on the same factors', (t) => {
+    const blas = loadedBlas(t);
+    if (blas === null) return;
+    const n = RECURSIVE_LU_MIN_SIZE + 8;
+    const original = withOrthogonalFactors(n, 12);
+    const ours = original.slice();
+    const pivots = new Int32Array(n);
+    assert.equal(blas.factorLu(n, ours, pivots), 0);
+    const lapack = ours.slice();
+    assert.equal(blas.onOneThread(() => blas.invertLu(n, ours, pivots)), 0);
+    assert.equal(blas.sgetri(n, lapack, pivots), 0);
+    const right = [inverseResidual(original, ours, n), inverseResidual(original, lapack, n)];
+    const left = [leftInverseResidual(original, ours, n), leftInverseResidual(original, lapack, n)];
+    assert.ok(right[0] < 2 * right[1], `max |A·X − I| = ${right[0]}, with sgetri ${right[1]}`);
+    assert.ok(left[0] < 2 * left[1], `max |X·A − I| = ${left[0]}, with sgetri ${left[1]}`);
+  });
+
   test('singular matrix: info returned', (t) => {
     const blas = loadedBlas(t);
     if (blas === null) return;
@@ -277,6 +391,7 @@ describe('recursive LU on OpenBLAS', () => {
     original.fill(0, 100 * n, 101 * n);
     const pivots = new Int32Array(n);
     assert.equal(blas.factorLu(n, original, pivots), 101);
-    assert.equal(blas.sgetri(n, original, pivots), 101);
+    assert.equal(blas.sgetri(n, original.slice(), pivots), 101);
+    assert.equal(blas.onOneThread(() => blas.invertLu(n, original, pivots)), 101);
   });
 });

@@ -50,7 +50,8 @@ export interface LapackItem {
 
 /**
  * A job: 'factor' runs sgetrf (or the recursive LU of the same output) on each item, 'invert'
- * turns each factorisation into the inverse (sgetri). `infos[i]` receives LAPACK's info for item i.
+ * turns each factorisation into the inverse (`invertLu`, or sgetri with EBFLOW_LU=lapack).
+ * `infos[i]` receives LAPACK's info for item i.
  */
 export interface LapackJob {
   operation: 'factor' | 'invert';

@@ -219,7 +219,7 @@ export const MIN_WORKER_OPERATIONS = 4e6;
 
 /**
  * Runs `operation` on every item: 'factor' leaves the LU factors and pivots of sgetrf in place
- * (`blas.factorLu`), 'invert' replaces factors by the inverse (sgetri). With the worker, it takes
+ * (`blas.factorLu`), 'invert' replaces factors by the inverse (`blas.invertLu`). With the worker, it takes
  * the worker's items of `splitByCost` while this thread runs the others, each on one OpenBLAS
  * thread. Without it, all items run on this thread with the threads that `blas` chooses. Returns LAPACK's info per item. The matrices
  * and pivots must be views of SharedArrayBuffers when the worker may take them. Throws a
@@ -232,7 +232,7 @@ export function runLapack(blas: NativeBlas, operation: 'factor' | 'invert', item
   const infos = new Int32Array(items.length);
   const runOnMain = (index: number): void => {
     const { n, matrix, pivots } = items[index];
-    infos[index] = operation === 'factor' ? blas.factorLu(n, matrix, pivots) : blas.sgetri(n, matrix, pivots);
+    infos[index] = operation === 'factor' ? blas.factorLu(n, matrix, pivots) : blas.invertLu(n, matrix, pivots);
   };
   const split = splitByCost(items.map((item) => item.n));
   const workerOperations = split.worker.reduce((sum, index) => sum + (operation === 'factor' ? 2 / 3 : 4 / 3) * items[index].n ** 3, 0);

@@ -11,7 +11,7 @@
 import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 
 import { bindLuKernels, importKoffi, RECURSIVE_LU_MIN_SIZE, type KoffiFunction } from '../native-blas.js';
-import { factorLu, type LuKernels } from '../recursive-lu.js';
+import { factorLu, invertLu, inverseWorkspaceLength, type LuKernels } from '../recursive-lu.js';
 import { FAILED, FINISHED, JOB_FAILED, POSTED, READY, STATE, STOP_JOB, writeError, type LapackJob, type LapackWorkerData } from './lapack-protocol.js';
 
 const { control, errorBytes, port, library, openmp, lu } = workerData as LapackWorkerData;
@@ -38,7 +38,7 @@ async function bind(): Promise<WorkerLapack> {
   );
   const sgetrf: KoffiFunction = handle.func('void sgetrf_(int *m, int *n, float *a, int *lda, int *ipiv, int *info)');
   const sgetri: KoffiFunction = handle.func('void sgetri_(int *n, float *a, int *lda, int *ipiv, float *work, int *lwork, int *info)');
-  // EBFLOW_LU=lapack keeps sgetrf on the main thread, so this thread keeps it too.
+  // EBFLOW_LU=lapack keeps sgetrf and sgetri on the main thread, so this thread keeps them too.
   const kernels: LuKernels | null = lu === 'recursive' ? bindLuKernels(handle, sgetrf, sgemm) : null;
   const size = new Int32Array(1);
   const info = new Int32Array(1);
@@ -53,6 +53,10 @@ async function bind(): Promise<WorkerLapack> {
     },
     invert(n, a, pivots) {
       if (n === 0) return 0;
+      if (kernels !== null) {
+        if (workspace.length < inverseWorkspaceLength(n)) workspace = new Float32Array(inverseWorkspaceLength(n));
+        return invertLu(kernels, n, a, pivots, workspace);
+      }
       size[0] = n;
       const lwork = new Int32Array([Math.max(1, 64 * n)]);
       if (workspace.length < lwork[0]) workspace = new Float32Array(lwork[0]);
