@@ -81,10 +81,11 @@ Environment: EBFLOW_BACKEND chooses the backend as --backend does; EBFLOW_BLAS=o
 wasm backend's matrix products and LU off OpenBLAS, EBFLOW_BLAS=<file> names the library, and
 EBFLOW_BLAS_THREADS=<n> sets its threads (default: every core; calls of fewer than 4·10⁷
 operations, such as the products and LU of D = 256 steps, run on one). EBFLOW_LU=lapack runs
-the LU with LAPACK's sgetrf instead of the recursive LU. EBFLOW_WASM_THREADS=<n>
-sets the threads of the wasm backend's element-wise kernels (default: every core, at most 16;
-1 keeps them on one thread). Results are the same on any thread count, so records are kept
-when only these settings change; use --fresh or --results to time another setting.
+the LU and inverses with LAPACK's sgetrf and sgetri instead of the recursive routines.
+EBFLOW_WASM_THREADS=<n> sets the threads of the wasm backend's element-wise kernels (default:
+every core, at most 16; 1 keeps them on one thread). Results are the same on any thread count,
+so records are kept when only these settings change; use --fresh or --results to time another
+setting.
 
 Units: results report time per iteration in ms, iterations per second (it/s), NLL in nats per
 image and bits per dimension. Exit status: 0 when every cell of the run completed, diverged or was
