@@ -15,9 +15,9 @@
  *     and, as 'worker off', on this thread alone. Without a running worker only the first row
  *     is printed;
  *   - with OpenBLAS and the recursive LU (`recursive-lu.ts`), LAPACK's own sgetrf with sgetri,
- *     and sgetrf alone, on a column-major copy, counted the same way; then, on one OpenBLAS
- *     thread as each thread of 'sumLogAbsDet ×2' runs, the recursive LU with its inverse
- *     (`invertLu`) against sgetrf with sgetri;
+ *     and sgetrf alone, on a column-major copy, counted the same way;
+ *   - with the recursive LU, the same LU with its inverse (`invertLu`) against sgetrf with
+ *     sgetri, on one OpenBLAS thread, the setting of each thread in 'sumLogAbsDet ×2';
  * and prints the rate in GFLOP/s of the median and of the fastest of `--repeats` runs after one
  * warm-up run, and the rate from the smallest CPU time of the process. A line per size gives the
  * median rate of log|det W| with W⁻ᵀ, for one matrix and for two in one call, as a fraction of
@@ -240,14 +240,14 @@ async function main(): Promise<void> {
         blas.sgetrf(size, factor, pivots);
         if (invert) blas.sgetri(size, factor, pivots);
       };
-      const recursive = () => {
+      const recursiveLuAndInverse = () => {
         factor.set(columnMajor);
         blas.factorLu(size, factor, pivots);
         blas.invertLu(size, factor, pivots);
       };
       rows.push(['LAPACK sgetrf + sgetri', 2 * cube, measure(options.repeats, lapack(true))]);
       rows.push(['LAPACK sgetrf', (2 * cube) / 3, measure(options.repeats, lapack(false))]);
-      rows.push(['1 thread: LU + invertLu', 2 * cube, blas.onOneThread(() => measure(options.repeats, recursive))]);
+      rows.push(['1 thread: LU + invertLu', 2 * cube, blas.onOneThread(() => measure(options.repeats, recursiveLuAndInverse))]);
       rows.push(['1 thread: sgetrf + sgetri', 2 * cube, blas.onOneThread(() => measure(options.repeats, lapack(true)))]);
     }
     for (const [operation, operations, timing] of rows) console.log(formatTiming(size, operation, operations, timing));

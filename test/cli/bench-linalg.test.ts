@@ -28,6 +28,17 @@ describe('bench-linalg', () => {
     }
   });
 
+  it('one-thread LU rows with OpenBLAS', (t) => {
+    const result = run(['--sizes', '40', '--repeats', '1', '--no-reference', '--backend', 'wasm']);
+    assert.equal(result.status, 0, result.stderr);
+    if (!/recursive LU/.test(result.stdout)) {
+      if (process.env.EBFLOW_REQUIRE_BLAS === '1') assert.fail(`EBFLOW_REQUIRE_BLAS=1 but the recursive LU is off:\n${result.stdout}`);
+      return t.skip('OpenBLAS with the recursive LU not loaded');
+    }
+    assert.match(result.stdout, /^ +40 1 thread: LU \+ invertLu +\d/m);
+    assert.match(result.stdout, /^ +40 1 thread: sgetrf \+ sgetri +\d/m);
+  });
+
   it('invalid size rejected', () => {
     const result = run(['--sizes', '0']);
     assert.equal(result.status, 2);
