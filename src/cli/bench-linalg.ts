@@ -19,7 +19,8 @@
  *   - with the recursive LU, the same LU with its inverse (`invertLu`) against sgetrf with
  *     sgetri, on one OpenBLAS thread, the setting of each thread in 'sumLogAbsDet ×2';
  * and prints the rate in GFLOP/s of the median and of the fastest of `--repeats` runs after one
- * warm-up run, and the rate from the smallest CPU time of the process. A line per size gives the
+ * warm-up run, and the rate from the smallest CPU time of the process. The operations of one
+ * size run interleaved, one run of each per round, so their rates share the machine's state. A line per size gives the
  * median rate of log|det W| with W⁻ᵀ, for one matrix and for two in one call, as a fraction of
  * the two matMul rates. On a machine shared with
  * other work the wall-clock times vary by 2× or more. The best runs and the CPU times show the
@@ -117,30 +118,42 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/**
- * Runs `action` once to warm up, then `repeats` times, recording the wall-clock time and the
- * CPU time of the process (user + system, all threads) of each run.
- */
-function measure(repeats: number, action: () => void): Timing {
-  action();
-  const timing: Timing = { wallMs: [], cpuMs: [] };
-  for (let r = 0; r < repeats; r++) {
-    const startCpu = cpuMilliseconds();
-    const start = performance.now();
-    action();
-    timing.wallMs.push(performance.now() - start);
-    timing.cpuMs.push(cpuMilliseconds() - startCpu);
-  }
-  return timing;
+/** One operation to time: its row name, its counted floating-point operations and the action that runs it once. */
+interface Benchmark {
+  name: string;
+  operations: number;
+  action: () => void;
 }
 
-/** Times a tfjs computation including the download of its result, which waits for the backend. */
-function timeTensor(repeats: number, compute: () => tf.Tensor): Timing {
-  return measure(repeats, () => {
+/**
+ * Runs each action once to warm up, then `repeats` rounds in which every action runs once, the
+ * first one moving by one place each round. It records the wall-clock time and the CPU time of the
+ * process (user + system, all threads) of each run. Interleaved, the rows share the machine's
+ * slow and fast spells, so the rates of one size can be compared with each other.
+ */
+function measureInterleaved(repeats: number, benchmarks: readonly Benchmark[]): Timing[] {
+  for (const { action } of benchmarks) action();
+  const timings = benchmarks.map((): Timing => ({ wallMs: [], cpuMs: [] }));
+  for (let round = 0; round < repeats; round++) {
+    for (let offset = 0; offset < benchmarks.length; offset++) {
+      const index = (round + offset) % benchmarks.length;
+      const startCpu = cpuMilliseconds();
+      const start = performance.now();
+      benchmarks[index].action();
+      timings[index].wallMs.push(performance.now() - start);
+      timings[index].cpuMs.push(cpuMilliseconds() - startCpu);
+    }
+  }
+  return timings;
+}
+
+/** Returns an action that runs a tfjs computation and downloads its result, which waits for the backend. */
+function tensorAction(compute: () => tf.Tensor): () => void {
+  return () => {
     const result = tf.tidy(compute);
     result.dataSync();
     result.dispose();
-  });
+  };
 }
 
 const COLUMNS = ['D', 'operation', 'GFLOP/s median', 'GFLOP/s best', 'GFLOP/s best CPU', 'median ms', 'best ms'];
@@ -158,14 +171,14 @@ function formatTiming(size: number, operation: string, operations: number, timin
   return formatRow([size, operation, rate(medianWall), rate(bestWall), rate(bestCpu), medianWall.toFixed(1), bestWall.toFixed(1)]);
 }
 
-/** Times the gradients of `sumLogAbsDet` over `matrices`, including their download. */
-function timeSumLogAbsDet(repeats: number, matrices: tf.Tensor2D[]): Timing {
+/** Returns an action that computes the gradients of `sumLogAbsDet` over `matrices` and downloads them. */
+function sumLogAbsDetAction(matrices: tf.Tensor2D[]): () => void {
   const gradients = tf.grads((...inputs: tf.Tensor[]) => sumLogAbsDet(inputs as tf.Tensor2D[]));
-  return measure(repeats, () => {
+  return () => {
     const results = gradients(matrices);
     for (const result of results) result.dataSync();
     tf.dispose(results);
-  });
+  };
 }
 
 /**
@@ -213,20 +226,33 @@ async function main(): Promise<void> {
     const batch = tf.tensor2d(random.normalArray(100 * size), [100, size]);
     const cube = size ** 3;
 
-    const rows: [string, number, Timing][] = [
-      ['matMul D×D·D×D', 2 * cube, timeTensor(options.repeats, () => tf.matMul(w, w))],
-      ['matMul 100×D·D×D', 2 * 100 * size * size, timeTensor(options.repeats, () => tf.matMul(batch, w))],
-      ['logAbsDet + gradient', 2 * cube, timeTensor(options.repeats, () => tf.grad((matrix: tf.Tensor) => logAbsDet(matrix as tf.Tensor2D))(w))],
-      ['inverse', 2 * cube, timeTensor(options.repeats, () => inverse(w))],
-      ['logAbsDet', (2 * cube) / 3, timeTensor(options.repeats, () => logAbsDet(w))],
+    const benchmarks: Benchmark[] = [
+      { name: 'matMul D×D·D×D', operations: 2 * cube, action: tensorAction(() => tf.matMul(w, w)) },
+      { name: 'matMul 100×D·D×D', operations: 2 * 100 * size * size, action: tensorAction(() => tf.matMul(batch, w)) },
+      {
+        name: 'logAbsDet + gradient',
+        operations: 2 * cube,
+        action: tensorAction(() => tf.grad((matrix: tf.Tensor) => logAbsDet(matrix as tf.Tensor2D))(w)),
+      },
+      { name: 'inverse', operations: 2 * cube, action: tensorAction(() => inverse(w)) },
+      { name: 'logAbsDet', operations: (2 * cube) / 3, action: tensorAction(() => logAbsDet(w)) },
+      { name: 'sumLogAbsDet ×2', operations: 4 * cube, action: sumLogAbsDetAction([w, second]) },
     ];
     const threads = lapackThreadsStatus();
-    const pairRow: [string, number, Timing] = ['sumLogAbsDet ×2', 4 * cube, timeSumLogAbsDet(options.repeats, [w, second])];
-    rows.push(pairRow);
     if (threads.threads === 2) {
-      pauseLapackThreads(true);
-      rows.push(['sumLogAbsDet ×2, worker off', 4 * cube, timeSumLogAbsDet(options.repeats, [w, second])]);
-      pauseLapackThreads(false);
+      const pair = sumLogAbsDetAction([w, second]);
+      benchmarks.push({
+        name: 'sumLogAbsDet ×2, worker off',
+        operations: 4 * cube,
+        action: () => {
+          pauseLapackThreads(true);
+          try {
+            pair();
+          } finally {
+            pauseLapackThreads(false);
+          }
+        },
+      });
     }
     const blas = nativeBlas();
     if (blas !== null && blas.status.lu === 'recursive') {
@@ -245,11 +271,16 @@ async function main(): Promise<void> {
         blas.factorLu(size, factor, pivots);
         blas.invertLu(size, factor, pivots);
       };
-      rows.push(['LAPACK sgetrf + sgetri', 2 * cube, measure(options.repeats, lapack(true))]);
-      rows.push(['LAPACK sgetrf', (2 * cube) / 3, measure(options.repeats, lapack(false))]);
-      rows.push(['1 thread: LU + invertLu', 2 * cube, blas.onOneThread(() => measure(options.repeats, recursiveLuAndInverse))]);
-      rows.push(['1 thread: sgetrf + sgetri', 2 * cube, blas.onOneThread(() => measure(options.repeats, lapack(true)))]);
+      benchmarks.push(
+        { name: 'LAPACK sgetrf + sgetri', operations: 2 * cube, action: lapack(true) },
+        { name: 'LAPACK sgetrf', operations: (2 * cube) / 3, action: lapack(false) },
+        { name: '1 thread: LU + invertLu', operations: 2 * cube, action: () => blas.onOneThread(recursiveLuAndInverse) },
+        { name: '1 thread: sgetrf + sgetri', operations: 2 * cube, action: () => blas.onOneThread(lapack(true)) },
+      );
     }
+    const timings = measureInterleaved(options.repeats, benchmarks);
+    const rows = benchmarks.map((benchmark, index): [string, number, Timing] => [benchmark.name, benchmark.operations, timings[index]]);
+    const pairRow = rows.find(([name]) => name === 'sumLogAbsDet ×2');
     for (const [operation, operations, timing] of rows) console.log(formatTiming(size, operation, operations, timing));
     console.log(describeBaselineRate(size, rows, pairRow, threads.threads));
 
