@@ -133,6 +133,7 @@ function solveUnitLowerByHalves(kernels: LuKernels, n: number, a: Float32Array, 
  * Replaces the factors that `factorLu` or sgetrf left in the column-major n×n matrix `a` by A⁻¹
  * (what LAPACK sgetri leaves), using `workspace` (at least `inverseWorkspaceLength(n)` values)
  * for L. Returns 0, or i > 0 when U(i, i) is exactly zero, in which case `a` is left as it was.
+ * Throws a RangeError, before `a` changes, for a short array or a pivot outside 1 to n.
  * 4n³/3 operations, most in sgemm and triangular products; O(n²) column interchanges.
  */
 export function invertLu(kernels: LuKernels, n: number, a: Float32Array, pivots: Int32Array, workspace: Float32Array): number {
@@ -140,9 +141,12 @@ export function invertLu(kernels: LuKernels, n: number, a: Float32Array, pivots:
   if (workspace.length < inverseWorkspaceLength(n)) {
     throw new RangeError(`invertLu: an ${n}×${n} inverse needs a workspace of ${inverseWorkspaceLength(n)} values, received ${workspace.length}`);
   }
+  checkPivots('invertLu', n, pivots);
   for (let i = 0; i < n; i++) if (a[i * n + i] === 0) return i + 1;
   if (n === 0) return 0;
+
   invertUpperByHalves(kernels, n, a, 0, n);
+
   // X·L = U⁻¹ from the last columns to the first: each chunk's L goes to the workspace, then the
   // chunk takes the product with the columns already solved and is solved by halves.
   const width = Math.min(n, INVERSE_CHUNK_COLUMNS);
@@ -159,6 +163,7 @@ export function invertLu(kernels: LuKernels, n: number, a: Float32Array, pivots:
     }
     solveUnitLowerFromRightByHalves(kernels, n, a, workspace, c0, 0, columns);
   }
+
   // A⁻¹ = U⁻¹·L⁻¹·P: the interchanges of the rows of A become interchanges of the columns of X, last first.
   const swapped = workspace.subarray(0, n);
   for (let i = n - 1; i >= 0; i--) {
@@ -214,4 +219,17 @@ function checkSquare(caller: string, n: number, a: Float32Array, pivots: Int32Ar
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${caller}: n must be a non-negative integer, received ${n}`);
   if (a.length < n * n) throw new RangeError(`${caller}: an ${n}×${n} matrix needs ${n * n} values, received ${a.length}`);
   if (pivots.length < n) throw new RangeError(`${caller}: ${n} pivots do not fit in an array of ${pivots.length}`);
+}
+
+/**
+ * Throws a RangeError when a pivot is outside 1 to n. `invertLu` checks before `a` changes,
+ * because its column interchanges would otherwise fail halfway or, in an array longer than n·n,
+ * overwrite the values after the matrix.
+ */
+function checkPivots(caller: string, n: number, pivots: Int32Array): void {
+  for (let i = 0; i < n; i++) {
+    if (pivots[i] < 1 || pivots[i] > n) {
+      throw new RangeError(`${caller}: pivot ${i + 1} is ${pivots[i]}, outside 1 to ${n}; pass the pivots that factorLu or sgetrf wrote`);
+    }
+  }
 }

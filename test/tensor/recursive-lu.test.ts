@@ -3,7 +3,7 @@ import { before, describe, test, type TestContext } from 'node:test';
 
 import { selectBackend } from '../../src/backend/select.js';
 import { RandomStream } from '../../src/random/stream.js';
-import { nativeBlas, RECURSIVE_LU_MIN_SIZE, type NativeBlas } from '../../src/tensor/native-blas.js';
+import { nativeBlas, RECURSIVE_INVERSE_THREADS, RECURSIVE_LU_MIN_SIZE, type NativeBlas } from '../../src/tensor/native-blas.js';
 import { factorLu, INVERSE_CHUNK_COLUMNS, invertLu, inverseWorkspaceLength, PANEL_COLUMNS, type LuKernels } from '../../src/tensor/recursive-lu.js';
 
 const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
@@ -287,6 +287,26 @@ describe('recursive LU on loop kernels', () => {
     assert.deepEqual(lu, before);
   });
 
+  test('invertLu: pivot out of range rejected', () => {
+    const n = 40;
+    const factors = conditioned(n, 17);
+    const pivots = new Int32Array(n);
+    assert.equal(factorLu(loopKernels, n, factors, pivots), 0);
+    // A matrix array longer than n·n, so a pivot past n could write past the matrix without an error.
+    const lu = new Float32Array(n * n + n);
+    lu.set(factors);
+    for (const bad of [0, -3, n + 1]) {
+      const badPivots = pivots.slice();
+      badPivots[7] = bad;
+      const before = lu.slice();
+      assert.throws(
+        () => invertLu(loopKernels, n, lu, badPivots, new Float32Array(inverseWorkspaceLength(n))),
+        new RegExp(`pivot 8 is ${bad}, outside 1 to ${n}`),
+      );
+      assert.deepEqual(lu, before, `pivot ${bad}: the matrix should be left as it was`);
+    }
+  });
+
   test('invertLu: a short workspace names the size', () => {
     const n = 300;
     assert.equal(inverseWorkspaceLength(n), n * INVERSE_CHUNK_COLUMNS);
@@ -381,6 +401,21 @@ describe('recursive LU on OpenBLAS', () => {
     const left = [leftInverseResidual(original, ours, n), leftInverseResidual(original, lapack, n)];
     assert.ok(right[0] < 2 * right[1], `max |A·X − I| = ${right[0]}, with sgetri ${right[1]}`);
     assert.ok(left[0] < 2 * left[1], `max |X·A − I| = ${left[0]}, with sgetri ${left[1]}`);
+  });
+
+  test('invertLu on several threads is sgetri', (t) => {
+    const blas = loadedBlas(t);
+    if (blas === null) return;
+    // 4n³/3 ≥ SINGLE_THREAD_BELOW_OPERATIONS, so the call gets every OpenBLAS thread.
+    const n = 320;
+    if (blas.threadsFor((4 * n ** 3) / 3) <= RECURSIVE_INVERSE_THREADS) return t.skip('OpenBLAS runs on one thread');
+    const lu = conditioned(n, 41);
+    const pivots = new Int32Array(n);
+    assert.equal(blas.factorLu(n, lu, pivots), 0);
+    const lapack = lu.slice();
+    assert.equal(blas.invertLu(n, lu, pivots), 0);
+    assert.equal(blas.sgetri(n, lapack, pivots), 0);
+    assert.ok(lu.every((value, i) => Object.is(value, lapack[i])), 'invertLu should have called sgetri');
   });
 
   test('singular matrix: info returned', (t) => {
