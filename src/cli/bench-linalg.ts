@@ -16,8 +16,8 @@
  *     is printed;
  *   - with OpenBLAS and the recursive LU (`recursive-lu.ts`), LAPACK's own sgetrf with sgetri,
  *     and sgetrf alone, on a column-major copy, counted the same way;
- *   - with the recursive LU, the same LU with its inverse (`invertLu`) against sgetrf with
- *     sgetri, on one OpenBLAS thread, the setting of each thread in 'sumLogAbsDet ×2';
+ *   - with the recursive LU, `factorLu` (sgetrf below D = 512) with `invertLu` against sgetrf
+ *     with sgetri, on one OpenBLAS thread, the setting of each thread in 'sumLogAbsDet ×2';
  * and prints the rate in GFLOP/s of the median and of the fastest of `--repeats` runs after one
  * warm-up run, and the rate from the smallest CPU time of the process. The operations of one
  * size run interleaved, one run of each per round, so their rates share the machine's state. A line per size gives the

@@ -102,7 +102,7 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
   before(async () => {
     selection = await selectBackend('wasm');
     tensorsBefore = tf.memory().numTensors;
-    workerExpected = selection.blas.state === 'loaded' && availableParallelism() >= 2 && (process.env.EBFLOW_WASM_THREADS ?? '') !== '1';
+    workerExpected = selection.blas.state === 'loaded' && selection.blas.threads >= 2 && availableParallelism() >= 2 && (process.env.EBFLOW_WASM_THREADS ?? '') !== '1';
   });
 
   after(() => {
@@ -470,11 +470,14 @@ await new Promise((resolve) => setTimeout(resolve, 100));
 if (process.env.EXIT_MODE === 'exit') process.exit(3);
 if (process.env.EXIT_MODE === 'throw') throw new Error('thrown on purpose');`;
 
+  /** Runs `source` in a child process, without this process's settings that switch the worker off, plus `environment`. */
   function runChild(environment: Record<string, string>, source = script): ReturnType<typeof spawnSync> {
+    const inherited = { ...process.env };
+    for (const name of ['EBFLOW_BLAS_THREADS', 'EBFLOW_WASM_THREADS', 'EBFLOW_LU']) delete inherited[name];
     return spawnSync(process.execPath, ['--input-type=module', '-e', source], {
       encoding: 'utf8',
       cwd: fileURLToPath(new URL('../../..', import.meta.url)),
-      env: { ...process.env, ...environment },
+      env: { ...inherited, ...environment },
       timeout: 60_000,
     });
   }
