@@ -54,10 +54,10 @@ export interface LuKernels {
   solveUnitLower(m: number, n: number, l: Float32Array, ldl: number, b: Float32Array, ldb: number): void;
   /** B ← B·L⁻¹ for the unit lower triangle L of the n×n block `l` and the m×n block B (cblas_strsm). */
   solveUnitLowerFromRight(m: number, n: number, l: Float32Array, ldl: number, b: Float32Array, ldb: number): void;
-  /** B ← U·B for the upper triangle U (with its diagonal) of the m×m block `u` and the m×n block B (cblas_strmm). */
-  multiplyUpper(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;
-  /** B ← −B·U⁻¹ for the upper triangle U (with its diagonal) of the n×n block `u` and the m×n block B (cblas_strsm). */
-  solveUpperFromRightNegated(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;
+  /** B ← −U·B for the upper triangle U (with its diagonal) of the m×m block `u` and the m×n block B (cblas_strmm). */
+  multiplyUpperNegated(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;
+  /** B ← B·U⁻¹ for the upper triangle U (with its diagonal) of the n×n block `u` and the m×n block B; n ≤ 32 here. */
+  solveUpperFromRight(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;
   /** Replaces the upper triangle of the k×k block `u` by its inverse (LAPACK strtri); the strict lower part is left as it is. */
   invertUpper(k: number, u: Float32Array, ldu: number): void;
 }
@@ -179,7 +179,7 @@ export function invertLu(kernels: LuKernels, n: number, a: Float32Array, pivots:
 /**
  * Replaces the upper triangle of the k×k block at (j0, j0) by its inverse. With U₁₁ inverted
  * first, the off-diagonal block becomes −U₁₁⁻¹·U₁₂·U₂₂⁻¹: a product with the inverted block, then
- * a solve with U₂₂, which is inverted last.
+ * a solve with U₂₂ by halves, which is inverted last.
  */
 function invertUpperByHalves(kernels: LuKernels, n: number, a: Float32Array, j0: number, k: number): void {
   if (k <= INVERSE_BLOCK) {
@@ -189,9 +189,24 @@ function invertUpperByHalves(kernels: LuKernels, n: number, a: Float32Array, j0:
   const k1 = firstHalf(k);
   const k2 = k - k1;
   invertUpperByHalves(kernels, n, a, j0, k1);
-  kernels.multiplyUpper(k1, k2, block(a, n, j0, j0), n, block(a, n, j0, j0 + k1), n);
-  kernels.solveUpperFromRightNegated(k1, k2, block(a, n, j0 + k1, j0 + k1), n, block(a, n, j0, j0 + k1), n);
+  kernels.multiplyUpperNegated(k1, k2, block(a, n, j0, j0), n, block(a, n, j0, j0 + k1), n);
+  solveUpperFromRightByHalves(kernels, n, a, j0, k1, j0 + k1, k2);
   invertUpperByHalves(kernels, n, a, j0 + k1, k2);
+}
+
+/**
+ * B ← B·U⁻¹ for the m×k block B at (r0, j0) and the upper triangle U of the k×k block at
+ * (j0, j0): the first columns of B, then the others less their product with U's off-diagonal block.
+ */
+function solveUpperFromRightByHalves(kernels: LuKernels, n: number, a: Float32Array, r0: number, m: number, j0: number, k: number): void {
+  if (k <= INVERSE_BLOCK) {
+    kernels.solveUpperFromRight(m, k, block(a, n, j0, j0), n, block(a, n, r0, j0), n);
+    return;
+  }
+  const k1 = firstHalf(k);
+  solveUpperFromRightByHalves(kernels, n, a, r0, m, j0, k1);
+  kernels.subtractProduct(m, k - k1, k1, block(a, n, r0, j0), n, block(a, n, j0, j0 + k1), n, block(a, n, r0, j0 + k1), n);
+  solveUpperFromRightByHalves(kernels, n, a, r0, m, j0 + k1, k - k1);
 }
 
 /**

@@ -80,21 +80,21 @@ const loopKernels: LuKernels = {
       }
     }
   },
-  multiplyUpper(m, n, u, ldu, b, ldb) {
+  multiplyUpperNegated(m, n, u, ldu, b, ldb) {
     for (let j = 0; j < n; j++) {
       for (let i = 0; i < m; i++) {
         let sum = 0;
         for (let p = i; p < m; p++) sum += u[index(ldu, i, p)] * b[index(ldb, p, j)];
-        b[index(ldb, i, j)] = sum;
+        b[index(ldb, i, j)] = -sum;
       }
     }
   },
-  solveUpperFromRightNegated(m, n, u, ldu, b, ldb) {
-    // X·U = −B, solved for the columns of X from the first one.
+  solveUpperFromRight(m, n, u, ldu, b, ldb) {
+    // X·U = B, solved for the columns of X from the first one.
     for (let j = 0; j < n; j++) {
       const diagonal = u[index(ldu, j, j)];
       for (let i = 0; i < m; i++) {
-        let value = -b[index(ldb, i, j)];
+        let value = b[index(ldb, i, j)];
         for (let p = 0; p < j; p++) value -= b[index(ldb, i, p)] * u[index(ldu, p, j)];
         b[index(ldb, i, j)] = value / diagonal;
       }
