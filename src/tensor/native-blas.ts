@@ -88,9 +88,10 @@ export const RECURSIVE_LU_MIN_SIZE = 512;
 
 /**
  * The most OpenBLAS threads on which `invertLu` runs the recursive inverse; on more it calls
- * sgetri. On one thread, the library's strtri is slow and the recursion was 14–20% faster from
- * n = 256 to 1536 (`recursive-lu.ts`). On two threads, LU and inverse took 13.2–13.4 ms with it
- * against 12.6–12.9 ms with sgetri at n = 784 (2-vCPU Xeon, 2026-12-06).
+ * sgetri. On one thread, the library's strtri is slow and the recursion was faster at every size
+ * from n = 256 to 3072 (`recursive-lu.ts`). On two threads, the inverse alone took 9.1–9.2 ms
+ * against 7.9–8.2 ms with sgetri at n = 784, though 38 against 43 ms at 1536 (2-vCPU Xeon,
+ * interleaved, 2026-12-06), so two threads keep sgetri.
  */
 export const RECURSIVE_INVERSE_THREADS = 1;
 

@@ -17,16 +17,23 @@
  * 2026-12-05, on a machine shared with other jobs).
  *
  * `invertLu` turns those factors into A⁻¹ = U⁻¹·L⁻¹·P with the steps of LAPACK's strtri and
- * sgetri, so its rounding errors are of the same size (the tests allow twice sgetri's residual):
- * U⁻¹ in place, each off-diagonal block by a triangular product with the inverted block and a
- * solve with the block not yet inverted; then X·L = U⁻¹ solved for X from the right, by halves
- * and sgemm; then the column interchanges. 4n³/3 operations. On one OpenBLAS thread, as the
- * LAPACK worker thread runs them, the library's strtri is slow (6.4 ms at n = 784, a third of
- * the LU and inverse). On one thread of the same Xeon, sgetrf and then this inverse took
- * 12.6–13.3 ms against 14.5–15.3 ms with sgetri at n = 784 (19 against 22 ms in a slow spell),
- * 1.5 against 1.8 ms at n = 256 and 72 against 84 ms at n = 1536, with residuals max |X·A − I|
- * of the same size (medians of 27 rounds, 2026-12-06). A version that multiplied by both
- * inverted blocks was faster still, but its max |X·A − I| was 30 times larger.
+ * sgetri: U⁻¹ in place, each off-diagonal block by a triangular product with the inverted block
+ * and a solve with the block not yet inverted; then X·L = U⁻¹ solved for X from the right; then
+ * the column interchanges. 4n³/3 operations.
+ *
+ * Every triangular solve, in both functions, goes by halves with sgemm down to triangles of at
+ * most 32 or 64 rows, which the kernels apply (`bindLuKernels` inverts each such triangle and
+ * multiplies by it with strmm). On one OpenBLAS thread, as the LAPACK worker thread runs them,
+ * the library's own strtri and strsm are slow: strtri took 6.4 ms of about 20 for LU and inverse
+ * at n = 784. On one thread of the same Xeon, LU and inverse took 17.8 ms against 24.3 ms with
+ * sgetrf and sgetri at n = 784, 1.6 against 2.1 ms at 256 (where the LU is sgetrf's, see
+ * `RECURSIVE_LU_MIN_SIZE`), 97 against 126 ms at 1536 and 562
+ * against 594 ms at 3072 (medians of 7 interleaved rounds, 2026-12-06, a slow spell; 9.8 against
+ * 13.9 ms at 784 in a faster one). Max |X·A − I| stayed within twice sgetri's in the tests, and
+ * within 0.9 to 2 times it on Gaussian matrices, on −I plus small noise (the FC flow's weights)
+ * and on matrices of condition 10³ to 10⁵, at sizes 257 to 784. A version that multiplied by
+ * both inverted halves at every level of U⁻¹ was faster still, but left max |X·A − I| 30 times
+ * larger.
  *
  * Everything is column-major with leading dimension n; a block is passed as a subarray view
  * starting at its first element.
