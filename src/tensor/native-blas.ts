@@ -683,12 +683,10 @@ const CBLAS_UNIT = 132;
  */
 export function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: KoffiFunction): LuKernels | null {
   let laswp: KoffiFunction;
-  let trsm: KoffiFunction;
   let trmm: KoffiFunction;
   let trtri: KoffiFunction;
   try {
     laswp = handle.func('void slaswp_(int *n, float *a, int *lda, int *k1, int *k2, int *ipiv, int *incx)');
-    trsm = handle.func('void cblas_strsm(int order, int side, int uplo, int trans, int diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)');
     trmm = handle.func('void cblas_strmm(int order, int side, int uplo, int trans, int diag, int m, int n, float alpha, const float *a, int lda, float *b, int ldb)');
     trtri = handle.func('void strtri_(const char *uplo, const char *diag, int *n, float *a, int *lda, int *info)');
   } catch {

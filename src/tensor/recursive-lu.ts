@@ -29,11 +29,17 @@
  * sgetrf and sgetri at n = 784, 1.6 against 2.1 ms at 256 (where the LU is sgetrf's, see
  * `RECURSIVE_LU_MIN_SIZE`), 97 against 126 ms at 1536 and 562
  * against 594 ms at 3072 (medians of 7 interleaved rounds, 2026-12-06, a slow spell; 9.8 against
- * 13.9 ms at 784 in a faster one). Max |X·A − I| stayed within twice sgetri's in the tests, and
- * within 0.9 to 2 times it on Gaussian matrices, on −I plus small noise (the FC flow's weights)
- * and on matrices of condition 10³ to 10⁵, at sizes 257 to 784. A version that multiplied by
- * both inverted halves at every level of U⁻¹ was faster still, but left max |X·A − I| 30 times
- * larger.
+ * 13.9 ms at 784 in a faster one). Max |X·A − I| stayed within twice sgetri's in the tests.
+ * Against sgetrf with sgetri, on one matrix per size from 32 to 784 (block edges included), it
+ * was 0.6 to 1.8 times theirs on Gaussian matrices and on condition 10³ and 10⁶. It was 1.5 to
+ * 2.8 times theirs on −I plus Gaussian noise of 0.01 (the FC flow's weights), and up to 3.0
+ * times with pivots from far below (2026-12-06). A version that multiplied by both inverted halves at every
+ * level of U⁻¹ was faster still, but left max |X·A − I| 30 times larger.
+ *
+ * NOTE: the explicit inverses of the small triangles cost accuracy when L is badly conditioned.
+ * On matrices whose L has entries near ±1 (A = L·U with such an L, so A is numerically singular
+ * in float32), max |X·A − I| was up to 100 times sgetri's, against up to 2.3 times when the
+ * small triangles were solved with strsm.
  *
  * Everything is column-major with leading dimension n; a block is passed as a subarray view
  * starting at its first element.
@@ -57,9 +63,9 @@ export interface LuKernels {
   swapRows(cols: number, a: Float32Array, lda: number, from: number, to: number, pivots: Int32Array): void;
   /** C ← C − A·B for the m×k block A, the k×n block B and the m×n block C (cblas_sgemm). */
   subtractProduct(m: number, n: number, k: number, a: Float32Array, lda: number, b: Float32Array, ldb: number, c: Float32Array, ldc: number): void;
-  /** B ← L⁻¹·B for the unit lower triangle L of the m×m block `l` and the m×n block B (cblas_strsm). */
+  /** B ← L⁻¹·B for the unit lower triangle L of the m×m block `l` and the m×n block B; m ≤ 64 here. */
   solveUnitLower(m: number, n: number, l: Float32Array, ldl: number, b: Float32Array, ldb: number): void;
-  /** B ← B·L⁻¹ for the unit lower triangle L of the n×n block `l` and the m×n block B (cblas_strsm). */
+  /** B ← B·L⁻¹ for the unit lower triangle L of the n×n block `l` and the m×n block B; n ≤ 32 here. */
   solveUnitLowerFromRight(m: number, n: number, l: Float32Array, ldl: number, b: Float32Array, ldb: number): void;
   /** B ← −U·B for the upper triangle U (with its diagonal) of the m×m block `u` and the m×n block B (cblas_strmm). */
   multiplyUpperNegated(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;

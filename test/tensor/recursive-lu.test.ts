@@ -3,7 +3,7 @@ import { before, describe, test, type TestContext } from 'node:test';
 
 import { selectBackend } from '../../src/backend/select.js';
 import { RandomStream } from '../../src/random/stream.js';
-import { nativeBlas, RECURSIVE_INVERSE_THREADS, RECURSIVE_LU_MIN_SIZE, type NativeBlas } from '../../src/tensor/native-blas.js';
+import { bindLuKernels, nativeBlas, RECURSIVE_INVERSE_THREADS, RECURSIVE_LU_MIN_SIZE, type KoffiLibrary, type NativeBlas } from '../../src/tensor/native-blas.js';
 import { factorLu, INVERSE_CHUNK_COLUMNS, invertLu, inverseWorkspaceLength, PANEL_COLUMNS, type LuKernels } from '../../src/tensor/recursive-lu.js';
 
 const REQUIRED = process.env.EBFLOW_REQUIRE_BLAS === '1';
@@ -321,6 +321,30 @@ describe('recursive LU on loop kernels', () => {
     assert.throws(() => factorLu(loopKernels, 3, new Float32Array(8), new Int32Array(3)), /3×3 matrix needs 9 values, received 8/);
     assert.throws(() => factorLu(loopKernels, 3, new Float32Array(9), new Int32Array(2)), /3 pivots do not fit in an array of 2/);
     assert.throws(() => factorLu(loopKernels, -1, new Float32Array(9), new Int32Array(3)), /n must be a non-negative integer, received -1/);
+  });
+});
+
+/** Returns a library whose `func` throws, as koffi does for a missing symbol, for the named routine only. */
+function libraryWithout(routine: string): KoffiLibrary {
+  return {
+    func(signature) {
+      if (signature.includes(` ${routine}(`)) throw new Error(`${routine}: symbol not found`);
+      return () => undefined;
+    },
+  };
+}
+
+describe('bindLuKernels', () => {
+  const unused = (): undefined => undefined;
+
+  test('binds without cblas_strsm', () => {
+    assert.notEqual(bindLuKernels(libraryWithout('cblas_strsm'), unused, unused), null);
+  });
+
+  test('null without a routine it calls', () => {
+    for (const routine of ['slaswp_', 'cblas_strmm', 'strtri_']) {
+      assert.equal(bindLuKernels(libraryWithout(routine), unused, unused), null, routine);
+    }
   });
 });
 
