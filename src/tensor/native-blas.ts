@@ -55,8 +55,8 @@ export type BlasStatus =
        */
       coreChoice?: string;
       /**
-       * The routine behind `factorLu`: 'recursive' (`recursive-lu.ts` on OpenBLAS's sgemm, strsm,
-       * strmm, slaswp, and sgetrf and strtri for small blocks) or 'lapack' (the library's sgetrf,
+       * The routine behind `factorLu`: 'recursive' (`recursive-lu.ts` on OpenBLAS's sgemm, strmm,
+       * slaswp, and sgetrf and strtri for small blocks) or 'lapack' (the library's sgetrf,
        * chosen with EBFLOW_LU=lapack or when the library lacks one of those routines). With 'recursive',
        * inverses on one OpenBLAS thread (as with the LAPACK worker thread) use `invertLu` of
        * `recursive-lu.ts`, the others sgetri; with 'lapack', sgetri. Absent in older records,

@@ -23,18 +23,18 @@
  *
  * Every triangular solve, in both functions, goes by halves with sgemm down to triangles of at
  * most 32 or 64 rows, which the kernels apply (`bindLuKernels` inverts each such triangle and
- * multiplies by it with strmm). On one OpenBLAS thread, as the LAPACK worker thread runs them,
- * the library's own strtri and strsm are slow: strtri took 6.4 ms of about 20 for LU and inverse
- * at n = 784. On one thread of the same Xeon, LU and inverse took 17.8 ms against 24.3 ms with
- * sgetrf and sgetri at n = 784, 1.6 against 2.1 ms at 256 (where the LU is sgetrf's, see
- * `RECURSIVE_LU_MIN_SIZE`), 97 against 126 ms at 1536 and 562
- * against 594 ms at 3072 (medians of 7 interleaved rounds, 2026-12-06, a slow spell; 9.8 against
- * 13.9 ms at 784 in a faster one). Max |X·A − I| stayed within twice sgetri's in the tests.
- * Against sgetrf with sgetri, on one matrix per size from 32 to 784 (block edges included), it
- * was 0.6 to 1.8 times theirs on Gaussian matrices and on condition 10³ and 10⁶. It was 1.5 to
- * 2.8 times theirs on −I plus Gaussian noise of 0.01 (the FC flow's weights), and up to 3.0
- * times with pivots from far below (2026-12-06). A version that multiplied by both inverted halves at every
- * level of U⁻¹ was faster still, but left max |X·A − I| 30 times larger.
+ * multiplies by it with strmm). On one OpenBLAS thread, as the LAPACK worker thread runs them, the
+ * library's own strtri and strsm are slow: strtri took 6.4 ms of about 20 for LU and inverse at
+ * n = 784. On one thread of the same Xeon, LU and inverse took 17.8 ms against 24.3 ms with sgetrf
+ * and sgetri at n = 784, 1.6 against 2.1 ms at 256 (where the LU is sgetrf's, see
+ * `RECURSIVE_LU_MIN_SIZE`), 97 against 126 ms at 1536 and 562 against 594 ms at 3072 (medians of 7
+ * interleaved rounds, 2026-12-06, a slow spell; 9.8 against 13.9 ms at 784 in a faster one).
+ * Max |X·A − I| stayed within twice sgetri's in the tests. Against sgetrf with sgetri, on one
+ * matrix per size from 32 to 784 (block edges included), it was 0.6 to 1.8 times theirs on
+ * Gaussian matrices and on condition 10³ and 10⁶. It was 1.5 to 2.8 times theirs on −I plus
+ * Gaussian noise of 0.01 (the FC flow's weights), and up to 3.0 times with pivots from far below
+ * (2026-12-06). A version that multiplied by both inverted halves at every level of U⁻¹ was faster
+ * still, but left max |X·A − I| 30 times larger.
  *
  * NOTE: the explicit inverses of the small triangles cost accuracy when L is badly conditioned.
  * On matrices whose L has entries near ±1 (A = L·U with such an L, so A is numerically singular
