@@ -87,8 +87,8 @@ export const SINGLE_THREAD_BELOW_OPERATIONS = 4e7;
 export const RECURSIVE_LU_MIN_SIZE = 512;
 
 /**
- * The most OpenBLAS threads on which `invertLu` runs the recursive inverse; on more it calls
- * sgetri. On one thread, the library's strtri is slow and the recursion was faster at every size
+ * The most OpenBLAS threads on which `invertLu` runs the recursive inverse. On more threads it
+ * calls sgetri. On one thread, the library's strtri is slow and the recursion was faster at every size
  * from n = 256 to 3072 (`recursive-lu.ts`). On two threads, the inverse alone took 9.1–9.2 ms
  * against 7.9–8.2 ms with sgetri at n = 784, though 38 against 43 ms at 1536 (2-vCPU Xeon,
  * interleaved, 2026-12-06), so two threads keep sgetri.
@@ -627,7 +627,7 @@ function bindOpenedLibrary(
       return factorLu(luKernels, n, a, pivots);
     },
     invertLu(n, a, pivots) {
-      // On several threads, sgetri was as fast or faster (see RECURSIVE_INVERSE_THREADS).
+      // On several threads sgetri was faster at n = 784 (see RECURSIVE_INVERSE_THREADS).
       if (luKernels === null || (pinnedToOneThread ? 1 : threadsFor((4 * n ** 3) / 3)) > RECURSIVE_INVERSE_THREADS) return this.sgetri(n, a, pivots);
       lapackOperations += (4 * n ** 3) / 3;
       useThreads((4 * n ** 3) / 3);
@@ -741,7 +741,7 @@ export function bindLuKernels(handle: KoffiLibrary, getrf: KoffiFunction, gemm: 
       trmm(CBLAS_COLUMN_MAJOR, CBLAS_RIGHT, CBLAS_UPPER, CBLAS_NO_TRANS, CBLAS_NON_UNIT, m, n, 1, invertedTriangle('U', n, u, ldu), n, b, ldb);
     },
     invertUpper(k, u, ldu) {
-      // invertLu checked the diagonal, so strtri's info (a zero diagonal element) is always 0 here.
+      // invertLu checks U's diagonal for zeros first, so strtri's info is 0 here.
       scalars.set([k, ldu]);
       trtri('U', 'N', at(0), u, at(1), info);
     },

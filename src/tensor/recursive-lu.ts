@@ -71,7 +71,7 @@ export interface LuKernels {
   multiplyUpperNegated(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;
   /** B ← B·U⁻¹ for the upper triangle U (with its diagonal) of the n×n block `u` and the m×n block B; n ≤ 32 here. */
   solveUpperFromRight(m: number, n: number, u: Float32Array, ldu: number, b: Float32Array, ldb: number): void;
-  /** Replaces the upper triangle of the k×k block `u` by its inverse (LAPACK strtri); the strict lower part is left as it is. */
+  /** Replaces the upper triangle of the k×k block `u` by its inverse (LAPACK strtri). The strict lower part is left unchanged. */
   invertUpper(k: number, u: Float32Array, ldu: number): void;
 }
 
@@ -152,7 +152,9 @@ function solveUnitLowerByHalves(kernels: LuKernels, n: number, a: Float32Array, 
 export function invertLu(kernels: LuKernels, n: number, a: Float32Array, pivots: Int32Array, workspace: Float32Array): number {
   checkSquare('invertLu', n, a, pivots);
   if (workspace.length < inverseWorkspaceLength(n)) {
-    throw new RangeError(`invertLu: an ${n}×${n} inverse needs a workspace of ${inverseWorkspaceLength(n)} values, received ${workspace.length}`);
+    throw new RangeError(
+      `invertLu: an ${n}×${n} inverse needs a workspace of ${inverseWorkspaceLength(n)} values, received ${workspace.length}; allocate it with inverseWorkspaceLength(n)`,
+    );
   }
   checkPivots('invertLu', n, pivots);
   for (let i = 0; i < n; i++) if (a[i * n + i] === 0) return i + 1;

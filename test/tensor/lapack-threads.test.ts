@@ -39,6 +39,27 @@ function conditionedMatrix(random: RandomStream, n: number): Float32Array {
   return values;
 }
 
+/**
+ * Returns `conditionedMatrix` with its second column zeroed. A zero column stays zero through
+ * elimination, so the LU meets an exact zero pivot (two equal rows need not in float32).
+ */
+function zeroColumnMatrix(random: RandomStream, n: number): Float32Array {
+  const values = conditionedMatrix(random, n);
+  for (let i = 0; i < n; i++) values[i * n + 1] = 0;
+  return values;
+}
+
+/** Checks that `sumLogAbsDet` of `matrices` is −Infinity and that its gradient names matrix `index` (200×200) as singular. */
+function assertSingularIn(matrices: tf.Tensor2D[], index: number): void {
+  const value = sumLogAbsDet(matrices);
+  assert.equal(value.dataSync()[0], -Infinity);
+  value.dispose();
+  assert.throws(
+    () => tf.tidy(() => tf.grads((...inputs: tf.Tensor[]) => sumLogAbsDet(inputs as tf.Tensor2D[]))(matrices)),
+    new RegExp(`matrix ${index}, of size 200×200, is singular`),
+  );
+}
+
 /** max |W·Gᵀ − I| in float64, which is about 0 when G = W⁻ᵀ. */
 function inverseTransposeResidual(w: Float32Array, g: Float32Array, n: number): number {
   let worst = 0;
@@ -175,18 +196,9 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
     if (!workerExpected) return t.skip('no LAPACK worker thread on this machine');
     const random = new RandomStream(73);
     const regular = conditionedMatrix(random, 200);
-    const singular = conditionedMatrix(random, 200);
-    // A zero column stays zero through elimination. Two equal rows need not give an exact zero pivot in float32.
-    for (let i = 0; i < 200; i++) singular[i * 200 + 1] = 0;
-    const matrices = [tf.tensor2d(regular, [200, 200]), tf.tensor2d(singular, [200, 200])];
+    const matrices = [tf.tensor2d(regular, [200, 200]), tf.tensor2d(zeroColumnMatrix(random, 200), [200, 200])];
     assert.deepEqual(splitByCost([200, 200]).worker, [1]);
-    const value = sumLogAbsDet(matrices);
-    assert.equal(value.dataSync()[0], -Infinity);
-    value.dispose();
-    assert.throws(
-      () => tf.tidy(() => tf.grads((...inputs: tf.Tensor[]) => sumLogAbsDet(inputs as tf.Tensor2D[]))(matrices)),
-      /matrix 1, of size 200×200, is singular/,
-    );
+    assertSingularIn(matrices, 1);
     tf.dispose(matrices);
   });
 
@@ -237,18 +249,10 @@ describe('sumLogAbsDet with the LAPACK worker thread', () => {
   test('singular matrix on this thread', (t) => {
     if (!workerExpected) return t.skip('no LAPACK worker thread on this machine');
     const random = new RandomStream(76);
-    const singular = conditionedMatrix(random, 200);
-    // A zero column stays zero through elimination, so the LU meets an exact zero pivot.
-    for (let i = 0; i < 200; i++) singular[i * 200 + 1] = 0;
+    const singular = zeroColumnMatrix(random, 200);
     const matrices = [tf.tensor2d(singular, [200, 200]), tf.tensor2d(conditionedMatrix(random, 200), [200, 200])];
     assert.deepEqual(splitByCost([200, 200]).main, [0]);
-    const value = sumLogAbsDet(matrices);
-    assert.equal(value.dataSync()[0], -Infinity);
-    value.dispose();
-    assert.throws(
-      () => tf.tidy(() => tf.grads((...inputs: tf.Tensor[]) => sumLogAbsDet(inputs as tf.Tensor2D[]))(matrices)),
-      /matrix 0, of size 200×200, is singular/,
-    );
+    assertSingularIn(matrices, 0);
     tf.dispose(matrices);
   });
 
